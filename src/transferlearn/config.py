@@ -1,0 +1,141 @@
+"""One typed configuration object, filled from YAML and/or CLI flags (flags win).
+
+The run folder keeps a copy as ``config.yaml``; ``tl train -c runs/x/config.yaml`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+ReportTo = Literal["none", "tensorboard", "wandb", "mlflow"]
+
+
+class TrainConfig(BaseModel):
+    """Everything a training run needs. Unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # --- what to train on -------------------------------------------------------------------
+    data: str = Field(description="Data file, folder, or Hugging Face dataset id.")
+    model: str = Field(description="Hub id, local folder, or offline zoo name (offline:NAME).")
+    task: Literal["auto", "text"] = "auto"
+    text_column: str | None = None
+    label_column: str | None = None
+    data_config: str | None = Field(None, description="Hugging Face dataset config name.")
+    val_split: float = Field(0.1, gt=0.0, lt=0.9, description="Held out when the data has no validation split.")
+    max_train_samples: int | None = Field(None, gt=0)
+    max_eval_samples: int | None = Field(None, gt=0)
+    on_bad_rows: Literal["error", "skip"] = "error"
+
+    # --- model ------------------------------------------------------------------------------
+    strategy: str = "full"
+    from_scratch: bool = False
+    head: Literal["linear", "mlp"] = "linear"
+    head_hidden: list[int] = Field(default_factory=lambda: [256])
+    head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    pooling: Literal["default", "cls", "mean"] = "default"
+    max_length: int = Field(128, gt=0)
+    trust_remote_code: bool = False
+
+    # --- optimisation -----------------------------------------------------------------------
+    epochs: float = Field(3.0, gt=0)
+    batch_size: int = Field(32, gt=0)
+    eval_batch_size: int | None = Field(None, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    lr: float | None = Field(None, gt=0, description="Peak learning rate (default: the strategy's).")
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 42
+    group_by_length: bool = Field(True, description="Bucket sequences of similar length (less padding).")
+
+    # --- evaluation, early stopping, checkpoints ---------------------------------------------
+    metric: Literal["macro_f1", "accuracy", "weighted_f1", "loss"] = "macro_f1"
+    early_stopping_patience: int | None = Field(3, ge=1)
+    early_stopping_threshold: float = Field(0.0, ge=0)
+    eval_steps: int | None = Field(None, gt=0, description="Evaluate every N steps (default: every epoch).")
+    logging_steps: int = Field(10, gt=0)
+    save_total_limit: int = Field(2, ge=1)
+    resume: bool = False
+
+    # --- output and tracking ----------------------------------------------------------------
+    output: str | None = Field(None, description="Run folder (default runs/<model>-<data>-<time>).")
+    overwrite: bool = False
+    report_to: list[ReportTo] = Field(default_factory=lambda: ["none"])
+    num_workers: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    progress: bool = True
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _split_report_to(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        from .strategies import parse_strategy
+
+        parse_strategy(value)  # raises ConfigError naming the strategy
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainConfig":
+        if "none" in self.report_to and len(self.report_to) > 1:
+            raise ValueError("report_to: 'none' cannot be combined with other integrations")
+        return self
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(sorted(TrainConfig.model_fields))
+            lines.append(f"  unknown key '{key}' (known keys: {known})")
+        elif err["type"] == "missing":
+            lines.append(f"  missing required key '{key}'")
+        else:
+            lines.append(f"  key '{key}': {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> TrainConfig:
+    """Read ``path`` (YAML) if given, then apply ``overrides`` whose value is not None."""
+    values: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping of keys to values, got {type(loaded).__name__}")
+        values.update({str(k).replace("-", "_"): v for k, v in loaded.items()})
+        source = f"{path} + command line" if any(v is not None for v in overrides.values()) else str(path)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+
+
+def save_config(config: TrainConfig, path: str | os.PathLike) -> None:
+    from .io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True))

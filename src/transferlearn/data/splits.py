@@ -1,0 +1,121 @@
+"""The loaded-data bundle every modality returns, and seeded stratified splitting / subsampling."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_SPLIT_WORDS = {
+    "train": "train", "training": "train",
+    "valid": "validation", "validation": "validation", "val": "validation", "dev": "validation",
+    "test": "test", "testing": "test", "eval": "test",
+}
+_SPLIT_RE = re.compile(r"^(%s)(?:$|[._\-])" % "|".join(sorted(_SPLIT_WORDS, key=len, reverse=True)), re.I)
+
+
+def split_of_name(name: str) -> str | None:
+    """``train_preprocess`` -> train, ``dev`` -> validation, ``readme`` -> None."""
+    match = _SPLIT_RE.match(name)
+    return _SPLIT_WORDS[match.group(1).lower()] if match else None
+
+
+def label_order(labels: list[str]) -> list[str]:
+    """Sorted label names; numerically when every label is an integer (so "10" comes after "9")."""
+    unique = set(labels)
+    if all(re.fullmatch(r"-?\d+", u) for u in unique):
+        return sorted(unique, key=int)
+    return sorted(unique)
+
+
+@dataclass
+class LabelledData:
+    """Splits as Hugging Face ``datasets.Dataset`` objects with an integer ``label`` column."""
+
+    splits: dict  # split name -> datasets.Dataset
+    label_names: list[str]
+    source: str
+    columns: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def summary(self) -> dict:
+        counts = {}
+        for split, ds in self.splits.items():
+            per_class = np.bincount(np.asarray(ds["label"], dtype=np.int64), minlength=self.num_labels)
+            counts[split] = {"rows": len(ds), "per_class": dict(zip(self.label_names, per_class.tolist()))}
+        return {"source": self.source, "columns": self.columns, "labels": self.label_names, "splits": counts,
+                "notes": self.notes}
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(json.dumps(self.label_names).encode())
+        for split in sorted(self.splits):
+            digest.update(split.encode())
+            digest.update(str(self.splits[split]._fingerprint).encode())
+        return digest.hexdigest()[:16]
+
+
+def stratified_indices(labels: np.ndarray, size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split row indices into (taken, rest), keeping class proportions when every class has 2+ rows."""
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(labels))
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 2 else None
+    if stratify is None:
+        log.warning("a class has a single example: splitting without stratification")
+    try:
+        taken, rest = train_test_split(indices, train_size=size, random_state=seed, stratify=stratify)
+    except ValueError:  # too few rows per class for the requested size
+        taken, rest = train_test_split(indices, train_size=size, random_state=seed, stratify=None)
+    return np.sort(taken), np.sort(rest)
+
+
+def finalise_splits(
+    columns_by_split: dict[str, dict[str, list]],
+    label_names: list[str],
+    *,
+    source: str,
+    columns: dict[str, str],
+    notes: list[str],
+    val_split: float,
+    seed: int,
+    max_train_samples: int | None,
+    max_eval_samples: int | None,
+    carve_validation: bool = True,
+) -> LabelledData:
+    """Carve a validation split from train when there is none, subsample, and build Datasets."""
+    import datasets
+
+    splits = {name: datasets.Dataset.from_dict(cols) for name, cols in columns_by_split.items()}
+    features = splits["train"].features.copy()
+    features["label"] = datasets.ClassLabel(names=label_names)
+    splits = {name: ds.cast(features) for name, ds in splits.items()}
+    if "validation" not in splits and carve_validation:
+        labels = np.asarray(splits["train"]["label"])
+        train_idx, val_idx = stratified_indices(labels, 1.0 - val_split, seed)
+        splits["validation"] = splits["train"].select(val_idx)
+        splits["train"] = splits["train"].select(train_idx)
+        notes.append(f"no validation split: held out {len(val_idx)} training rows (stratified, seed {seed})")
+    if max_train_samples and max_train_samples < len(splits["train"]):
+        labels = np.asarray(splits["train"]["label"])
+        taken, _ = stratified_indices(labels, max_train_samples, seed)
+        splits["train"] = splits["train"].select(taken)
+    if max_eval_samples:
+        for name in ("validation", "test"):
+            if name in splits and max_eval_samples < len(splits[name]):
+                labels = np.asarray(splits[name]["label"])
+                taken, _ = stratified_indices(labels, max_eval_samples, seed)
+                splits[name] = splits[name].select(taken)
+    for note in notes:
+        log.info(note)
+    return LabelledData(splits=splits, label_names=label_names, source=source, columns=columns, notes=notes)

