@@ -19,7 +19,7 @@ TL = [sys.executable, "-m", "transferlearn.cli"]
 
 def _tl(*args, cwd=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(TL + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run(TL + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, env=env, timeout=1500)
 
 
 def test_predict_json_and_file(trained_tiny_run, tmp_path):

@@ -180,3 +180,44 @@ def test_real_smsa_folder():
     summary = data.summary()["splits"]
     assert summary["train"]["rows"] == 11000 and summary["validation"]["rows"] == 1260
     assert summary["test"]["per_class"] == {"negative": 204, "neutral": 88, "positive": 208}
+
+
+def test_hub_dataset_adapter_maps_classlabels_and_splits(monkeypatch):
+    """The real `datasets.load_dataset` path, fed a local DatasetDict (the Hub is out of reach in CI)."""
+    import datasets
+
+    rows = make_sentences(40)
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
+
+    def split(n, seed):
+        data = make_sentences(n, seed)
+        return datasets.Dataset.from_dict({"sentence": [t for t, _ in data],
+                                           "label": [int(lab == "positive") for _, lab in data]}, features=features)
+
+    calls = []
+
+    def fake_load_dataset(name, config_name=None):
+        calls.append((name, config_name))
+        return datasets.DatasetDict({"train": split(40, 0), "validation": split(10, 1), "test": split(12, 2),
+                                     "unsupervised": split(4, 3)})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    data = load_text_data("someorg/sentiment", data_config="default")
+    assert calls == [("someorg/sentiment", "default")]
+    assert data.columns == {"text": "sentence", "label": "label"}
+    assert data.label_names == ["negative", "positive"]
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 40, "validation": 10, "test": 12}
+    assert rows[0][0] in data.splits["train"]["text"]
+
+
+def test_unreachable_hub_dataset_says_so(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'x/y' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DataError, match=r"'x/y' is neither an existing file/folder nor a loadable Hugging Face "
+                                        r"dataset: Couldn't reach"):
+        load_text_data("x/y")

@@ -118,3 +118,17 @@ def test_strategy_default_lr_is_recorded(tmp_path, sentiment_folder, tiny_text_m
                                strategy="freeze-backbone", epochs=1, output=str(tmp_path / "fb"), progress=False))
     assert run.config.lr == 1e-3
     assert run.metrics["train"]["trainable_parameters"] < run.metrics["train"]["total_parameters"] / 4
+
+
+def test_balanced_class_weights_train(tmp_path, sentiment_folder, tiny_text_model):
+    from transferlearn.train.losses import balanced_class_weights, weighted_cross_entropy
+
+    weights = balanced_class_weights([0, 0, 0, 1], 2)
+    assert weights.tolist() == pytest.approx([2 / 3, 2.0])
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    loss = weighted_cross_entropy(weights)({"logits": logits}, torch.tensor([1, 1]))
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([1, 1]), reduction="none") * 2.0
+    assert loss.item() == pytest.approx(expected.mean().item())
+    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=1,
+                               class_weights="balanced", output=str(tmp_path / "cw"), progress=False))
+    assert np.isfinite(run.metrics["train"]["train_loss"])

@@ -54,6 +54,8 @@ class TrainConfig(BaseModel):
     warmup_ratio: float = Field(0.1, ge=0, le=1)
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="'balanced' weighs the loss by inverse class frequency (helps macro-F1 on rare classes).")
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 42
     group_by_length: bool = Field(True, description="Bucket sequences of similar length (less padding).")

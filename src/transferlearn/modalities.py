@@ -42,7 +42,8 @@ def _text_model(config: TrainConfig, label_names: list[str]) -> ModelBundle:
 
     return load_text_classifier(
         config.model, label_names, from_scratch=config.from_scratch, head_dropout=config.head_dropout,
-        trust_remote_code=config.trust_remote_code,
+        trust_remote_code=config.trust_remote_code, pooling=config.pooling, head=config.head,
+        head_hidden=config.head_hidden,
     )
 
 

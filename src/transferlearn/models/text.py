@@ -66,8 +66,13 @@ def load_text_classifier(
     from_scratch: bool = False,
     head_dropout: float = 0.1,
     trust_remote_code: bool = False,
+    pooling: str = "default",
+    head: str = "linear",
+    head_hidden: list[int] | None = None,
 ) -> ModelBundle:
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    """The architecture's own classification head by default (loads anywhere); ``pooling`` cls/mean or
+    ``head='mlp'`` build a :class:`~transferlearn.models.heads.PooledClassifier` instead."""
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     source = resolve_model(name)
     id2label = dict(enumerate(label_names))
@@ -86,17 +91,25 @@ def load_text_classifier(
     if config.pad_token_id is None:
         config.pad_token_id = tokenizer.pad_token_id
 
+    custom_head = pooling != "default" or head == "mlp"
+    auto_class = AutoModel if custom_head else AutoModelForSequenceClassification
     if from_scratch:
-        model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
+        model = auto_class.from_config(config, trust_remote_code=trust_remote_code)
         new: set[str] = set()
     else:
         try:
-            model, loading = AutoModelForSequenceClassification.from_pretrained(
+            model, loading = auto_class.from_pretrained(
                 source, config=config, output_loading_info=True, trust_remote_code=trust_remote_code,
             )
         except (OSError, ValueError) as exc:
             raise _load_error(name, exc) from None
         new = set(loading.get("missing_keys", []))
+    if custom_head:
+        from .heads import PooledClassifier
+
+        model = PooledClassifier(model, len(label_names), "cls" if pooling == "default" else pooling,
+                                 head_hidden if head == "mlp" else [], head_dropout)
+        new = {f"backbone.{n}" for n in new}
     groups = param_groups(model, new_parameters=new)
     info = {"from_scratch": from_scratch, "newly_initialised": sorted(new),
             "parameters": sum(p.numel() for p in model.parameters())}

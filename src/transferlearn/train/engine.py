@@ -19,6 +19,7 @@ from ..io import atomic_write_json
 from ..modalities import detect_modality
 from ..strategies import parse_strategy
 from .callbacks import HistoryCallback
+from .losses import balanced_class_weights, weighted_cross_entropy
 from .run import Run, default_run_dir, prepare_run_dir
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,18 @@ def _build_trainer(config, bundle, encoded, modality, strategy, args, run_dir):
     optimizer = torch.optim.AdamW(strategy.optimizer_groups(model, bundle.groups, config.lr, config.weight_decay),
                                   lr=config.lr, fused=True)
     callbacks = [HistoryCallback(run_dir / "history.jsonl"), *strategy.callbacks(bundle.groups)]
+    loss_fn = None
+    if config.class_weights == "balanced":
+        weights = balanced_class_weights(encoded["train"]["label"], len(bundle.model.config.id2label))
+        log.info("class weights (balanced): %s", [round(w, 3) for w in weights.tolist()])
+        loss_fn = weighted_cross_entropy(weights, config.label_smoothing)
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold))
     return Trainer(
         model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
         data_collator=modality.collator(bundle, config), processing_class=bundle.processor,
         compute_metrics=trainer_metrics, callbacks=callbacks, optimizers=(optimizer, None),
+        compute_loss_func=loss_fn,
     )
 
 
@@ -160,6 +167,8 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
     tmp_dir = run_dir / ".model.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     trainer.save_model(str(tmp_dir))  # the best checkpoint: load_best_model_at_end restored it
+    if hasattr(bundle.model, "save_metadata"):  # custom heads: what rebuilds them beside the weights
+        bundle.model.save_metadata(tmp_dir)
     if model_dir.exists():
         shutil.rmtree(model_dir)
     os.replace(tmp_dir, model_dir)

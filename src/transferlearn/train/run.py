@@ -103,9 +103,14 @@ class Run:
     def _predictor(self):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from ..models.heads import is_pooled_folder, load_pooled_classifier
+
         if not self.model_dir.exists():
             raise TransferLearnError(f"{self.path}: no model/ folder (did training finish?)")
-        model = AutoModelForSequenceClassification.from_pretrained(self.model_dir).eval()
+        if is_pooled_folder(self.model_dir):
+            model = load_pooled_classifier(self.model_dir)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(self.model_dir).eval()
         processor = AutoTokenizer.from_pretrained(self.model_dir)
         return model, processor
 

@@ -1,0 +1,32 @@
+"""Real pretrained backbone on real data: offline MiniLM, frozen, on a 1,000-sentence slice of SmSA."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import shared_data
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_minilm_freeze_backbone_beats_majority_on_smsa(tmp_path):
+    from test_cli import _tl  # the real console entry point, as a user runs it
+
+    smsa = shared_data("smsa")
+    out = tmp_path / "smsa-minilm"
+    proc = _tl("train", "--data", smsa, "--model", "offline:minilm-en", "--strategy", "freeze-backbone",
+               "--max-train-samples", 1000, "--max-eval-samples", 400, "--epochs", 3, "--output", out,
+               "--set", "progress=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["num_samples"] == 400 and metrics["train"]["num_samples"] == 1000
+    # majority class ("positive") on this test split: macro-F1 = F1(positive) / 3
+    support = np.array([c["support"] for c in test["per_class"].values()])
+    p = support.max() / support.sum()
+    majority_macro_f1 = (2 * p / (p + 1)) / 3
+    assert test["macro_f1"] > majority_macro_f1 + 0.25, (test["macro_f1"], majority_macro_f1)
+    assert metrics["train"]["trainable_parameters"] < 200_000  # only pooler + classifier trained
