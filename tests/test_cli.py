@@ -89,3 +89,20 @@ def test_wandb_offline_tracking(tmp_path, sentiment_folder, tiny_text_model, mon
     run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=1,
                                output=str(tmp_path / "wb"), report_to="wandb", progress=False))
     assert list(Path(run.path / "wandb").glob("offline-run-*")), "wandb did not log offline into the run folder"
+
+
+def test_mlflow_tracking_to_sqlite_in_run_folder(tmp_path, sentiment_folder, tiny_text_model, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    from transferlearn import finetune, load_config
+
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=1,
+                               output=str(tmp_path / "ml"), report_to="mlflow", progress=False))
+    db = run.path / "mlflow.db"
+    assert db.exists()
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{db}")
+    experiment = client.get_experiment_by_name("transferlearn")
+    runs = client.search_runs([experiment.experiment_id])
+    assert runs and "eval_macro_f1" in runs[0].data.metrics
+    assert "MLFLOW_TRACKING_URI" not in __import__("os").environ  # restored after the run
