@@ -184,6 +184,7 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
             "trainable_parameters": trainable, "total_parameters": bundle.info.get("parameters"),
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "best_metric": trainer.state.best_metric,
+            "device": str(trainer.args.device),
         },
     }
     for split in ("validation", "test"):
