@@ -26,6 +26,10 @@ def _setup_logging(verbose: bool) -> None:
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
     for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "datasets", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:  # transformers' load report lists every freshly initialised head weight; we log a summary
+        import transformers
+
+        transformers.logging.set_verbosity_error()
 
 
 def _parse_sets(values: list[str] | None) -> dict:

@@ -111,6 +111,9 @@ def load_text_classifier(
                                  head_hidden if head == "mlp" else [], head_dropout)
         new = {f"backbone.{n}" for n in new}
     groups = param_groups(model, new_parameters=new)
+    if new:
+        log.info("%s: %d parameter tensors are new (the classification head): %s", name, len(new),
+                 ", ".join(sorted(new)[:4]) + (" ..." if len(new) > 4 else ""))
     info = {"from_scratch": from_scratch, "newly_initialised": sorted(new),
             "parameters": sum(p.numel() for p in model.parameters())}
     return ModelBundle(model, tokenizer, groups, source, name, "text", info)
