@@ -19,12 +19,16 @@ from _common import SHARED_DATA, write_result  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--epochs", type=float, default=4)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--class-weights", default="balanced", choices=["none", "balanced"])
+    parser.add_argument("--pooling", default="default", choices=["default", "cls", "mean"])
+    parser.add_argument("--tag", default="", help="suffix for the results file name")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--output", default="runs/bench-smsa-e5-full")
     parser.add_argument("--data", default=str(SHARED_DATA / "smsa"))
     args = parser.parse_args()
@@ -34,7 +38,8 @@ def main() -> None:
     config = load_config(data=args.data, model="offline:e5-small-multilingual", strategy="full",
                          epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                          output=args.output, overwrite=True, device=args.device, progress=False,
-                         class_weights=args.class_weights)
+                         class_weights=args.class_weights, pooling=args.pooling, seed=args.seed,
+                         label_smoothing=args.label_smoothing)
     start = time.time()
     run = finetune(config)
     wall = time.time() - start
@@ -42,10 +47,12 @@ def main() -> None:
     import torch
 
     on_gpu = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    path = write_result("smsa_e5_full_gpu" if on_gpu else "smsa_e5_full", {
+    name = "smsa_e5_full" + ("_gpu" if on_gpu else "") + (f"_{args.tag}" if args.tag else "")
+    path = write_result(name, {
         "dataset": "smsa", "model": config.model, "strategy": "full", "epochs": args.epochs, "lr": args.lr,
         "batch_size": args.batch_size, "max_length": args.max_length, "device": args.device,
-        "class_weights": args.class_weights,
+        "class_weights": args.class_weights, "pooling": args.pooling, "seed": args.seed,
+        "label_smoothing": args.label_smoothing,
         "wall_time_s": round(wall, 1), "train_time_s": run.metrics["train"]["runtime_s"],
         "test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"],
         "validation_macro_f1": run.metrics["validation"]["macro_f1"], "run_folder": str(run.path),

@@ -114,5 +114,5 @@ def trained_tiny_run(tmp_path_factory, sentiment_folder, tiny_text_model):
     out = tmp_path_factory.mktemp("runs") / "tiny-bert"
     config = load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=6, lr=1e-2, warmup_ratio=0.0,
                          batch_size=16, output=str(out), progress=False, logging_steps=2, seed=1,
-                         early_stopping_patience=None)
+                         early_stopping_patience=0)
     return finetune(config)

@@ -15,7 +15,7 @@ def test_trains_on_cuda_and_saves_cpu_loadable_model(tmp_path, sentiment_folder,
 
     run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=6, lr=1e-2,
                                warmup_ratio=0.0, batch_size=16, device="cuda", output=str(tmp_path / "gpu"),
-                               progress=False, early_stopping_patience=None))
+                               progress=False, early_stopping_patience=0))
     assert run.metrics["train"]["device"].startswith("cuda")
     assert run.metrics["test"]["accuracy"] >= 0.8
     model = AutoModelForSequenceClassification.from_pretrained(run.model_dir)

@@ -102,7 +102,7 @@ def test_existing_run_folder_is_never_clobbered(trained_tiny_run, sentiment_fold
 def test_resume_continues_from_last_checkpoint(tmp_path, sentiment_folder, tiny_text_model):
     out = tmp_path / "resume"
     base = dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), batch_size=32, lr=1e-3,
-                output=str(out), progress=False, early_stopping_patience=None, logging_steps=1)
+                output=str(out), progress=False, early_stopping_patience=0, logging_steps=1)
     first = finetune(load_config(**base, epochs=1))
     assert first.metrics["train"]["steps"] == 3
     with pytest.raises(ConfigError, match="no checkpoint"):
@@ -132,3 +132,12 @@ def test_balanced_class_weights_train(tmp_path, sentiment_folder, tiny_text_mode
     run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=1,
                                class_weights="balanced", output=str(tmp_path / "cw"), progress=False))
     assert np.isfinite(run.metrics["train"]["train_loss"])
+
+
+def test_early_stopping_stops_and_zero_disables(tmp_path, sentiment_folder, tiny_text_model):
+    base = dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=6, batch_size=32,
+                lr=1e-9, progress=False)  # lr so small the validation metric never improves
+    stopped = finetune(load_config(**base, early_stopping_patience=1, output=str(tmp_path / "es")))
+    assert stopped.metrics["train"]["epochs"] == 2.0  # first evaluation, then one without improvement
+    full = finetune(load_config(**base, early_stopping_patience=0, output=str(tmp_path / "no-es")))
+    assert full.metrics["train"]["epochs"] == 6.0

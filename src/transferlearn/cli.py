@@ -69,7 +69,7 @@ def train(
     warmup_ratio: Optional[float] = typer.Option(None),
     label_smoothing: Optional[float] = typer.Option(None),
     class_weights: Optional[str] = typer.Option(None, help="none | balanced (inverse class frequency)."),
-    early_stopping_patience: Optional[int] = typer.Option(None, help="Epochs without improvement before stopping."),
+    early_stopping_patience: Optional[int] = typer.Option(None, help="Evaluations without improvement before stopping (0: off)."),
     metric: Optional[str] = typer.Option(None, help="Validation metric for early stopping / best model."),
     val_split: Optional[float] = typer.Option(None),
     on_bad_rows: Optional[str] = typer.Option(None, help="error | skip"),

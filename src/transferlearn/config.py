@@ -62,7 +62,7 @@ class TrainConfig(BaseModel):
 
     # --- evaluation, early stopping, checkpoints ---------------------------------------------
     metric: Literal["macro_f1", "accuracy", "weighted_f1", "loss"] = "macro_f1"
-    early_stopping_patience: int | None = Field(3, ge=1)
+    early_stopping_patience: int = Field(3, ge=0, description="Evaluations without improvement before stopping; 0 disables.")
     early_stopping_threshold: float = Field(0.0, ge=0)
     eval_steps: int | None = Field(None, gt=0, description="Evaluate every N steps (default: every epoch).")
     logging_steps: int = Field(10, gt=0)

