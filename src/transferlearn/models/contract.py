@@ -15,7 +15,7 @@ the split is derived from the module tree:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -25,7 +25,6 @@ class ParamGroups:
     embeddings: list[str]
     blocks: list[list[str]]
     head: list[str]
-    extra: dict[str, list[str]] = field(default_factory=dict)  # e.g. wav2vec2's CNN feature encoder
 
     @property
     def num_blocks(self) -> int:
