@@ -78,3 +78,39 @@ def test_no_weight_decay_on_bias_and_norms(bundle):
     names = {id(p): n for n, p in model.named_parameters()}
     assert all(p.endswith("bias") or "LayerNorm" in p for p in (names[i] for i in by_decay[0.0]))
     assert all(names[i].endswith("weight") and "LayerNorm" not in names[i] for i in by_decay[0.05])
+
+
+def test_discriminative_learning_rates_per_group(tiny_text_model):
+    bundle = load_text_classifier(str(tiny_text_model("bert")), ["a", "b"])
+    strategy = parse_strategy("discriminative:0.5")
+    model = strategy.prepare(bundle.model, bundle.groups)
+    groups = strategy.optimizer_groups(model, bundle.groups, 1e-3, 0.01)
+    lrs = {g["name"]: g["lr"] for g in groups}
+    assert lrs == pytest.approx({"head": 1e-3, "block.1": 5e-4, "block.0": 2.5e-4, "embeddings": 1.25e-4})
+    in_groups = sum(len(g["params"]) for g in groups)
+    assert in_groups == len(list(model.parameters()))
+    default = parse_strategy("discriminative").optimizer_groups(model, bundle.groups, 1e-3, 0.01)
+    assert {g["name"]: g["lr"] for g in default}["block.1"] == pytest.approx(1e-3 / 2.6)
+    with pytest.raises(ConfigError, match=r"must be in \(0, 1\]"):
+        parse_strategy("discriminative:2")
+
+
+def test_gradual_unfreezing_trains_groups_top_down(tmp_path, sentiment_folder, tiny_text_model):
+    from transformers import AutoModel
+
+    from transferlearn import finetune, load_config
+
+    source = tiny_text_model("bert")
+    pretrained = AutoModel.from_pretrained(source)
+    run = finetune(load_config(data=str(sentiment_folder), model=str(source), strategy="gradual:1", epochs=3,
+                               lr=1e-2, layer_lr_decay=0.5, output=str(tmp_path / "gradual"), progress=False,
+                               early_stopping_patience=0))
+    # the last checkpoint (model/ holds the best epoch, which may come before every group unfroze)
+    last = max((run.path / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert last.name == "checkpoint-9"  # 3 epochs x 3 steps
+    trained = AutoModel.from_pretrained(last)
+    same = lambda name: torch.equal(pretrained.state_dict()[name], trained.state_dict()[name])  # noqa: E731
+    # epoch 0: head; epoch 1: + block 1; epoch 2: + block 0; the embeddings never unfroze
+    assert same("embeddings.word_embeddings.weight") and same("embeddings.LayerNorm.weight")
+    assert not same("encoder.layer.0.attention.self.query.weight")
+    assert not same("encoder.layer.1.output.dense.weight")

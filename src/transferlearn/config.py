@@ -52,6 +52,7 @@ class TrainConfig(BaseModel):
     lr: float | None = Field(None, gt=0, description="Peak learning rate (default: the strategy's).")
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, le=1)
+    layer_lr_decay: float | None = Field(None, gt=0, le=1, description="Layer-wise LR decay (each lower group x F).")
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     class_weights: Literal["none", "balanced"] = Field(

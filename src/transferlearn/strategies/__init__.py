@@ -39,12 +39,34 @@ class Strategy:
             raise ConfigError(f"strategy '{self.name}' leaves no parameter to train")
         return model
 
-    def optimizer_groups(self, model: nn.Module, groups: ParamGroups, lr: float, weight_decay: float) -> list[dict]:
-        """AdamW groups: trainable parameters, no weight decay on biases and norms."""
-        return decay_split([(n, p) for n, p in model.named_parameters() if p.requires_grad], lr, weight_decay)
+    def optimizer_groups(self, model: nn.Module, groups: ParamGroups, lr: float, weight_decay: float,
+                         layer_lr_decay: float | None = None) -> list[dict]:
+        """AdamW groups: trainable parameters, no weight decay on biases and norms.
+
+        With ``layer_lr_decay`` F, every contract group gets its own learning rate: the head ``lr``,
+        the block below it ``lr * F``, the next ``lr * F**2`` ... down to the embeddings (ULMFiT's
+        discriminative fine-tuning; timm's ``--layer-decay``).
+        """
+        return layerwise_groups(model, groups, lr, weight_decay, layer_lr_decay, trainable_only=True)
 
     def callbacks(self, groups: ParamGroups) -> list:
         return []
+
+
+def layerwise_groups(model: nn.Module, groups: ParamGroups, lr: float, weight_decay: float,
+                     layer_lr_decay: float | None, trainable_only: bool) -> list[dict]:
+    params = dict(model.named_parameters())
+    if layer_lr_decay is None:
+        named = [(n, p) for n, p in params.items() if p.requires_grad or not trainable_only]
+        return decay_split(named, lr, weight_decay)
+    out = []
+    ordered = groups.ordered()  # embeddings, block.0 .. block.N-1, head
+    for depth, (group_name, names) in enumerate(reversed(ordered)):
+        named = [(n, params[n]) for n in names if params[n].requires_grad or not trainable_only]
+        for group in decay_split(named, lr * layer_lr_decay**depth, weight_decay):
+            group["name"] = group_name
+            out.append(group)
+    return out
 
 
 def decay_split(named: list, lr: float, weight_decay: float) -> list[dict]:
@@ -80,6 +102,44 @@ class FreezeFirst(Strategy):
         return {name for block in groups.blocks[n:] for name in block} | set(groups.head)
 
 
+class Discriminative(Full):
+    """``discriminative[:F]`` — every parameter trains, each group at its own LR (default F = 1/2.6)."""
+
+    def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None):
+        decay = layer_lr_decay if layer_lr_decay is not None else float(self.arg or 1 / 2.6)
+        return super().optimizer_groups(model, groups, lr, weight_decay, decay)
+
+
+class Gradual(Strategy):
+    """``gradual[:K]`` — ULMFiT gradual unfreezing: the head first, then one more group from the top
+    every K epochs (default 1). Every group sits in the optimizer from the start, at its own LR when a
+    layer-wise decay is set; a frozen group has no gradient, so AdamW leaves it untouched until a
+    callback unfreezes it."""
+
+    def trainable(self, groups):
+        return set(groups.head)
+
+    def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None):
+        return layerwise_groups(model, groups, lr, weight_decay, layer_lr_decay, trainable_only=False)
+
+    def callbacks(self, groups):
+        from transformers import TrainerCallback
+
+        every = int(self.arg or 1)
+        top_down = [names for _, names in reversed(groups.ordered())]  # head, block N-1, ..., embeddings
+
+        class UnfreezeCallback(TrainerCallback):
+            def on_epoch_begin(self, args, state, control, model=None, **kwargs):
+                unfrozen = 1 + int((state.epoch or 0) + 1e-6) // every
+                params = dict(model.named_parameters())
+                for depth, names in enumerate(top_down):
+                    for name in names:
+                        if name in params:
+                            params[name].requires_grad_(depth < unfrozen)
+
+        return [UnfreezeCallback()]
+
+
 REGISTRY: dict[str, tuple[type[Strategy], str, Callable[[str | None], str | None] | None]] = {}
 
 
@@ -112,6 +172,24 @@ register("full", Full, "train every parameter", _no_arg("full"))
 register("freeze-backbone", FreezeBackbone, "backbone frozen (runs every step), only the head trains",
          _no_arg("freeze-backbone"))
 register("freeze", FreezeFirst, "freeze:N — embeddings and the first N blocks frozen", _int_arg("freeze", True))
+register("gradual", Gradual, "gradual[:K] — unfreeze one more group from the top every K epochs (ULMFiT)",
+         _int_arg("gradual", False))
+
+
+def _decay_arg(arg: str | None) -> str | None:
+    if arg is None:
+        return None
+    try:
+        value = float(arg)
+    except ValueError:
+        raise ConfigError(f"strategy 'discriminative:{arg}': '{arg}' is not a number") from None
+    if not 0 < value <= 1:
+        raise ConfigError(f"strategy 'discriminative:{arg}': the decay factor must be in (0, 1]")
+    return arg
+
+
+register("discriminative", Discriminative, "discriminative[:F] — layer-wise LRs, each group below x F (1/2.6)",
+         _decay_arg)
 
 
 def parse_strategy(spec: str) -> Strategy:
