@@ -114,3 +114,36 @@ def test_gradual_unfreezing_trains_groups_top_down(tmp_path, sentiment_folder, t
     assert same("embeddings.word_embeddings.weight") and same("embeddings.LayerNorm.weight")
     assert not same("encoder.layer.0.attention.self.query.weight")
     assert not same("encoder.layer.1.output.dense.weight")
+
+
+def test_lr_finder_valley_and_steepest_on_a_known_curve():
+    import numpy as np
+
+    from transferlearn.train.lr_find import steepest, valley
+
+    lrs = np.logspace(-6, 0, 61)
+    x = np.log10(lrs)
+    losses = 1.0 - 0.8 / (1 + np.exp(-3 * (x + 3))) + np.where(x > -1, (x + 1) ** 2 * 5, 0)  # drop at 1e-3, blow-up
+    assert 5e-4 < steepest(lrs, losses) < 2e-3
+    # two-thirds into the longest descending stretch (here it starts at the first point), before the minimum
+    start, end = 0, int(np.argmin(losses))
+    assert valley(lrs, losses) == pytest.approx(lrs[start + int((end - start) / 3) + int((end - start) / 6)])
+    assert valley(lrs, losses) < lrs[end]
+
+
+def test_lr_find_command_writes_plot_and_suggestion(tmp_path, sentiment_folder, tiny_text_model):
+    import json
+
+    from typer.testing import CliRunner
+
+    from transferlearn.cli import app
+
+    out = tmp_path / "lrf"
+    result = CliRunner().invoke(app, ["lr-find", "--data", str(sentiment_folder), "--model",
+                                      str(tiny_text_model("bert")), "--output", str(out), "--num-steps", "40",
+                                      "--batch-size", "16", "--end-lr", "100", "--set", "progress=false"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "lr_find.json").read_text())
+    assert (out / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    assert 5 <= record["steps"] <= 40 and record["lrs"] == sorted(record["lrs"])
+    assert 1e-7 <= record["suggestion"] <= 100 and "suggested learning rate" in result.stdout

