@@ -147,3 +147,16 @@ def test_lr_find_command_writes_plot_and_suggestion(tmp_path, sentiment_folder, 
     assert (out / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
     assert 5 <= record["steps"] <= 40 and record["lrs"] == sorted(record["lrs"])
     assert 1e-7 <= record["suggestion"] <= 100 and "suggested learning rate" in result.stdout
+
+
+def test_lr_auto_runs_the_finder_and_records_the_rate(tmp_path, sentiment_folder, tiny_text_model):
+    from transferlearn import finetune, load_config
+
+    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), lr="auto", epochs=1,
+                               output=str(tmp_path / "auto"), progress=False))
+    found = __import__("json").loads((run.path / "lr_find" / "lr_find.json").read_text())
+    assert run.config.lr == pytest.approx(found["suggestion"]) and isinstance(run.config.lr, float)
+    assert "<figcaption>LR finder (--lr auto)</figcaption>" in (run.path / "report.html").read_text()
+    assert load_config(data="d", model="m", lr="3e-5").lr == 3e-5
+    with pytest.raises(ConfigError, match="key 'lr"):
+        load_config(data="d", model="m", lr="fast")

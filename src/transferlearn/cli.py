@@ -52,7 +52,7 @@ def train(
     strategy: Optional[str] = typer.Option(None, help="full | freeze-backbone | freeze:N | gradual[:K] | discriminative[:F]"),
     epochs: Optional[float] = typer.Option(None),
     batch_size: Optional[int] = typer.Option(None),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
+    lr: Optional[str] = typer.Option(None, help="Peak learning rate, or 'auto' (runs the LR finder first)."),
     output: Optional[str] = typer.Option(None, help="Run folder (default runs/<model>-<data>-<time>)."),
     seed: Optional[int] = typer.Option(None),
     max_train_samples: Optional[int] = typer.Option(None, help="Stratified subsample of the training split."),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -49,7 +49,8 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(32, gt=0)
     eval_batch_size: int | None = Field(None, gt=0)
     gradient_accumulation_steps: int = Field(1, gt=0)
-    lr: float | None = Field(None, gt=0, description="Peak learning rate (default: the strategy's).")
+    lr: Annotated[float, Field(gt=0)] | Literal["auto"] | None = Field(
+        None, description="Peak learning rate; 'auto' runs the LR finder first; default: the strategy's.")
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, le=1)
     layer_lr_decay: float | None = Field(None, gt=0, le=1, description="Layer-wise LR decay (each lower group x F).")

@@ -27,6 +27,8 @@ img{max-width:520px;border:1px solid #eee}pre{background:#f7f7f7;padding:.8em;ov
 
 
 def figure_to_data_uri(fig) -> str:
+    if isinstance(fig, bytes):  # an already rendered PNG
+        return "data:image/png;base64," + base64.b64encode(fig).decode()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -115,6 +117,9 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
         for title, make in (("Per-class scores", per_class_figure), ("Confusion matrix", confusion_figure)):
             caption = f"{title} ({main_split})"
             figures.append((caption, make(metrics[main_split], caption)))
+    lr_plot = run.path / "lr_find" / "lr_find.png"
+    if lr_plot.exists():  # --lr auto: the finder's curve goes into the report as it is
+        figures.append(("LR finder (--lr auto)", lr_plot.read_bytes()))
     images = "".join(
         f'<figure><img alt="{html.escape(caption)}" src="{figure_to_data_uri(fig)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"

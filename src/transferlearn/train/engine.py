@@ -136,6 +136,14 @@ def finetune(config: TrainConfig) -> Run:
     prepare_run_dir(run_dir, overwrite=config.overwrite, resume=config.resume)
     config = config.model_copy(update={"output": str(run_dir)})
     save_config(config, run_dir / "config.yaml")
+    if config.lr == "auto":
+        from .lr_find import lr_find
+
+        found = lr_find(config.model_copy(update={"lr": None, "progress": False}), run_dir / "lr_find")
+        config = config.model_copy(update={"lr": found["suggestion"]})
+        save_config(config, run_dir / "config.yaml")  # the concrete rate, so the config reproduces the run
+        log.info("--lr auto: the LR finder suggests %.2e (valley); plot in %s", found["suggestion"],
+                 run_dir / "lr_find" / "lr_find.png")
     with _tracking_env(config, run_dir):
         return _finetune_in(config, run_dir, resume_from)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,7 @@ def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7,
     )
     Trainer(model=model, args=args, train_dataset=train, data_collator=modality.collator(bundle, config),
             processing_class=bundle.processor, optimizers=(optimizer, schedule), callbacks=[recorder]).train()
+    shutil.rmtree(out_dir / "lr_find_tmp", ignore_errors=True)  # the Trainer's output_dir; nothing saved there
     if len(recorder.lrs) < 5:
         raise RuntimeError(f"the loss diverged after {len(recorder.lrs)} steps; lower --start-lr")
     # the last points are past divergence; fastai drops them too

@@ -43,7 +43,7 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
             "--overwrite to replace it, or another --output."
         )
     if existing and overwrite and not resume:
-        for marker in RUN_MARKERS + ("history.jsonl", "report.html", "data.json"):
+        for marker in RUN_MARKERS + ("history.jsonl", "report.html", "data.json", "lr_find"):
             target = run_dir / marker
             if target.is_dir():
                 shutil.rmtree(target)
