@@ -88,6 +88,9 @@ def build_tiny_text_model(arch: str, folder: Path) -> Path:
         cls = RobertaConfig if arch == "roberta" else XLMRobertaConfig
         config = cls(vocab_size=vocab_size, pad_token_id=tokenizer.pad_token_id,
                      **{**TINY, "max_position_embeddings": 66})
+    import torch
+
+    torch.manual_seed(0)  # the same tiny "pretrained" weights in every test session
     model = AutoModel.from_config(config)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
