@@ -109,7 +109,8 @@ def load_text_classifier(
 
         model = PooledClassifier(model, len(label_names), "cls" if pooling == "default" else pooling,
                                  head_hidden if head == "mlp" else [], head_dropout)
-        new = {f"backbone.{n}" for n in new}
+        present = {n for n, _ in model.named_parameters()}  # the unused pooler was dropped
+        new = {f"backbone.{n}" for n in new} & present
     groups = param_groups(model, new_parameters=new)
     if new:
         log.info("%s: %d parameter tensors are new (the classification head): %s", name, len(new),

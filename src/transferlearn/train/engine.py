@@ -52,14 +52,18 @@ def _tracking_env(config: TrainConfig, run_dir: Path):
             os.environ.pop(key, None)
 
 
+def use_cpu(config: TrainConfig) -> bool:
+    """The Trainer's ``use_cpu`` for ``config.device``; asking for CUDA without a GPU is an error."""
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' was asked for but no CUDA GPU is visible")
+    return config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
+
+
 def training_arguments(config: TrainConfig, run_dir: Path):
     from transformers import TrainingArguments
 
     by_steps = config.eval_steps is not None
     metric = "eval_loss" if config.metric == "loss" else f"eval_{config.metric}"
-    use_cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' was asked for but no CUDA GPU is visible")
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         num_train_epochs=config.epochs,
@@ -89,7 +93,7 @@ def training_arguments(config: TrainConfig, run_dir: Path):
         disable_tqdm=not config.progress,
         dataloader_num_workers=config.num_workers,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        use_cpu=use_cpu,
+        use_cpu=use_cpu(config),
     )
 
 

@@ -20,6 +20,7 @@ from ..config import TrainConfig
 from ..io import atomic_write_bytes, atomic_write_json
 from ..modalities import detect_modality
 from ..strategies import parse_strategy
+from .engine import use_cpu
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,10 @@ def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7,
     ratio = end_lr / start_lr
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: ratio ** (step / max(1, num_steps - 1)))
     recorder = _RecordLoss(diverge)
-    use_cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
     args = TrainingArguments(
         output_dir=str(out_dir / "lr_find_tmp"), max_steps=num_steps, per_device_train_batch_size=config.batch_size,
         logging_steps=1, eval_strategy="no", save_strategy="no", report_to=[], seed=config.seed,
-        disable_tqdm=not config.progress, use_cpu=use_cpu, max_grad_norm=config.max_grad_norm,
+        disable_tqdm=not config.progress, use_cpu=use_cpu(config), max_grad_norm=config.max_grad_norm,
         train_sampling_strategy="random", dataloader_num_workers=config.num_workers,
     )
     Trainer(model=model, args=args, train_dataset=train, data_collator=modality.collator(bundle, config),
