@@ -50,6 +50,15 @@ def test_models_lists_the_zoo():
     assert "offline:e5-small-multilingual" in result.stdout and "offline:minilm-en" in result.stdout
 
 
+def test_strategies_lists_the_registry():
+    from transferlearn.strategies import REGISTRY
+
+    result = runner.invoke(app, ["strategies"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert all(name in result.stdout for name in REGISTRY)
+    assert len(REGISTRY) >= 9
+
+
 def test_train_with_yaml_and_flags_then_reproduce(tmp_path, sentiment_folder, tiny_text_model):
     config = tmp_path / "run.yaml"
     config.write_text(f"data: {sentiment_folder}\nmodel: {tiny_text_model('bert')}\nepochs: 3\nbatch_size: 32\n"

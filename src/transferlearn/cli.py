@@ -49,7 +49,8 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; flags override it."),
     data: Optional[str] = typer.Option(None, help="Data file, folder or Hugging Face dataset id."),
     model: Optional[str] = typer.Option(None, help="Hub id, local folder, or offline:NAME (see `tl models`)."),
-    strategy: Optional[str] = typer.Option(None, help="full | freeze-backbone | freeze:N | gradual[:K] | discriminative[:F]"),
+    strategy: Optional[str] = typer.Option(None, help="full | linear-probe | freeze-backbone | freeze:N | gradual[:K] | discriminative[:F] | "
+                                     "probe-then-finetune[:E] | lora[:r] | auto  (tl strategies)"),
     epochs: Optional[float] = typer.Option(None),
     batch_size: Optional[int] = typer.Option(None),
     lr: Optional[str] = typer.Option(None, help="Peak learning rate, or 'auto' (runs the LR finder first)."),
@@ -63,6 +64,9 @@ def train(
     max_length: Optional[int] = typer.Option(None, help="Truncate texts to this many tokens."),
     from_scratch: Optional[bool] = typer.Option(None, "--from-scratch", help="Same architecture, random weights."),
     head_dropout: Optional[float] = typer.Option(None),
+    backbone_dropout: Optional[float] = typer.Option(None, help="Dropout inside the backbone (default: the model's)."),
+    feature_cache: Optional[str] = typer.Option(None, help="linear-probe feature cache: a folder, 'run', or the "
+                                                "shared $TL_CACHE_DIR/features (default)."),
     pooling: Optional[str] = typer.Option(None, help="default (the model's own head) | cls | mean"),
     head: Optional[str] = typer.Option(None, help="linear | mlp (hidden sizes: --set head_hidden=[256,128])"),
     weight_decay: Optional[float] = typer.Option(None),
@@ -89,6 +93,7 @@ def train(
         seed=seed, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
         text_column=text_column, label_column=label_column, report_to=report_to, max_length=max_length,
         from_scratch=from_scratch, head_dropout=head_dropout, pooling=pooling, head=head,
+        backbone_dropout=backbone_dropout, feature_cache=feature_cache,
         weight_decay=weight_decay, layer_lr_decay=layer_lr_decay, warmup_ratio=warmup_ratio,
         label_smoothing=label_smoothing, class_weights=class_weights, early_stopping_patience=early_stopping_patience, metric=metric,
         val_split=val_split, on_bad_rows=on_bad_rows, device=device, resume=resume, overwrite=overwrite,
@@ -229,6 +234,20 @@ def models():
                       entry.hub_equivalent, entry.package)
     out.print(table)
     out.print("Any Hugging Face Hub id or local model folder works too (online users).")
+
+
+@app.command()
+def strategies():
+    """List the transfer strategies (--strategy NAME[:ARG]) and their default learning rates."""
+    from .strategies import REGISTRY
+
+    table = Table(title="transfer strategies — use as --strategy NAME[:ARG]")
+    for col in ("name", "default lr", "what it does"):
+        table.add_column(col, no_wrap=col != "what it does")
+    for name, (cls, description, _) in sorted(REGISTRY.items()):
+        table.add_row(name, "—" if name == "auto" else f"{cls.default_lr:g}", description)
+    out.print(table)
+    out.print("Layer-wise learning rates combine with any of them: --layer-lr-decay 0.385")
 
 
 def main() -> None:

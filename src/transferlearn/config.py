@@ -40,6 +40,8 @@ class TrainConfig(BaseModel):
     head: Literal["linear", "mlp"] = "linear"
     head_hidden: list[int] = Field(default_factory=lambda: [256])
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    backbone_dropout: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Dropout inside the backbone (hidden/attention); default: the model's own.")
     pooling: Literal["default", "cls", "mean"] = "default"
     max_length: int = Field(128, gt=0)
     trust_remote_code: bool = False
@@ -70,6 +72,9 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(10, gt=0)
     save_total_limit: int = Field(2, ge=1)
     resume: bool = False
+    feature_cache: str | None = Field(
+        None, description="Where linear-probe features are cached: a folder, 'run' (inside the run folder), "
+        "or the shared default $TL_CACHE_DIR/features.")
 
     # --- output and tracking ----------------------------------------------------------------
     output: str | None = Field(None, description="Run folder (default runs/<model>-<data>-<time>).")

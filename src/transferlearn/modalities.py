@@ -21,6 +21,9 @@ class Modality:
     encode: Callable[..., Any]  # (bundle, dataset, config) -> datasets.Dataset of model inputs + label
     collator: Callable[..., Any]  # (bundle, config) -> data collator
     read_inputs: Callable[..., Any]  # (processor, raw inputs, settings) -> batch dict of tensors
+    # (bundle, config) -> the preprocessing settings that shape the model inputs (part of the feature-cache key)
+    preprocessing: Callable[..., dict] = lambda bundle, config: {}
+    augments: Callable[..., bool] = lambda config: False  # (config) -> are training inputs random each epoch?
 
 
 # ---------------------------------------------------------------------------------------- text
@@ -42,6 +45,7 @@ def _text_model(config: TrainConfig, label_names: list[str]) -> ModelBundle:
 
     return load_text_classifier(
         config.model, label_names, from_scratch=config.from_scratch, head_dropout=config.head_dropout,
+        backbone_dropout=config.backbone_dropout,
         trust_remote_code=config.trust_remote_code, pooling=config.pooling, head=config.head,
         head_hidden=config.head_hidden,
     )
@@ -66,7 +70,12 @@ def _text_inputs(tokenizer, texts: list[str], max_length: int = 512):
     return tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
 
 
-TEXT = Modality("text", _text_data, _text_model, _text_encode, _text_collator, _text_inputs)
+def _text_preprocessing(bundle: ModelBundle, config: TrainConfig) -> dict:
+    # The token ids themselves are in the data fingerprint; this names the settings that produced them.
+    return {"modality": "text", "tokenizer": type(bundle.processor).__name__, "max_length": config.max_length}
+
+
+TEXT = Modality("text", _text_data, _text_model, _text_encode, _text_collator, _text_inputs, _text_preprocessing)
 
 MODALITIES = {m.name: m for m in (TEXT,)}
 

@@ -59,12 +59,31 @@ def _set_head_dropout(config, dropout: float) -> None:
             setattr(config, attr, dropout)
 
 
+BACKBONE_DROPOUT_ATTRS = (
+    "hidden_dropout_prob", "attention_probs_dropout_prob",  # BERT, RoBERTa, ViT
+    "hidden_dropout", "attention_dropout", "activation_dropout",  # Wav2Vec2, HuBERT, WavLM, Whisper
+    "dropout",  # DistilBERT, Whisper
+)
+
+
+def set_backbone_dropout(config, dropout: float) -> list[str]:
+    """Set every backbone dropout this config knows; an architecture with none is an error."""
+    names = [attr for attr in BACKBONE_DROPOUT_ATTRS if hasattr(config, attr)]
+    if not names:
+        raise ModelError(f"--backbone-dropout: {type(config).__name__} has no dropout setting transferlearn knows "
+                         f"(looked for {', '.join(BACKBONE_DROPOUT_ATTRS)})")
+    for attr in names:
+        setattr(config, attr, dropout)
+    return names
+
+
 def load_text_classifier(
     name: str,
     label_names: list[str],
     *,
     from_scratch: bool = False,
     head_dropout: float = 0.1,
+    backbone_dropout: float | None = None,
     trust_remote_code: bool = False,
     pooling: str = "default",
     head: str = "linear",
@@ -85,6 +104,8 @@ def load_text_classifier(
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise _load_error(name, exc) from None
+    if backbone_dropout is not None:
+        set_backbone_dropout(config, backbone_dropout)
     _set_head_dropout(config, head_dropout)
     if tokenizer.pad_token is None:  # GPT-style tokenizers: pad with EOS so batches can be padded
         tokenizer.pad_token = tokenizer.eos_token

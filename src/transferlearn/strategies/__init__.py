@@ -7,78 +7,11 @@ Face Trainer runs every strategy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, ClassVar
-
-from torch import nn
+from typing import Callable
 
 from ..errors import ConfigError
-from ..models.contract import ParamGroups
-
-NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight", "norm.weight", "bn", "ln_")
-
-
-@dataclass
-class Strategy:
-    name: str
-    arg: str | None = None
-    description: str = ""
-    # Used when the user sets no --lr: a head alone on frozen features wants a far larger step than a
-    # whole pretrained network (fastai and Keras recipes use ~1e-3 vs ~1e-5..5e-5).
-    default_lr: ClassVar[float] = 5e-5
-
-    def trainable(self, groups: ParamGroups) -> set[str]:
-        """Names of the parameters that train from the first step."""
-        raise NotImplementedError
-
-    def prepare(self, model: nn.Module, groups: ParamGroups) -> nn.Module:
-        trainable = self.trainable(groups)
-        for name, param in model.named_parameters():
-            param.requires_grad_(name in trainable)
-        if not trainable:
-            raise ConfigError(f"strategy '{self.name}' leaves no parameter to train")
-        return model
-
-    def optimizer_groups(self, model: nn.Module, groups: ParamGroups, lr: float, weight_decay: float,
-                         layer_lr_decay: float | None = None) -> list[dict]:
-        """AdamW groups: trainable parameters, no weight decay on biases and norms.
-
-        With ``layer_lr_decay`` F, every contract group gets its own learning rate: the head ``lr``,
-        the block below it ``lr * F``, the next ``lr * F**2`` ... down to the embeddings (ULMFiT's
-        discriminative fine-tuning; timm's ``--layer-decay``).
-        """
-        return layerwise_groups(model, groups, lr, weight_decay, layer_lr_decay, trainable_only=True)
-
-    def callbacks(self, groups: ParamGroups) -> list:
-        return []
-
-
-def layerwise_groups(model: nn.Module, groups: ParamGroups, lr: float, weight_decay: float,
-                     layer_lr_decay: float | None, trainable_only: bool) -> list[dict]:
-    params = dict(model.named_parameters())
-    if layer_lr_decay is None:
-        named = [(n, p) for n, p in params.items() if p.requires_grad or not trainable_only]
-        return decay_split(named, lr, weight_decay)
-    out = []
-    ordered = groups.ordered()  # embeddings, block.0 .. block.N-1, head
-    for depth, (group_name, names) in enumerate(reversed(ordered)):
-        named = [(n, params[n]) for n in names if params[n].requires_grad or not trainable_only]
-        for group in decay_split(named, lr * layer_lr_decay**depth, weight_decay):
-            group["name"] = group_name
-            out.append(group)
-    return out
-
-
-def decay_split(named: list, lr: float, weight_decay: float) -> list[dict]:
-    decay = [p for n, p in named if not any(k in n for k in NO_DECAY) and p.ndim > 1]
-    no_decay = [p for n, p in named if any(k in n for k in NO_DECAY) or p.ndim <= 1]
-    out = []
-    if decay:
-        out.append({"params": decay, "lr": lr, "weight_decay": weight_decay})
-    if no_decay:
-        out.append({"params": no_decay, "lr": lr, "weight_decay": 0.0})
-    return out
-
+from .base import Strategy, decay_split, layerwise_groups
+from .lora import LoRA
 
 class Full(Strategy):
     def trainable(self, groups):
@@ -140,6 +73,33 @@ class Gradual(Strategy):
         return [UnfreezeCallback()]
 
 
+class LinearProbe(FreezeBackbone):
+    """``linear-probe`` — backbone frozen, its features computed once and cached; only the head trains,
+    on the cache. Falls back to ``freeze-backbone`` when augmentation makes every epoch's inputs new."""
+
+    cached_probe = True
+    finetune_after_probe = False
+
+
+class ProbeThenFinetune(Full):
+    """``probe-then-finetune[:E]`` — LP-FT (Kumar et al. 2022): E epochs (default 10) of linear probe on
+    cached features, then every parameter fine-tunes from the probed head. A trained head does not
+    send large random gradients into the pretrained features at the start of fine-tuning."""
+
+    cached_probe = True
+
+    @property
+    def probe_epochs(self) -> float:
+        return float(self.arg or 10)
+
+
+class Auto(Strategy):
+    """``auto`` — chosen by the engine from the data size and a quick probe (see ``train/auto.py``)."""
+
+    def trainable(self, groups):
+        raise ConfigError("strategy 'auto' is resolved to a concrete strategy before training")
+
+
 REGISTRY: dict[str, tuple[type[Strategy], str, Callable[[str | None], str | None] | None]] = {}
 
 
@@ -174,6 +134,19 @@ register("freeze-backbone", FreezeBackbone, "backbone frozen (runs every step), 
 register("freeze", FreezeFirst, "freeze:N — embeddings and the first N blocks frozen", _int_arg("freeze", True))
 register("gradual", Gradual, "gradual[:K] — unfreeze one more group from the top every K epochs (ULMFiT)",
          _int_arg("gradual", False))
+
+
+register("linear-probe", LinearProbe, "backbone frozen, features cached once, only the head trains on them",
+         _no_arg("linear-probe"))
+register("probe-then-finetune", ProbeThenFinetune,
+         "probe-then-finetune[:E] — E epochs of cached linear probe (10), then full fine-tune (LP-FT)",
+         _int_arg("probe-then-finetune", False))
+register("auto", Auto, "pick a strategy from the data size and a quick linear probe; the choice is logged",
+         _no_arg("auto"))
+
+
+register("lora", LoRA, "lora[:r] — LoRA adapters (rank r, default 8) on the blocks' linear layers + head",
+         _int_arg("lora", False))
 
 
 def _decay_arg(arg: str | None) -> str | None:

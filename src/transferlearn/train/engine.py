@@ -97,28 +97,27 @@ def training_arguments(config: TrainConfig, run_dir: Path):
     )
 
 
-def _build_trainer(config, bundle, encoded, modality, strategy, args, run_dir):
+def make_trainer(config, model, args, train_dataset, eval_dataset, *, collator, processor, param_groups,
+                 num_labels: int, history: Path, extra_callbacks=()):
+    """The one HF Trainer every strategy (and the linear probe) trains with."""
     from transformers import EarlyStoppingCallback, Trainer
 
-    model = strategy.prepare(bundle.model, bundle.groups)
     # The fused AdamW kernel is ~7x faster than the default on CPU (measured on a 96M-parameter
     # embedding matrix: 0.69 s -> 0.10 s per step), which matters for large-vocabulary models.
-    param_groups = strategy.optimizer_groups(model, bundle.groups, config.lr, config.weight_decay,
-                                             config.layer_lr_decay)
-    optimizer = torch.optim.AdamW(param_groups, lr=config.lr, fused=True)
-    callbacks = [HistoryCallback(run_dir / "history.jsonl"), *strategy.callbacks(bundle.groups)]
+    optimizer = torch.optim.AdamW(param_groups, lr=args.learning_rate, fused=True)
+    callbacks = [HistoryCallback(history), *extra_callbacks]
     loss_fn = None
     if config.class_weights == "balanced":
-        weights = balanced_class_weights(encoded["train"]["label"], len(bundle.model.config.id2label))
+        weights = balanced_class_weights(train_dataset["label"] if hasattr(train_dataset, "column_names")
+                                         else train_dataset.labels, num_labels)
         log.info("class weights (balanced): %s", [round(w, 3) for w in weights.tolist()])
         loss_fn = weighted_cross_entropy(weights, config.label_smoothing)
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold))
     return Trainer(
-        model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
-        data_collator=modality.collator(bundle, config), processing_class=bundle.processor,
-        compute_metrics=trainer_metrics, callbacks=callbacks, optimizers=(optimizer, None),
-        compute_loss_func=loss_fn,
+        model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=collator,
+        processing_class=processor, compute_metrics=trainer_metrics, callbacks=callbacks,
+        optimizers=(optimizer, None), compute_loss_func=loss_fn,
     )
 
 
@@ -161,30 +160,65 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
     data = modality.load_data(config)
     atomic_write_json(run_dir / "data.json", data.summary())
     bundle = modality.load_model(config, data.label_names)
+    encoded = {split: modality.encode(bundle, ds, config) for split, ds in data.splits.items()}
     strategy = parse_strategy(config.strategy)
+    extra: dict = {}
+    probe = None
+    if strategy.name == "auto":
+        from .auto import choose_strategy
+
+        probe, choice = choose_strategy(config, bundle, encoded, modality, run_dir)
+        extra["auto"] = choice
+        config = config.model_copy(update={"strategy": choice["strategy"], **choice.get("config", {})})
+        save_config(config, run_dir / "config.yaml")
+        strategy = parse_strategy(config.strategy)
+    if strategy.cached_probe and not strategy.finetune_after_probe and modality.augments(config):
+        log.warning("linear-probe: augmentation is on, so cached features cannot be used (each epoch sees "
+                    "new inputs); falling back to freeze-backbone, which runs the frozen backbone every step")
+        strategy = parse_strategy("freeze-backbone")
+        config = config.model_copy(update={"strategy": "freeze-backbone"})
+        save_config(config, run_dir / "config.yaml")
     if config.lr is None:
         config = config.model_copy(update={"lr": strategy.default_lr})
         save_config(config, run_dir / "config.yaml")
         log.info("learning rate %.0e (the %s strategy's default)", config.lr, strategy.name)
-    encoded = {split: modality.encode(bundle, ds, config) for split, ds in data.splits.items()}
-    args = training_arguments(config, run_dir)
-    trainer = _build_trainer(config, bundle, encoded, modality, strategy, args, run_dir)
 
-    trainable = sum(p.numel() for p in bundle.model.parameters() if p.requires_grad)
     log.info("run folder: %s", run_dir)
     start = time.time()
-    train_output = trainer.train(resume_from_checkpoint=resume_from)
-    train_time = time.time() - start
+    if strategy.cached_probe:
+        from .probe import probe_data, train_probe
 
-    model_dir = run_dir / "model"
-    tmp_dir = run_dir / ".model.tmp"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    trainer.save_model(str(tmp_dir))  # the best checkpoint: load_best_model_at_end restored it
-    if hasattr(bundle.model, "save_metadata"):  # custom heads: what rebuilds them beside the weights
-        bundle.model.save_metadata(tmp_dir)
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    os.replace(tmp_dir, model_dir)
+        probe = probe or probe_data(config, bundle, encoded, modality, run_dir)
+        extra["feature_cache"] = probe.cache
+        if strategy.finetune_after_probe:  # LP-FT: the probed head starts the fine-tune
+            probe_lr = strategy.probe_lr
+            _, probe_output = train_probe(config, bundle, probe, run_dir / "probe", epochs=strategy.probe_epochs,
+                                          lr=probe_lr, main=False)
+            extra["probe"] = {"epochs": strategy.probe_epochs, "lr": probe_lr,
+                              "train_loss": probe_output.training_loss,
+                              "runtime_s": probe_output.metrics.get("train_runtime")}
+        else:
+            trainer, train_output = train_probe(config, bundle, probe, run_dir, epochs=config.epochs, lr=config.lr,
+                                                main=True)
+            eval_sets = probe.datasets
+    if not strategy.cached_probe or strategy.finetune_after_probe:
+        model = strategy.prepare(bundle.model, bundle.groups)
+        param_groups = strategy.optimizer_groups(model, bundle.groups, config.lr, config.weight_decay,
+                                                 config.layer_lr_decay)
+        trainer = make_trainer(
+            config, model, training_arguments(config, run_dir), encoded["train"], encoded["validation"],
+            collator=modality.collator(bundle, config), processor=bundle.processor, param_groups=param_groups,
+            num_labels=len(data.label_names), history=run_dir / "history.jsonl",
+            extra_callbacks=strategy.callbacks(bundle.groups),
+        )
+        train_output = trainer.train(resume_from_checkpoint=resume_from)
+        eval_sets = encoded
+    train_time = time.time() - start
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+
+    final_model = strategy.finalize(model if not strategy.cached_probe or strategy.finetune_after_probe
+                                    else bundle.model, run_dir)
+    _save_model(final_model, bundle.processor, run_dir / "model")
 
     metrics = {
         "model": config.model, "strategy": config.strategy, "modality": modality.name,
@@ -198,11 +232,12 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "best_metric": trainer.state.best_metric,
             "device": str(trainer.args.device),
+            **extra,
         },
     }
     for split in ("validation", "test"):
-        if split in encoded:
-            predictions = trainer.predict(encoded[split])
+        if split in eval_sets:
+            predictions = trainer.predict(eval_sets[split])
             logits = predictions.predictions[0] if isinstance(predictions.predictions, tuple) else predictions.predictions
             metrics[split] = classification_metrics(predictions.label_ids, np.asarray(logits), data.label_names)
     atomic_write_json(run_dir / "metrics.json", metrics)
@@ -212,3 +247,24 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
 
     write_report(run)
     return run
+
+
+def _save_model(model, processor, model_dir: Path) -> None:
+    """Weights (safetensors), config and processor, written beside and renamed into place."""
+    from safetensors.torch import save_file
+
+    tmp_dir = model_dir.parent / f".{model_dir.name}.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    model = model.to("cpu")
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(tmp_dir)
+    else:
+        tmp_dir.mkdir(parents=True)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_dir / "model.safetensors"))
+    if processor is not None:
+        processor.save_pretrained(tmp_dir)
+    if hasattr(model, "save_metadata"):  # custom heads: what rebuilds them beside the weights
+        model.save_metadata(tmp_dir)
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    os.replace(tmp_dir, model_dir)

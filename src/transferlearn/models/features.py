@@ -1,0 +1,104 @@
+"""Split a classifier into *features* (what a frozen backbone computes) and a *head* (what trains on them).
+
+The linear probe computes the features once, caches them, and trains only the head on the cache. The
+head is built from the model's own modules (no copies), so training it trains the real model, which is
+then saved like any other run. Each family says where its head starts; the split is checked
+numerically against the model's own forward pass before it is trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+@dataclass
+class FeatureSplit:
+    features: Callable[[dict], torch.Tensor]  # model inputs -> [batch, dim], backbone frozen, eval mode
+    head: nn.Module  # [batch, dim] -> logits, shares its parameters with the model
+    kind: str  # names the split in the cache key: a different split never reuses features
+
+
+class _TokenHead(nn.Module):
+    """RoBERTa-style heads take the whole sequence and read token 0 themselves."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, features):
+        return self.classifier(features[:, None, :])
+
+
+class _Sequential(nn.Module):
+    def __init__(self, *layers: nn.Module):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def _text_inputs(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def _cls_token(backbone: nn.Module) -> Callable[[dict], torch.Tensor]:
+    return lambda batch: backbone(**_text_inputs(batch)).last_hidden_state[:, 0]
+
+
+def feature_split(model: nn.Module) -> FeatureSplit:
+    """The split for ``model``; ``ConfigError`` when its family has none (train with freeze-backbone)."""
+    from .heads import PooledClassifier
+
+    if isinstance(model, PooledClassifier):
+        def pooled(batch):
+            hidden = model.backbone(**_text_inputs(batch)).last_hidden_state
+            return model.pool(hidden, batch.get("attention_mask"))
+
+        return FeatureSplit(pooled, model.head, f"pooled-{model.pooling}")
+    if hasattr(model, "feature_split"):  # image / audio families provide their own
+        return model.feature_split()
+    prefix = getattr(model, "base_model_prefix", "")
+    backbone = getattr(model, prefix, None) if prefix else None
+    classifier = getattr(model, "classifier", None)
+    if backbone is not None and classifier is not None:
+        if hasattr(classifier, "out_proj") and hasattr(classifier, "dense"):  # RoBERTa, XLM-R, ELECTRA...
+            return FeatureSplit(_cls_token(backbone), _TokenHead(classifier), "cls-token")
+        pooler = getattr(backbone, "pooler", None)
+        if isinstance(classifier, nn.Linear) and pooler is not None and hasattr(pooler, "dense"):  # BERT family
+            head = _Sequential(pooler.dense, nn.Tanh(), getattr(model, "dropout", nn.Identity()), classifier)
+            return FeatureSplit(_cls_token(backbone), head, "cls-token+pooler")
+        pre = getattr(model, "pre_classifier", None)
+        if isinstance(classifier, nn.Linear) and isinstance(pre, nn.Linear):  # DistilBERT
+            head = _Sequential(pre, nn.ReLU(), getattr(model, "dropout", nn.Identity()), classifier)
+            return FeatureSplit(_cls_token(backbone), head, "cls-token+pre-classifier")
+    raise ConfigError(
+        f"the linear probe cannot cache features for {type(model).__name__}: transferlearn does not know "
+        "where its head starts. Use --strategy freeze-backbone (same training, backbone run every step)."
+    )
+
+
+@torch.no_grad()
+def check_split(model: nn.Module, split: FeatureSplit, batch: dict, atol: float = 1e-4) -> None:
+    """Trust a split only if head(features(x)) reproduces the model's logits on a real batch."""
+    was_training = model.training
+    model.eval()
+    try:
+        expected = model(**batch).logits
+        got = split.head(split.features(batch))
+    finally:
+        model.train(was_training)
+    if got.shape != expected.shape or not torch.allclose(got, expected, atol=atol, rtol=1e-3):
+        diff = (got - expected).abs().max().item() if got.shape == expected.shape else float("nan")
+        raise ConfigError(
+            f"the cached-feature split '{split.kind}' does not reproduce {type(model).__name__}'s logits "
+            f"(max abs diff {diff:.2e}); use --strategy freeze-backbone"
+        )

@@ -1,0 +1,149 @@
+"""Backbone features computed once and memory-mapped from disk, for the linear probe.
+
+A cache entry is keyed by (backbone weights, feature split + preprocessing, data): the SHA-256 of
+every frozen tensor, the split's kind and the modality's preprocessing settings, and the exact model
+inputs of every row. Change any of them and the key changes, so a stale entry is never read. Entries
+are ``.npy`` files opened with ``mmap_mode="r"``: a dataset larger than RAM trains from the page cache.
+Each entry is written to a temporary folder and renamed into place (atomic; concurrent runs agree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..models.features import FeatureSplit
+
+log = logging.getLogger(__name__)
+
+INPUT_COLUMNS_EXCLUDED = ("label", "labels")
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("TL_CACHE_DIR", Path.home() / ".cache" / "transferlearn")) / "features"
+
+
+def weights_fingerprint(model: torch.nn.Module, head: torch.nn.Module) -> str:
+    """SHA-256 over every parameter and buffer outside the head (the head trains; features ignore it)."""
+    head_ids = {id(t) for t in head.parameters()}
+    digest = hashlib.sha256()
+    tensors = list(model.named_parameters()) + list(model.named_buffers())
+    for name, tensor in sorted(tensors, key=lambda item: item[0]):
+        if id(tensor) in head_ids:
+            continue
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)};".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def data_fingerprint(dataset) -> str:
+    """SHA-256 over the model inputs of every row, in order (labels excluded: features do not use them)."""
+    digest = hashlib.sha256()
+    columns = sorted(c for c in dataset.column_names if c not in INPUT_COLUMNS_EXCLUDED)
+    digest.update(json.dumps(columns).encode())
+    for batch in dataset.select_columns(columns).iter(batch_size=1024):
+        for column in columns:
+            digest.update(json.dumps(batch[column], default=str).encode())
+    return digest.hexdigest()
+
+
+class FeaturesDataset(Dataset):
+    """Rows of (cached features, label) for the Trainer."""
+
+    def __init__(self, features: np.ndarray, labels: list[int]):
+        if len(features) != len(labels):
+            raise ValueError(f"{len(features)} feature rows for {len(labels)} labels")
+        self.features, self.labels = features, list(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"features": torch.from_numpy(np.array(self.features[index], dtype=np.float32)),
+                "labels": self.labels[index]}
+
+
+def _batches(dataset, batch_size: int):
+    """Index batches, longest-similar rows together when rows have a length (less padding, same result)."""
+    order = np.arange(len(dataset))
+    if "input_ids" in dataset.column_names:
+        order = np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+@torch.inference_mode()
+def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch_size: int, path: Path,
+             desc: str, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    columns = [c for c in dataset.column_names if c not in INPUT_COLUMNS_EXCLUDED]
+    inputs_only = dataset.select_columns(columns)
+    out = None
+    bar = tqdm(total=len(dataset), desc=desc, unit="rows", disable=not progress)
+    for index in _batches(dataset, batch_size):
+        columns_of_rows = inputs_only[index.tolist()]
+        batch = collator([dict(zip(columns_of_rows, values)) for values in zip(*columns_of_rows.values())])
+        batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+        features = split.features(batch).float().cpu().numpy()
+        if out is None:  # the width is known after the first batch
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(dataset), features.shape[1]))
+        out[index] = features
+        bar.update(len(index))
+    bar.close()
+    if out is None:
+        np.save(path, np.zeros((0, 0), dtype=np.float32))
+    else:
+        out.flush()
+        del out
+
+
+def cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collator, *, root: Path,
+                    preprocessing: dict, weights_hash: str, device: torch.device, batch_size: int = 64,
+                    name: str = "train", progress: bool = True) -> tuple[np.ndarray, dict]:
+    """The features of every row of ``dataset`` (memory-mapped) and the entry's metadata (``hit``)."""
+    parts = {"weights": weights_hash, "split": split.kind, "preprocessing": preprocessing,
+             "data": data_fingerprint(dataset)}
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+    entry = root / key
+    if (entry / "meta.json").exists():
+        meta = json.loads((entry / "meta.json").read_text())
+        log.info("feature cache hit (%s, %d rows): %s", name, meta["rows"], entry)
+        return np.load(entry / "features.npy", mmap_mode="r"), {**meta, "hit": True, "path": str(entry)}
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    try:
+        was_training = model.training
+        model.eval()
+        start = time.time()
+        try:
+            _compute(split, dataset, collator, device, batch_size, tmp / "features.npy",
+                     f"caching features ({name})", progress)
+        finally:
+            model.train(was_training)
+        features = np.load(tmp / "features.npy", mmap_mode="r")
+        meta = {"key": key, "parts": parts, "rows": int(features.shape[0]), "dim": int(features.shape[1]),
+                "seconds": round(time.time() - start, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        del features
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # another run wrote the same entry meanwhile: identical by construction
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("feature cache: %s rows of %s computed in %.1f s -> %s", meta["rows"], name, meta["seconds"], entry)
+    return np.load(entry / "features.npy", mmap_mode="r"), {**meta, "hit": False, "path": str(entry)}
