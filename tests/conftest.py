@@ -119,3 +119,78 @@ def trained_tiny_run(tmp_path_factory, sentiment_folder, tiny_text_model):
                          batch_size=16, output=str(out), progress=False, logging_steps=2, seed=1,
                          early_stopping_patience=0)
     return finetune(config)
+
+
+# ------------------------------------------------------------------------------------------ images
+
+
+def make_image(label: str, seed: int, size: int = 40, mode: str = "RGB"):
+    """A picture whose class is its dominant colour (red / blue), with noise and a random bright square."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
+    pixels[..., 0 if label == "red" else 2] += 120
+    x, y = rng.integers(0, size - 10, 2)
+    pixels[y : y + 10, x : x + 10] = 255
+    image = Image.fromarray(pixels)
+    return image.convert(mode) if mode != "RGB" else image
+
+
+def write_image_folder(root: Path, counts: dict[str, int], seed: int = 0, classes=("blue", "red")) -> Path:
+    for split, n in counts.items():
+        for i in range(n):
+            label = classes[i % len(classes)]
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            make_image(label, seed * 10_000 + hash(split) % 1000 * 100 + i).save(folder / f"{i:03d}.{'jpg' if i % 3 else 'png'}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    """train/val/test class folders (blue, red): 48 / 16 / 16 images, JPEG and PNG."""
+    return write_image_folder(tmp_path_factory.mktemp("images"), {"train": 48, "val": 16, "test": 16})
+
+
+def build_tiny_image_model(kind: str, folder: Path) -> Path:
+    """A tiny random vision model saved as a local folder: timm (``test_efficientnet``, ``test_vit``) in
+    timm's own folder format, or a transformers ViT with its image processor."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind.startswith("timm-"):
+        import timm
+
+        architecture = {"timm-efficientnet": "test_efficientnet", "timm-vit": "test_vit"}[kind]
+        model = timm.create_model(architecture, pretrained=False, num_classes=10)
+        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.pretrained_cfg.items()
+               if k in ("input_size", "interpolation", "crop_pct", "mean", "std", "classifier", "first_conv")}
+        (folder / "config.json").write_text(json.dumps({"architecture": architecture, "num_classes": 10,
+                                                        "pretrained_cfg": {**cfg, "num_classes": 10}}))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+        return folder
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, num_labels=10)
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_image_model(tmp_path_factory):
+    cache: dict[str, Path] = {}
+
+    def get(kind: str = "timm-efficientnet") -> Path:
+        if kind not in cache:
+            cache[kind] = build_tiny_image_model(kind, tmp_path_factory.mktemp(f"tiny-{kind}"))
+        return cache[kind]
+
+    return get

@@ -160,3 +160,17 @@ def test_lr_auto_runs_the_finder_and_records_the_rate(tmp_path, sentiment_folder
     assert load_config(data="d", model="m", lr="3e-5").lr == 3e-5
     with pytest.raises(ConfigError, match="key 'lr"):
         load_config(data="d", model="m", lr="fast")
+
+
+@pytest.mark.parametrize("spec, epoch, groups", [
+    ("gradual", 0.0, 1), ("gradual", 0.99, 1), ("gradual", 1.0, 2), ("gradual", 3.5, 4),
+    ("gradual:0.25", 0.5, 3), ("gradual:0.5,1,2", 0.6, 2), ("gradual:0.5,1,2", 1.0, 3), ("gradual:0.5,1,2", 9.0, 4),
+])
+def test_gradual_schedule(spec, epoch, groups):
+    assert parse_strategy(spec).unfrozen_groups(epoch, num_groups=6) == min(groups, 6)
+
+
+@pytest.mark.parametrize("spec", ["gradual:x", "gradual:0", "gradual:1,-2"])
+def test_gradual_bad_schedule(spec):
+    with pytest.raises(ConfigError, match="gradual"):
+        parse_strategy(spec)

@@ -25,8 +25,9 @@ class TrainConfig(BaseModel):
     # --- what to train on -------------------------------------------------------------------
     data: str = Field(description="Data file, folder, or Hugging Face dataset id.")
     model: str = Field(description="Hub id, local folder, or offline zoo name (offline:NAME).")
-    task: Literal["auto", "text"] = "auto"
+    task: Literal["auto", "text", "image"] = "auto"
     text_column: str | None = None
+    image_column: str | None = Field(None, description="Image path column of a CSV/JSONL list (default: detected).")
     label_column: str | None = None
     data_config: str | None = Field(None, description="Hugging Face dataset config name.")
     val_split: float = Field(0.1, gt=0.0, lt=0.9, description="Held out when the data has no validation split.")
@@ -37,13 +38,18 @@ class TrainConfig(BaseModel):
     # --- model ------------------------------------------------------------------------------
     strategy: str = "full"
     from_scratch: bool = False
-    head: Literal["linear", "mlp"] = "linear"
+    head: Literal["linear", "mlp", "keras"] = "linear"
     head_hidden: list[int] = Field(default_factory=lambda: [256])
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     backbone_dropout: float | None = Field(
         None, ge=0.0, lt=1.0, description="Dropout inside the backbone (hidden/attention); default: the model's own.")
     pooling: Literal["default", "cls", "mean"] = "default"
     max_length: int = Field(128, gt=0)
+    image_size: int | None = Field(None, gt=0, description="Input size in pixels (default: the backbone's own).")
+    augment: Literal["auto", "none", "light", "strong"] = Field(
+        "auto", description="Image augmentation preset; auto = light, or none for linear-probe (cached features).")
+    mixup: float = Field(0.0, ge=0, description="MixUp Beta(alpha, alpha) on training batches; 0 = off.")
+    cutmix: float = Field(0.0, ge=0, description="CutMix Beta(alpha, alpha) on training batches; 0 = off.")
     trust_remote_code: bool = False
 
     # --- optimisation -----------------------------------------------------------------------

@@ -69,6 +69,8 @@ def param_groups(model: nn.Module, new_parameters: set[str] | None = None, head_
     """
     new_parameters = new_parameters or set()
     prefix, backbone = _backbone_module(model)
+    if hasattr(backbone, "group_matcher"):  # timm: its own stem / blocks grouping (what --layer-decay uses)
+        return _timm_groups(model, prefix, backbone, new_parameters, head_names)
     blocks_name = _find_blocks(backbone)
     blocks_prefix = f"{prefix}{blocks_name}." if blocks_name else None
     n_blocks = len(backbone.get_submodule(blocks_name)) if blocks_name else 0
@@ -96,3 +98,16 @@ def param_groups(model: nn.Module, new_parameters: set[str] | None = None, head_
     else:
         embeddings.extend(after)
     return ParamGroups(embeddings=embeddings, blocks=blocks, head=head)
+
+
+def _timm_groups(model, prefix: str, backbone, new_parameters: set[str], head_names: tuple[str, ...]) -> ParamGroups:
+    from timm.models import group_parameters
+
+    head_prefixes = tuple(head_names)
+    head = [n for n, _ in model.named_parameters()
+            if n in new_parameters or not n.startswith(prefix) or n.startswith(head_prefixes)]
+    taken = set(head)
+    grouped = group_parameters(backbone, backbone.group_matcher(coarse=False))
+    ordered = [[prefix + n for n in names if prefix + n not in taken] for _, names in sorted(grouped.items())]
+    ordered = [names for names in ordered if names]
+    return ParamGroups(embeddings=ordered[0], blocks=ordered[1:], head=head)

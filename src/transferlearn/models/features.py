@@ -46,16 +46,52 @@ class _Sequential(nn.Module):
         return x
 
 
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values", "input_values", "input_features")
+
+
 def _text_inputs(batch: dict) -> dict:
-    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
 
 
 def _cls_token(backbone: nn.Module) -> Callable[[dict], torch.Tensor]:
     return lambda batch: backbone(**_text_inputs(batch)).last_hidden_state[:, 0]
 
 
+def _pooler_output(backbone: nn.Module) -> Callable[[dict], torch.Tensor]:
+    return lambda batch: backbone(**_text_inputs(batch)).pooler_output.flatten(1)
+
+
+def candidate_splits(model: nn.Module) -> list[FeatureSplit]:
+    """Every split that may fit ``model``, most specific first; :func:`verified_split` picks the one
+    that reproduces its logits."""
+    try:
+        candidates = [feature_split(model)]
+    except ConfigError:
+        candidates = []
+    prefix = getattr(model, "base_model_prefix", "")
+    backbone = getattr(model, prefix, None) if prefix else None
+    classifier = getattr(model, "classifier", None)
+    if backbone is not None and isinstance(classifier, nn.Linear):  # ViT, DeiT (token 0); ConvNeXt, ResNet (pooled)
+        candidates += [FeatureSplit(_cls_token(backbone), classifier, "cls-token"),
+                       FeatureSplit(_pooler_output(backbone), classifier, "pooler-output")]
+    return candidates
+
+
+def verified_split(model: nn.Module, batch: dict) -> FeatureSplit:
+    for split in candidate_splits(model):
+        try:
+            check_split(model, split, batch)
+            return split
+        except (ConfigError, AttributeError, TypeError, RuntimeError):
+            continue
+    raise ConfigError(
+        f"the linear probe cannot cache features for {type(model).__name__}: transferlearn does not know "
+        "where its head starts. Use --strategy freeze-backbone (same training, backbone run every step)."
+    )
+
+
 def feature_split(model: nn.Module) -> FeatureSplit:
-    """The split for ``model``; ``ConfigError`` when its family has none (train with freeze-backbone)."""
+    """The split for ``model``'s family; ``ConfigError`` when it has none (see :func:`candidate_splits`)."""
     from .heads import PooledClassifier
 
     if isinstance(model, PooledClassifier):
@@ -89,13 +125,15 @@ def feature_split(model: nn.Module) -> FeatureSplit:
 @torch.no_grad()
 def check_split(model: nn.Module, split: FeatureSplit, batch: dict, atol: float = 1e-4) -> None:
     """Trust a split only if head(features(x)) reproduces the model's logits on a real batch."""
-    was_training = model.training
+    was_training, head_training = model.training, split.head.training
     model.eval()
+    split.head.eval()  # the head may wrap modules (dropout) that are not the model's own
     try:
         expected = model(**batch).logits
         got = split.head(split.features(batch))
     finally:
         model.train(was_training)
+        split.head.train(head_training)
     if got.shape != expected.shape or not torch.allclose(got, expected, atol=atol, rtol=1e-3):
         diff = (got - expected).abs().max().item() if got.shape == expected.shape else float("nan")
         raise ConfigError(

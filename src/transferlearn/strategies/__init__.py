@@ -45,9 +45,10 @@ class Discriminative(Full):
 
 class Gradual(Strategy):
     """``gradual[:K]`` — ULMFiT gradual unfreezing: the head first, then one more group from the top
-    every K epochs (default 1). Every group sits in the optimizer from the start, at its own LR when a
-    layer-wise decay is set; a frozen group has no gradient, so AdamW leaves it untouched until a
-    callback unfreezes it."""
+    every K epochs (default 1; fractions allowed, e.g. 0.25), or at explicit milestones
+    (``gradual:0.5,1,2`` — the epochs at which the next group unfreezes). Every group sits in the
+    optimizer from the start, at its own LR when a layer-wise decay is set; a frozen group has no
+    gradient, so AdamW leaves it untouched until the callback unfreezes it."""
 
     def trainable(self, groups):
         return set(groups.head)
@@ -55,15 +56,30 @@ class Gradual(Strategy):
     def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None):
         return layerwise_groups(model, groups, lr, weight_decay, layer_lr_decay, trainable_only=False)
 
+    def milestones(self, num_groups: int) -> list[float]:
+        """Epochs at which the 2nd, 3rd, ... group (from the top) unfreezes."""
+        values = [float(v) for v in (self.arg or "1").split(",")]
+        if len(values) > 1:
+            return sorted(values)
+        return [values[0] * i for i in range(1, num_groups)]
+
+    def unfrozen_groups(self, epoch: float, num_groups: int) -> int:
+        return 1 + sum(epoch + 1e-6 >= m for m in self.milestones(num_groups))
+
     def callbacks(self, groups):
         from transformers import TrainerCallback
 
-        every = int(self.arg or 1)
         top_down = [names for _, names in reversed(groups.ordered())]  # head, block N-1, ..., embeddings
+        strategy = self
 
         class UnfreezeCallback(TrainerCallback):
-            def on_epoch_begin(self, args, state, control, model=None, **kwargs):
-                unfrozen = 1 + int((state.epoch or 0) + 1e-6) // every
+            current = None
+
+            def on_step_begin(self, args, state, control, model=None, **kwargs):
+                unfrozen = strategy.unfrozen_groups(state.epoch or 0.0, len(top_down))
+                if unfrozen == self.current:
+                    return
+                self.current = unfrozen
                 params = dict(model.named_parameters())
                 for depth, names in enumerate(top_down):
                     for name in names:
@@ -132,8 +148,21 @@ register("full", Full, "train every parameter", _no_arg("full"))
 register("freeze-backbone", FreezeBackbone, "backbone frozen (runs every step), only the head trains",
          _no_arg("freeze-backbone"))
 register("freeze", FreezeFirst, "freeze:N — embeddings and the first N blocks frozen", _int_arg("freeze", True))
-register("gradual", Gradual, "gradual[:K] — unfreeze one more group from the top every K epochs (ULMFiT)",
-         _int_arg("gradual", False))
+def _gradual_arg(arg: str | None) -> str | None:
+    if arg is None:
+        return None
+    try:
+        values = [float(v) for v in arg.split(",")]
+    except ValueError:
+        raise ConfigError(f"strategy 'gradual:{arg}': expected a number of epochs (gradual:1, gradual:0.25) or "
+                          "milestone epochs (gradual:0.5,1,2)") from None
+    if any(v <= 0 for v in values):
+        raise ConfigError(f"strategy 'gradual:{arg}': epochs must be positive")
+    return arg
+
+
+register("gradual", Gradual, "gradual[:K] — unfreeze one more group from the top every K epochs, or at "
+         "milestones gradual:0.5,1,2 (ULMFiT)", _gradual_arg)
 
 
 register("linear-probe", LinearProbe, "backbone frozen, features cached once, only the head trains on them",

@@ -41,11 +41,11 @@ def pick_strategy(n_train: int, num_labels: int, probe_score: float) -> tuple[st
             "to fine-tune every layer; starting from the probed head (LP-FT) keeps the features intact early on", {})
 
 
-def choose_strategy(config: TrainConfig, bundle, encoded: dict, modality, run_dir: Path):
+def choose_strategy(config: TrainConfig, bundle, encoded: dict, modality, run_dir: Path, raw_splits: dict):
     """Run the quick probe, pick, log and record why (``auto.json``); returns (probe data, choice)."""
     from .probe import probe_data, train_probe
 
-    probe = probe_data(config, bundle, encoded, modality, run_dir)
+    probe = probe_data(config, bundle, encoded, modality, run_dir, raw_splits)
     initial_head = copy.deepcopy(probe.split.head.state_dict())
     trainer, _ = train_probe(config, bundle, probe, run_dir / "auto", epochs=QUICK_PROBE_EPOCHS, lr=1e-3, main=False)
     metric = "macro_f1" if config.metric == "loss" else config.metric

@@ -93,6 +93,7 @@ def training_arguments(config: TrainConfig, run_dir: Path):
         disable_tqdm=not config.progress,
         dataloader_num_workers=config.num_workers,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        remove_unused_columns=False,  # image/audio rows are decoded by a dataset transform from their raw columns
         use_cpu=use_cpu(config),
     )
 
@@ -106,12 +107,13 @@ def make_trainer(config, model, args, train_dataset, eval_dataset, *, collator, 
     # embedding matrix: 0.69 s -> 0.10 s per step), which matters for large-vocabulary models.
     optimizer = torch.optim.AdamW(param_groups, lr=args.learning_rate, fused=True)
     callbacks = [HistoryCallback(history), *extra_callbacks]
-    loss_fn = None
+    weights = None
     if config.class_weights == "balanced":
         weights = balanced_class_weights(train_dataset["label"] if hasattr(train_dataset, "column_names")
                                          else train_dataset.labels, num_labels)
         log.info("class weights (balanced): %s", [round(w, 3) for w in weights.tolist()])
-        loss_fn = weighted_cross_entropy(weights, config.label_smoothing)
+    mixing = (config.mixup > 0 or config.cutmix > 0) and hasattr(train_dataset, "column_names")
+    loss_fn = weighted_cross_entropy(weights, config.label_smoothing) if weights is not None or mixing else None
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold))
     return Trainer(
@@ -157,17 +159,22 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
     set_seed(config.seed)
 
     modality = detect_modality(config)
+    if config.task != modality.name or (modality.name != "text" and config.group_by_length):
+        # the concrete modality, so the saved config reproduces the run; only token sequences have lengths
+        config = config.model_copy(update={"task": modality.name, "group_by_length": modality.name == "text"
+                                           and config.group_by_length})
+        save_config(config, run_dir / "config.yaml")
     data = modality.load_data(config)
     atomic_write_json(run_dir / "data.json", data.summary())
     bundle = modality.load_model(config, data.label_names)
-    encoded = {split: modality.encode(bundle, ds, config) for split, ds in data.splits.items()}
+    encoded = {split: modality.encode(bundle, ds, config, train=split == "train") for split, ds in data.splits.items()}
     strategy = parse_strategy(config.strategy)
     extra: dict = {}
     probe = None
     if strategy.name == "auto":
         from .auto import choose_strategy
 
-        probe, choice = choose_strategy(config, bundle, encoded, modality, run_dir)
+        probe, choice = choose_strategy(config, bundle, encoded, modality, run_dir, data.splits)
         extra["auto"] = choice
         config = config.model_copy(update={"strategy": choice["strategy"], **choice.get("config", {})})
         save_config(config, run_dir / "config.yaml")
@@ -188,7 +195,7 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
     if strategy.cached_probe:
         from .probe import probe_data, train_probe
 
-        probe = probe or probe_data(config, bundle, encoded, modality, run_dir)
+        probe = probe or probe_data(config, bundle, encoded, modality, run_dir, data.splits)
         extra["feature_cache"] = probe.cache
         if strategy.finetune_after_probe:  # LP-FT: the probed head starts the fine-tune
             probe_lr = strategy.probe_lr

@@ -47,14 +47,29 @@ def weights_fingerprint(model: torch.nn.Module, head: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def _stable(value):
+    """JSON-able identity of a value; a file referenced by path counts with its size and mtime."""
+    if isinstance(value, dict) and value.get("path") and value.get("bytes") is None:
+        try:
+            stat = os.stat(value["path"])
+            return {"path": value["path"], "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        except OSError:
+            return {"path": value["path"]}
+    if isinstance(value, dict) and value.get("bytes") is not None:
+        return {"sha256": hashlib.sha256(value["bytes"]).hexdigest()}
+    return value
+
+
 def data_fingerprint(dataset) -> str:
-    """SHA-256 over the model inputs of every row, in order (labels excluded: features do not use them)."""
+    """SHA-256 over the stored inputs of every row, in order (labels excluded: features do not use them).
+    Read without the dataset's transform, so it names the data, not one random augmentation of it."""
+    raw = dataset.with_format(None)
     digest = hashlib.sha256()
-    columns = sorted(c for c in dataset.column_names if c not in INPUT_COLUMNS_EXCLUDED)
+    columns = sorted(c for c in raw.column_names if c not in INPUT_COLUMNS_EXCLUDED)
     digest.update(json.dumps(columns).encode())
-    for batch in dataset.select_columns(columns).iter(batch_size=1024):
+    for batch in raw.select_columns(columns).iter(batch_size=1024):
         for column in columns:
-            digest.update(json.dumps(batch[column], default=str).encode())
+            digest.update(json.dumps([_stable(v) for v in batch[column]], default=str).encode())
     return digest.hexdigest()
 
 
@@ -88,13 +103,13 @@ def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch
              desc: str, progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    columns = [c for c in dataset.column_names if c not in INPUT_COLUMNS_EXCLUDED]
-    inputs_only = dataset.select_columns(columns)
     out = None
     bar = tqdm(total=len(dataset), desc=desc, unit="rows", disable=not progress)
     for index in _batches(dataset, batch_size):
-        columns_of_rows = inputs_only[index.tolist()]
+        columns_of_rows = dataset[index.tolist()]
         batch = collator([dict(zip(columns_of_rows, values)) for values in zip(*columns_of_rows.values())])
+        batch.pop("labels", None)
+        batch.pop("label", None)
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
         features = split.features(batch).float().cpu().numpy()
         if out is None:  # the width is known after the first batch

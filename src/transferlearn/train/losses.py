@@ -14,15 +14,22 @@ def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def weighted_cross_entropy(weights: torch.Tensor, label_smoothing: float = 0.0):
-    """Class-weighted cross-entropy. Summed and divided by the number of labels in the whole
-    (gradient-accumulated) batch, as the Trainer expects from a ``compute_loss_func``."""
+def weighted_cross_entropy(weights: torch.Tensor | None, label_smoothing: float = 0.0):
+    """(Class-weighted) cross-entropy over integer labels, or soft labels from MixUp/CutMix ([batch, classes]).
+    Summed and divided by the number of examples in the whole (gradient-accumulated) batch, as the
+    Trainer expects from a ``compute_loss_func``."""
 
     def loss_fn(outputs, labels, num_items_in_batch=None):
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), labels.view(-1),
-                               weight=weights.to(logits.device), label_smoothing=label_smoothing, reduction="sum")
-        count = num_items_in_batch if num_items_in_batch is not None else labels.numel()
+        logits = logits.view(-1, logits.size(-1)).float()
+        soft = labels.dim() == 2 and labels.is_floating_point()
+        target = labels.float() if soft else labels.view(-1)
+        weight = weights.to(logits.device) if weights is not None else None
+        loss = F.cross_entropy(logits, target, weight=weight, label_smoothing=label_smoothing, reduction="sum")
+        if num_items_in_batch is None:
+            count = labels.shape[0] if soft else labels.numel()
+        else:  # the Trainer counts label entries: a soft label row has one per class
+            count = num_items_in_batch / labels.shape[1] if soft else num_items_in_batch
         return loss / count
 
     return loss_fn

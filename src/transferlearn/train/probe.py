@@ -16,7 +16,7 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..config import TrainConfig
-from ..models.features import FeatureSplit, check_split, feature_split
+from ..models.features import FeatureSplit, verified_split
 from .feature_cache import FeaturesDataset, cached_features, default_cache_root, weights_fingerprint
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,14 @@ def feature_device(config: TrainConfig) -> torch.device:
     return torch.device("cpu" if use_cpu(config) else "cuda")
 
 
-def probe_data(config: TrainConfig, bundle, encoded: dict, modality, run_dir: Path) -> ProbeData:
+def probe_data(config: TrainConfig, bundle, encoded: dict, modality, run_dir: Path, raw_splits: dict) -> ProbeData:
     """Cached features of every split (computed on a miss), after checking the split on a real batch."""
-    split = feature_split(bundle.model)
+    if modality.augments(config):  # features come from fixed (evaluation-time) inputs
+        encoded = {**encoded, "train": modality.encode(bundle, raw_splits["train"], config, train=False)}
     collator = modality.collator(bundle, config)
-    sample = encoded["train"].select(range(min(4, len(encoded["train"]))))
-    rows = [{k: v for k, v in row.items() if k not in ("label", "labels")} for row in sample]
-    check_split(bundle.model, split, collator(rows))
+    sample = collator([encoded["train"][i] for i in range(min(4, len(encoded["train"])))])
+    sample.pop("labels", None)
+    split = verified_split(bundle.model, sample)
     device = feature_device(config)
     weights_hash = weights_fingerprint(bundle.model, split.head)
     bundle.model.to(device)

@@ -107,6 +107,11 @@ class Run:
 
         if not self.model_dir.exists():
             raise TransferLearnError(f"{self.path}: no model/ folder (did training finish?)")
+        if self.modality.name == "image":
+            from ..models.image import ImageProcessing, load_image_model_folder
+
+            model, spec = load_image_model_folder(self.model_dir)
+            return model, ImageProcessing(spec)
         if is_pooled_folder(self.model_dir):
             model = load_pooled_classifier(self.model_dir)
         else:

@@ -1,0 +1,255 @@
+"""Image classifiers: timm models (by name, ``timm/...`` Hub id, folder, or the offline zoo) and
+transformers vision models (``AutoModelForImageClassification``), both behind the backbone contract.
+
+A timm model is wrapped in :class:`TimmClassifier` so the HF Trainer can drive it (``pixel_values`` +
+``labels`` in, loss + logits out). Its run folder is what timm loads by itself: ``config.json``
+(architecture, classes, ``label_names``, ``pretrained_cfg``) and ``model.safetensors`` with timm's own keys:
+``timm.create_model(arch, num_classes=n, pretrained=True, pretrained_cfg_overlay=dict(file=...))``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import PretrainedConfig
+from transformers.modeling_outputs import ImageClassifierOutput
+
+from ..data.augment import ImageSpec
+from ..errors import ModelError
+from .contract import param_groups
+from .features import FeatureSplit
+from .text import ModelBundle, resolve_model, set_backbone_dropout
+
+log = logging.getLogger(__name__)
+
+HEAD_FILE = "transferlearn.json"
+
+
+def keras_head(in_features: int, num_labels: int, dropout: float) -> nn.Sequential:
+    """The Keras transfer-learning recipe on a frozen base: Dense(128, relu) -> Dropout -> Dense(n)."""
+    return nn.Sequential(nn.Linear(in_features, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, num_labels))
+
+
+class TimmClassifier(nn.Module):
+    base_model_prefix = "model"  # the backbone contract finds the timm model here
+
+    def __init__(self, model: nn.Module, label_names: list[str], architecture: str, head: str = "linear",
+                 dropout: float = 0.0):
+        super().__init__()
+        self.model = model
+        self.architecture = architecture
+        self.head_kind = head
+        id2label = dict(enumerate(label_names))
+        self.config = PretrainedConfig(id2label=id2label, label2id={v: k for k, v in id2label.items()})
+        self.head = keras_head(model.num_features, len(label_names), dropout) if head == "keras" else None
+        self.dropout = dropout
+
+    def classifier_name(self) -> str:
+        return self.model.pretrained_cfg.get("classifier", "classifier")
+
+    def forward(self, pixel_values, labels=None):
+        logits = self.model(pixel_values)
+        if self.head is not None:
+            logits = self.head(logits)  # the timm model was built without classifier: it returns pooled features
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return ImageClassifierOutput(loss=loss, logits=logits)
+
+    def feature_split(self) -> FeatureSplit:
+        if self.head is not None:
+            return FeatureSplit(lambda batch: self.model(batch["pixel_values"]), self.head, "timm-pooled")
+
+        def features(batch):
+            return self.model.forward_head(self.model.forward_features(batch["pixel_values"]), pre_logits=True)
+
+        head = nn.Sequential(nn.Dropout(self.dropout), self.model.get_classifier())
+        return FeatureSplit(features, head, "timm-pre-logits")
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.model.pretrained_cfg.items()
+               if k in ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std", "first_conv",
+                        "classifier", "pool_size")}
+        labels = [self.config.id2label[i] for i in range(len(self.config.id2label))]
+        config = {"architecture": self.architecture, "num_classes": len(labels), "label_names": labels,
+                  "pretrained_cfg": {**cfg, "num_classes": len(labels)}}
+        state = self.model.state_dict()
+        if self.head is not None:  # not loadable by plain timm: transferlearn rebuilds the Keras head
+            config["num_classes"] = 0
+            state = {**{f"model.{k}": v for k, v in state.items()}, **{f"head.{k}": v for k, v in self.head.state_dict().items()}}
+            (folder / HEAD_FILE).write_text(json.dumps({"architecture": "TimmClassifier", "head": "keras",
+                                                         "dropout": self.dropout, "label_names": labels}, indent=2))
+        (folder / "config.json").write_text(json.dumps(config, indent=2))
+        save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
+
+
+def is_timm_folder(folder: Path) -> bool:
+    config = folder / "config.json"
+    return config.exists() and "architecture" in json.loads(config.read_text())
+
+
+def is_timm_name(name: str) -> bool:
+    import timm
+
+    return name.startswith(("timm/", "hf-hub:timm/")) or (not Path(name).exists() and bool(timm.list_models(name)))
+
+
+def _timm_model(source: str, label_names: list[str], *, from_scratch: bool, head: str, head_dropout: float,
+                backbone_dropout: float | None) -> TimmClassifier:
+    import timm
+
+    folder = Path(source)
+    kwargs = {"num_classes": 0 if head == "keras" else len(label_names), "drop_rate": head_dropout}
+    if backbone_dropout is not None:
+        kwargs["drop_path_rate"] = backbone_dropout  # timm's in-backbone regulariser: stochastic depth
+    if folder.is_dir():
+        config = json.loads((folder / "config.json").read_text())
+        architecture = config["architecture"]
+        # num_classes as saved: a run folder's trained classifier loads; the zoo's 1000-class one is dropped
+        overlay = {**config.get("pretrained_cfg", {}), "file": str(folder / "model.safetensors"),
+                   "num_classes": config.get("num_classes", 1000)}
+        try:
+            model = timm.create_model(architecture, pretrained=not from_scratch, pretrained_cfg_overlay=overlay, **kwargs)
+        except RuntimeError as exc:
+            raise ModelError(f"{source}: the weights do not fit {architecture}: {exc}") from None
+    else:
+        architecture = source.split("/", 1)[1].split(".")[0] if source.startswith("timm/") else source
+        name = f"hf-hub:{source}" if source.startswith("timm/") else source
+        try:
+            model = timm.create_model(name, pretrained=not from_scratch, **kwargs)
+        except Exception as exc:  # noqa: BLE001 — offline, unknown name: one clear message
+            raise ModelError(f"cannot load timm model '{source}': {exc}\nOffline? Use offline:efficientnet-lite0 "
+                             "(`tl models`) or a local timm folder.") from None
+    return TimmClassifier(model, label_names, architecture, head=head, dropout=head_dropout)
+
+
+def _spec_from_timm(model: nn.Module, image_size: int | None) -> ImageSpec:
+    from timm.data import resolve_data_config
+
+    cfg = resolve_data_config({}, model=model)
+    return ImageSpec(size=image_size or cfg["input_size"][-1], mean=list(cfg["mean"]), std=list(cfg["std"]),
+                     crop_pct=cfg.get("crop_pct", 0.875), interpolation=cfg.get("interpolation", "bicubic"))
+
+
+def _spec_from_processor(processor, image_size: int | None) -> ImageSpec:
+    size = processor.size if isinstance(processor.size, dict) else {"shortest_edge": processor.size}
+    native = size.get("shortest_edge") or size.get("height") or 224
+    crop = getattr(processor, "crop_size", None)
+    crop_px = (crop.get("height") if isinstance(crop, dict) else crop) if getattr(processor, "do_center_crop", False) else None
+    return ImageSpec(size=image_size or crop_px or native, mean=list(processor.image_mean), std=list(processor.image_std),
+                     crop_pct=(crop_px / native) if crop_px else 1.0,
+                     interpolation="bicubic" if int(getattr(processor, "resample", 2) or 2) == 3 else "bilinear")
+
+
+class ImageProcessing:
+    """The bundle's processor for images: the spec (always saved) and, for HF models, their own image
+    processor (saved too, so ``transformers.pipeline("image-classification")`` loads the run's model)."""
+
+    def __init__(self, spec: ImageSpec, hf_processor=None):
+        self.spec, self.hf_processor = spec, hf_processor
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        self.spec.save_pretrained(folder)
+        if self.hf_processor is not None:
+            self.hf_processor.save_pretrained(folder)
+
+
+def load_image_classifier(name: str, label_names: list[str], *, from_scratch: bool = False, head: str = "linear",
+                          head_dropout: float = 0.1, backbone_dropout: float | None = None,
+                          image_size: int | None = None, trust_remote_code: bool = False) -> ModelBundle:
+    source = resolve_model(name) if not is_timm_name(name) else name
+    if head not in ("linear", "keras"):
+        raise ModelError(f"head '{head}' is not available for images (use linear or keras)")
+    if is_timm_name(source) or (Path(source).is_dir() and is_timm_folder(Path(source))):
+        model = _timm_model(source, label_names, from_scratch=from_scratch, head=head, head_dropout=head_dropout,
+                            backbone_dropout=backbone_dropout)
+        processing = ImageProcessing(_spec_from_timm(model.model, image_size))
+        head_names = () if head == "keras" else (f"model.{model.classifier_name()}.",)
+        groups = param_groups(model, head_names=head_names)
+        new = set(groups.head)
+    else:
+        model, processing, new = _hf_vision(source, name, label_names, from_scratch=from_scratch,
+                                            head_dropout=head_dropout, backbone_dropout=backbone_dropout,
+                                            image_size=image_size, trust_remote_code=trust_remote_code)
+        if head == "keras":
+            raise ModelError("--head keras is for timm backbones; transformers vision models keep their own head")
+        groups = param_groups(model, new_parameters=new)
+    info = {"from_scratch": from_scratch, "newly_initialised": sorted(new),
+            "parameters": sum(p.numel() for p in model.parameters()), "image_size": processing.spec.size}
+    return ModelBundle(model, processing, groups, source, name, "image", info)
+
+
+def _hf_vision(source, name, label_names, *, from_scratch, head_dropout, backbone_dropout, image_size,
+               trust_remote_code):
+    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+
+    id2label = dict(enumerate(label_names))
+    try:
+        config = AutoConfig.from_pretrained(source, num_labels=len(label_names), id2label=id2label,
+                                            label2id={v: k for k, v in id2label.items()},
+                                            trust_remote_code=trust_remote_code)
+        processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load image model '{name}': {exc}\nOffline? Use offline:efficientnet-lite0 "
+                         "(`tl models`) or a local model folder.") from None
+    if backbone_dropout is not None:
+        set_backbone_dropout(config, backbone_dropout)
+    if hasattr(config, "classifier_dropout"):
+        config.classifier_dropout = head_dropout
+    if from_scratch:
+        return AutoModelForImageClassification.from_config(config), ImageProcessing(
+            _spec_from_processor(processor, image_size), processor), set()
+    model, loading = AutoModelForImageClassification.from_pretrained(
+        source, config=config, ignore_mismatched_sizes=True, output_loading_info=True,
+        trust_remote_code=trust_remote_code)
+    new = set(loading.get("missing_keys", [])) | {k for k, *_ in loading.get("mismatched_keys", [])}
+    return model, ImageProcessing(_spec_from_processor(processor, image_size), processor), new
+
+
+def load_image_model_folder(folder: str | Path) -> tuple[nn.Module, ImageSpec]:
+    """A run's ``model/`` folder (timm, timm + Keras head, or transformers) for prediction."""
+    folder = Path(folder)
+    spec = ImageSpec.load(folder)
+    if (folder / HEAD_FILE).exists():
+        from safetensors.torch import load_file
+
+        meta = json.loads((folder / HEAD_FILE).read_text())
+        config = json.loads((folder / "config.json").read_text())
+        import timm
+
+        backbone = timm.create_model(config["architecture"], pretrained=False, num_classes=0)
+        model = TimmClassifier(backbone, meta["label_names"], config["architecture"], head="keras",
+                               dropout=meta["dropout"])
+        model.load_state_dict(load_file(folder / "model.safetensors"))
+        return model.eval(), spec
+    if is_timm_folder(folder):
+        config = json.loads((folder / "config.json").read_text())
+        model = _timm_model(str(folder), config["label_names"], from_scratch=False, head="linear", head_dropout=0.0,
+                            backbone_dropout=None)
+        return model.eval(), spec
+    from transformers import AutoModelForImageClassification
+
+    return AutoModelForImageClassification.from_pretrained(folder).eval(), spec
+
+
+@torch.no_grad()
+def image_batch(spec: ImageSpec, images: list) -> dict:
+    from ..data.augment import eval_transform, open_image
+
+    from ..errors import DataError
+
+    transform = eval_transform(spec)
+    tensors = []
+    for image in images:
+        try:
+            tensors.append(transform(open_image(image)))
+        except (OSError, ValueError) as exc:
+            name = image if isinstance(image, (str, Path)) else "an input image"
+            raise DataError(f"{name}: cannot read this image ({exc})") from None
+    return {"pixel_values": torch.stack(tensors)}
