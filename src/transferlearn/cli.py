@@ -236,6 +236,28 @@ def models():
     out.print("Any Hugging Face Hub id or local model folder works too (online users).")
 
 
+@app.command("preview-augment")
+def preview_augment(
+    data: str = typer.Option(..., help="Image data (class folders, CSV list, IDX files)."),
+    model: str = typer.Option("offline:efficientnet-lite0", help="Backbone whose input size and normalisation apply."),
+    augment: str = typer.Option("light", help="none | light | strong"),
+    n: int = typer.Option(16, "-n", help="How many augmented samples."),
+    image_size: Optional[int] = typer.Option(None),
+    mixup: float = typer.Option(0.0), cutmix: float = typer.Option(0.0),
+    seed: int = typer.Option(0),
+    output: Path = typer.Option(Path("augment-preview.png"), help="PNG file to write."),
+):
+    """Write a grid of augmented training images (what the model sees), to check a preset by eye."""
+    _setup_logging(False)
+    from .config import load_config
+    from .report.augment import preview_augmentations
+
+    cfg = load_config(data=data, model=model, augment=augment, image_size=image_size, mixup=mixup, cutmix=cutmix,
+                      seed=seed, task="image")
+    path = preview_augmentations(cfg, output, n=n)
+    out.print(f"wrote {path} ({n} samples, preset '{augment}')")
+
+
 @app.command()
 def strategies():
     """List the transfer strategies (--strategy NAME[:ARG]) and their default learning rates."""

@@ -4,7 +4,7 @@ transformers vision models (``AutoModelForImageClassification``), both behind th
 A timm model is wrapped in :class:`TimmClassifier` so the HF Trainer can drive it (``pixel_values`` +
 ``labels`` in, loss + logits out). Its run folder is what timm loads by itself: ``config.json``
 (architecture, classes, ``label_names``, ``pretrained_cfg``) and ``model.safetensors`` with timm's own keys:
-``timm.create_model(arch, num_classes=n, pretrained=True, pretrained_cfg_overlay=dict(file=...))``.
+``timm.create_model("local-dir:runs/x/model", pretrained=True)``.
 """
 
 from __future__ import annotations
@@ -126,7 +126,17 @@ def _timm_model(source: str, label_names: list[str], *, from_scratch: bool, head
         except Exception as exc:  # noqa: BLE001 — offline, unknown name: one clear message
             raise ModelError(f"cannot load timm model '{source}': {exc}\nOffline? Use offline:efficientnet-lite0 "
                              "(`tl models`) or a local timm folder.") from None
-    return TimmClassifier(model, label_names, architecture, head=head, dropout=head_dropout)
+    wrapped = TimmClassifier(model, label_names, architecture, head=head, dropout=head_dropout)
+    if head == "linear" and not (folder.is_dir() and json.loads((folder / "config.json").read_text()).get(
+            "label_names") == list(label_names)):
+        # A new classifier: small weights, zero bias (as BiT and timm's ViT heads). timm's EfficientNet init
+        # draws U(+-1/sqrt(num_classes)), which for 2 classes gives initial losses ~4 that a probe's few
+        # steps at 1e-3 cannot undo.
+        classifier = model.get_classifier()
+        if isinstance(classifier, nn.Linear):
+            nn.init.normal_(classifier.weight, std=0.01)
+            nn.init.zeros_(classifier.bias)
+    return wrapped
 
 
 def _spec_from_timm(model: nn.Module, image_size: int | None) -> ImageSpec:
@@ -158,6 +168,14 @@ class ImageProcessing:
         self.spec.save_pretrained(folder)
         if self.hf_processor is not None:
             self.hf_processor.save_pretrained(folder)
+        config_file = Path(folder) / "config.json"
+        config = json.loads(config_file.read_text()) if config_file.exists() else {}
+        if "pretrained_cfg" in config:  # timm folder: its own data config matches what the model trained on
+            spec = self.spec
+            config["pretrained_cfg"].update({"input_size": [3, spec.size, spec.size], "mean": spec.mean,
+                                             "std": spec.std, "crop_pct": spec.crop_pct,
+                                             "interpolation": spec.interpolation})
+            config_file.write_text(json.dumps(config, indent=2))
 
 
 def load_image_classifier(name: str, label_names: list[str], *, from_scratch: bool = False, head: str = "linear",
