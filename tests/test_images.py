@@ -263,3 +263,16 @@ def test_image_task_needs_image_data(tmp_path, sentiment_folder, tiny_image_mode
     with pytest.raises((DataError, ConfigError)):
         finetune(load_config(data=str(sentiment_folder), model=str(tiny_image_model()), task="image",
                              output=str(tmp_path / "x"), progress=False))
+
+
+def test_small_cnn_from_scratch_baseline(image_folder, tmp_path):
+    run = _train(image_folder, "small_cnn", tmp_path / "run", from_scratch=True, epochs=5)
+    assert run.metrics["test"]["accuracy"] >= 0.8
+    groups = load_image_classifier("small_cnn", ["a", "b"], from_scratch=True).groups
+    assert groups.num_blocks == 3 and all(n.startswith("model.stem") for n in groups.embeddings)
+    images = sorted(str(p) for p in (image_folder / "test").glob("*/*"))[:4]
+    assert len(run.predict(images)) == 4
+    from transferlearn import ModelError
+
+    with pytest.raises(ModelError, match="no pretrained weights"):
+        load_image_classifier("small_cnn", ["a", "b"])

@@ -19,6 +19,7 @@ from transformers import PretrainedConfig
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from ..data.augment import ImageSpec
+from . import small_cnn  # noqa: F401  (registers the from-scratch baseline as a timm model)
 from ..errors import ModelError
 from .contract import param_groups
 from .features import FeatureSplit
