@@ -161,10 +161,11 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="A run folder."),
-    inputs: Optional[List[str]] = typer.Argument(None, help="Texts to classify."),
+    inputs: Optional[List[str]] = typer.Argument(None, help="Texts (or image files) to classify."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="A file with one input per line."),
     top_k: Optional[int] = typer.Option(None, help="Show only the k most likely labels."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per input."),
+    onnx: bool = typer.Option(False, "--onnx", help="Use the ONNX variant chosen by `tl bench` (onnxruntime only)."),
 ):
     """Predict labels and probabilities."""
     _setup_logging(False)
@@ -180,7 +181,7 @@ def predict(
     if not items:
         raise TransferLearnError("nothing to predict: give inputs as arguments or --file")
     run = Run.load(run_dir)
-    results = run.predict(items, top_k=top_k)
+    results = run.predict(items, top_k=top_k, onnx=onnx)
     for item, result in zip(items, results):
         if as_json:
             print(json.dumps({"input": item, **result}, ensure_ascii=False))
@@ -234,6 +235,98 @@ def models():
                       entry.hub_equivalent, entry.package)
     out.print(table)
     out.print("Any Hugging Face Hub id or local model folder works too (online users).")
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    opset: int = typer.Option(17), dynamic_axes: bool = typer.Option(True, "--dynamic-axes/--static-axes"),
+    samples: int = typer.Option(32, help="Real samples onnxruntime is checked on."),
+    atol: float = typer.Option(1e-3, help="Largest logit difference accepted."),
+):
+    """Export the run's model to ONNX (RUN/deploy/model.onnx), validated against PyTorch."""
+    _setup_logging(False)
+    from .deploy.export import export_onnx
+    from .train.run import Run
+
+    info = export_onnx(Run.load(run_dir), opset=opset, dynamic_axes=dynamic_axes, samples=samples, atol=atol)
+    v = info["validation"]
+    out.print(f"wrote {Path(run_dir) / 'deploy' / info['file']} (opset {opset}); onnxruntime vs PyTorch on "
+              f"{v['samples']} samples: max abs diff {v['max_abs_diff']:.2e}, argmax agreement {v['argmax_agreement']:.3f}")
+
+
+@app.command()
+def quantize(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    method: str = typer.Option("dynamic", help="dynamic | static | torch-dynamic"),
+    calibration_samples: int = typer.Option(100, help="Training rows that calibrate static quantization."),
+    force: bool = typer.Option(False, "--force", help="Quantize even where the method is known to fit badly."),
+):
+    """int8 quantization: onnxruntime dynamic / static (calibrated), or torch dynamic."""
+    _setup_logging(False)
+    from .deploy.export import quantize as run_quantize
+    from .train.run import Run
+
+    info = run_quantize(Run.load(run_dir), method, calibration_samples=calibration_samples, force=force)
+    v = info["validation"]
+    out.print(f"{info['method']}: {info['file'] or '(rebuilt at load time)'}; on {v['samples']} test samples "
+              f"accuracy {v['accuracy']:.4f} (fp32 {v['accuracy_fp32']:.4f}), agreement with fp32 "
+              f"{v['argmax_agreement_with_fp32']:.3f}")
+
+
+@app.command()
+def bench(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    batch_sizes: str = typer.Option("1,8,32"),
+    threads: int = typer.Option(2),
+    max_drop: Optional[float] = typer.Option(None, help="Pick the fastest variant within this macro-F1 drop (pt)."),
+    budget_s: float = typer.Option(3.0, help="Seconds of timed repetitions per variant and batch size."),
+    max_test: Optional[int] = typer.Option(None, help="Score on at most this many test rows."),
+):
+    """Size, load time, latency p50/p95, throughput and test accuracy of every variant; bench.json/.md/.png."""
+    _setup_logging(False)
+    from .deploy.bench import bench as run_bench, bench_markdown
+    from .train.run import Run
+
+    report = run_bench(Run.load(run_dir), batch_sizes=tuple(int(b) for b in batch_sizes.split(",")), threads=threads,
+                       max_drop=max_drop, budget_s=budget_s, max_test=max_test)
+    out.print(bench_markdown(report))
+
+
+@app.command()
+def package(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write (Hub-ready)."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """A Hub-ready folder: safetensors weights, config, processor, chosen ONNX variant, model card."""
+    _setup_logging(False)
+    from .deploy.package import package as run_package
+    from .train.run import Run
+
+    files = run_package(Run.load(run_dir), out_dir, overwrite=overwrite)
+    out.print(f"wrote {out_dir}: " + ", ".join(files))
+
+
+@app.command()
+def push(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    repo_id: str = typer.Option(..., help="user/name on the Hugging Face Hub."),
+    private: bool = typer.Option(False, "--private"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be uploaded; upload nothing."),
+):
+    """Upload the packaged run to the Hub (token from HF_TOKEN; never printed or stored)."""
+    _setup_logging(False)
+    from .deploy.package import push as run_push
+    from .train.run import Run
+
+    result = run_push(Run.load(run_dir), repo_id, private=private, dry_run=dry_run)
+    verb = "would upload" if dry_run else "uploaded"
+    out.print(f"{verb} to {repo_id} ({'private' if private else 'public'}):")
+    for f in result["files"]:
+        out.print(f"  {f['path']}  ({f['bytes']:,} bytes)")
+    if result.get("url"):
+        out.print(result["url"])
 
 
 @app.command("preview-augment")

@@ -119,19 +119,46 @@ class Run:
         processor = AutoTokenizer.from_pretrained(self.model_dir)
         return model, processor
 
-    def predict_logits(self, inputs: list, batch_size: int = 32) -> np.ndarray:
-        model, processor = self._predictor
+    @cached_property
+    def _onnx_predictor(self):
+        """(onnxruntime session, processor, input names) for the variant ``tl bench`` chose (else fp32 ONNX)."""
+        from ..deploy.bench import chosen_variant
+        from ..deploy.export import FILES, FP32, deploy_dir, load_variants, session
+
+        variant = chosen_variant(self)
+        if variant is None:
+            raise TransferLearnError(f"{self.path}: no ONNX model yet; run `tl export {self.path}` first")
+        if self.modality.name == "image":
+            from ..data.augment import ImageSpec
+            from ..models.image import ImageProcessing
+
+            processor = ImageProcessing(ImageSpec.load(self.model_dir))
+        else:
+            from transformers import AutoTokenizer
+
+            processor = AutoTokenizer.from_pretrained(self.model_dir)
+        names = load_variants(self)[FP32]["inputs"]
+        return session(deploy_dir(self) / FILES[variant]), processor, names
+
+    def predict_logits(self, inputs: list, batch_size: int = 32, onnx: bool = False) -> np.ndarray:
+        if onnx:
+            sess, processor, names = self._onnx_predictor
+        else:
+            model, processor = self._predictor
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(inputs), batch_size):
                 batch = self.modality.read_inputs(processor, inputs[start : start + batch_size],
                                                   self.config.max_length)
-                outputs.append(model(**batch).logits.float().numpy())
+                if onnx:
+                    outputs.append(sess.run(["logits"], {n: batch[n].numpy() for n in names})[0])
+                else:
+                    outputs.append(model(**batch).logits.float().numpy())
         return np.concatenate(outputs) if outputs else np.zeros((0, len(self.label_names)))
 
-    def predict(self, inputs: list, top_k: int | None = None) -> list[dict]:
-        """Label and class probabilities for each input, most likely first."""
-        logits = self.predict_logits(inputs)
+    def predict(self, inputs: list, top_k: int | None = None, onnx: bool = False) -> list[dict]:
+        """Label and class probabilities for each input, most likely first (``onnx``: onnxruntime only)."""
+        logits = self.predict_logits(inputs, onnx=onnx)
         probs = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
         names = self.label_names
         results = []

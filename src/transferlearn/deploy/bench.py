@@ -1,0 +1,173 @@
+"""``tl bench``: size, load time, latency (p50/p95 per batch size), throughput and test accuracy of every
+variant of a run — torch fp32, ORT fp32, ORT int8 dynamic/static, torch int8 — measured here, side by side.
+
+Latency uses real test rows (text keeps their natural lengths), after warm-up, with the same thread count
+for torch and onnxruntime. The CPU model and its instruction-set flags are recorded: int8 speed depends
+on VNNI / AVX-512.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..evaluate import summary_metrics
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..train.run import Run
+from .export import (FILES, FP32, TORCH_DYNAMIC, deploy_dir, encode_rows, input_names, load_variants, run_session,
+                     session, torch_dynamic_model)
+
+
+def cpu_info() -> dict:
+    import os
+    import platform
+
+    cpu, flags = platform.processor() or "unknown", []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile") if f in have]
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "isa_flags": flags, "cores": os.cpu_count()}
+
+
+class _Variant:
+    def __init__(self, name: str, run: Run, names: list[str], threads: int):
+        self.name = name
+        start = time.perf_counter()
+        if name == "torch-fp32":
+            self.model, _ = run._predictor
+            self.size = sum(p.stat().st_size for p in run.model_dir.glob("*.safetensors"))
+        elif name == TORCH_DYNAMIC:
+            self.model = torch_dynamic_model(run)
+            buffer = io.BytesIO()
+            torch.save(self.model.state_dict(), buffer)  # in memory only: the size it would take
+            self.size = buffer.tell()
+        else:
+            path = deploy_dir(run) / FILES[name]
+            self.session = session(path, threads)
+            self.size = path.stat().st_size
+        self.load_s = time.perf_counter() - start
+        self.names = names
+
+    @torch.inference_mode()
+    def __call__(self, batch: dict) -> np.ndarray:
+        if hasattr(self, "session"):
+            return run_session(self.session, batch, self.names)
+        return self.model(**{n: batch[n] for n in self.names}).logits.float().numpy()
+
+
+def _latency(variant: _Variant, batch: dict, warmup: int, budget_s: float, min_reps: int) -> list[float]:
+    for _ in range(warmup):
+        variant(batch)
+    times, start = [], time.perf_counter()
+    while len(times) < min_reps or (time.perf_counter() - start < budget_s and len(times) < 500):
+        t = time.perf_counter()
+        variant(batch)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def bench(run: Run, *, batch_sizes=(1, 8, 32), threads: int = 2, max_drop: float | None = None,
+          warmup: int = 5, budget_s: float = 3.0, min_reps: int = 20, max_test: int | None = None) -> dict:
+    torch.set_num_threads(threads)
+    data = run.modality.load_data(run.config)
+    test = data.splits.get("test") or data.splits["validation"]
+    if max_test:
+        test = test.select(range(min(max_test, len(test))))
+    labels = np.asarray(test["label"])
+    probe = encode_rows(run, test.select(range(min(2, len(test)))))
+    names = input_names(run, probe)
+    present = ["torch-fp32"] + [v for v in load_variants(run) if v == TORCH_DYNAMIC or
+                                (v in FILES and (deploy_dir(run) / FILES[v]).exists())]
+    # latency batches: consecutive real test rows (batch 1 = a typical single request)
+    rng = np.random.default_rng(0)
+    latency_rows = {b: test.select(rng.choice(len(test), size=min(b, len(test)), replace=False).tolist())
+                    for b in batch_sizes}
+    latency_batches = {b: encode_rows(run, rows) for b, rows in latency_rows.items()}
+    results = {}
+    for name in present:
+        variant = _Variant(name, run, names, threads)
+        logits = np.concatenate([variant(encode_rows(run, test.select(range(i, min(i + 32, len(test))))))
+                                 for i in range(0, len(test), 32)])
+        quality = summary_metrics(labels, logits.argmax(-1))
+        row = {"size_mb": round(variant.size / 2**20, 2), "load_s": round(variant.load_s, 3),
+               "test_accuracy": quality["accuracy"], "test_macro_f1": quality["macro_f1"], "latency_ms": {}}
+        for b, batch in latency_batches.items():
+            times = np.array(_latency(variant, batch, warmup, budget_s, min_reps if b == 1 else max(5, min_reps // 4)))
+            row["latency_ms"][str(b)] = {"p50": round(float(np.median(times)) * 1e3, 2),
+                                         "p95": round(float(np.percentile(times, 95)) * 1e3, 2),
+                                         "reps": int(len(times)),
+                                         "throughput_per_s": round(b / float(np.median(times)), 1)}
+        results[name] = row
+    baseline = results["torch-fp32"]
+    for row in results.values():
+        row["macro_f1_drop_pt"] = round(100 * (baseline["test_macro_f1"] - row["test_macro_f1"]), 2)
+        row["speedup_b1"] = round(baseline["latency_ms"][str(batch_sizes[0])]["p50"] /
+                                  row["latency_ms"][str(batch_sizes[0])]["p50"], 2)
+    report = {"run": str(run.path), "modality": run.modality.name, "threads": threads, "batch_sizes": list(batch_sizes),
+              "test_rows": int(len(labels)), "machine": cpu_info(), "torch": torch.__version__,
+              "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "variants": results}
+    if max_drop is not None:
+        allowed = [n for n, r in results.items() if r["macro_f1_drop_pt"] <= max_drop]
+        chosen = min(allowed, key=lambda n: results[n]["latency_ms"][str(batch_sizes[0])]["p50"])
+        report["chosen"] = {"variant": chosen, "max_drop_pt": max_drop,
+                            "why": f"fastest at batch {batch_sizes[0]} with a macro-F1 drop <= {max_drop} pt"}
+    out = deploy_dir(run)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "bench.json", report)
+    atomic_write_text(out / "bench.md", bench_markdown(report))
+    atomic_write_bytes(out / "bench.png", _plot(report))
+    return report
+
+
+def bench_markdown(report: dict) -> str:
+    sizes = report["batch_sizes"]
+    head = ("| variant | size MB | load s | " + " | ".join(f"p50 / p95 ms @{b}" for b in sizes) +
+            " | throughput @" + str(sizes[-1]) + " /s | test acc | macro-F1 | drop pt | speed-up @" + str(sizes[0]) + " |")
+    lines = [f"CPU: {report['machine']['cpu']} ({', '.join(report['machine']['isa_flags']) or 'no AVX2'}), "
+             f"{report['threads']} threads, {report['test_rows']} test rows", "", head,
+             "|" + "---|" * (7 + len(sizes))]
+    for name, r in report["variants"].items():
+        lat = " | ".join(f"{r['latency_ms'][str(b)]['p50']} / {r['latency_ms'][str(b)]['p95']}" for b in sizes)
+        lines.append(f"| {name} | {r['size_mb']} | {r['load_s']} | {lat} | "
+                     f"{r['latency_ms'][str(sizes[-1])]['throughput_per_s']} | {r['test_accuracy']:.4f} | "
+                     f"{r['test_macro_f1']:.4f} | {r['macro_f1_drop_pt']} | {r['speedup_b1']}x |")
+    if "chosen" in report:
+        lines += ["", f"Chosen: **{report['chosen']['variant']}** — {report['chosen']['why']}."]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(report: dict) -> bytes:
+    from ..report.html import plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    b = str(report["batch_sizes"][0])
+    for name, r in report["variants"].items():
+        ax.scatter(r["latency_ms"][b]["p50"], r["test_macro_f1"], s=30 + 4 * r["size_mb"], label=name)
+    ax.set_xlabel(f"p50 latency at batch {b} (ms)"), ax.set_ylabel("test macro-F1")
+    ax.set_title("variants: latency vs quality (marker size ~ file size)"), ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def chosen_variant(run: Run) -> str | None:
+    path = deploy_dir(run) / "bench.json"
+    if path.exists():
+        chosen = json.loads(path.read_text()).get("chosen", {}).get("variant")
+        if chosen in FILES:
+            return chosen
+    return FP32 if (deploy_dir(run) / FILES[FP32]).exists() else None

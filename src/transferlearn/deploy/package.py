@@ -1,0 +1,143 @@
+"""``tl package`` (a Hub-ready folder with a generated model card) and ``tl push`` (huggingface_hub upload).
+
+The token comes from ``HF_TOKEN`` (or the huggingface_hub login) and is handed to huggingface_hub only:
+never printed, logged, or written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
+from ..models.zoo import ZOO, is_offline_name
+from ..train.run import Run
+from .bench import chosen_variant
+from .export import FILES, deploy_dir
+
+PIPELINE_TAG = {"text": "text-classification", "image": "image-classification", "audio": "audio-classification"}
+
+
+def _base_model(run: Run) -> str | None:
+    name = run.config.model
+    if is_offline_name(name):
+        return ZOO[name.split(":", 1)[1]].hub_equivalent
+    return None if Path(name).exists() else name
+
+
+def model_card(run: Run, files: list[str]) -> str:
+    metrics, config = run.metrics, run.config
+    test = metrics.get("test") or metrics.get("validation", {})
+    split = "test" if "test" in metrics else "validation"
+    library = "timm" if (run.model_dir / "config.json").exists() and "architecture" in json.loads(
+        (run.model_dir / "config.json").read_text()) else "transformers"
+    base = _base_model(run)
+    dataset_name = Path(config.data).name if Path(config.data).exists() else config.data
+    meta = {
+        "library_name": library, "pipeline_tag": PIPELINE_TAG[run.modality.name],
+        "tags": ["transferlearn", run.modality.name, f"strategy-{config.strategy.split(':')[0]}"],
+        "datasets": [dataset_name],
+        "model-index": [{"name": run.path.name, "results": [{
+            "task": {"type": PIPELINE_TAG[run.modality.name]},
+            "dataset": {"name": dataset_name, "type": dataset_name, "split": split},
+            "metrics": [{"type": "accuracy", "value": round(test.get("accuracy", 0.0), 4)},
+                        {"type": "f1", "name": "macro F1", "value": round(test.get("macro_f1", 0.0), 4)}],
+        }]}],
+    }
+    if base:
+        meta["base_model"] = base
+    lines = ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
+             f"# {run.path.name}", "",
+             f"A {run.modality.name} classifier fine-tuned with [transferlearn](https://github.com/) from "
+             f"`{config.model}`" + (f" (same weights as `{base}`)" if base else "") +
+             f" on `{dataset_name}` with the `{config.strategy}` strategy.", "",
+             f"Labels: {', '.join(run.label_names)}", "", "## Results", "",
+             "| split | rows | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|---|"]
+    for name in ("validation", "test"):
+        if name in metrics:
+            m = metrics[name]
+            lines.append(f"| {name} | {m['num_samples']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
+                         f"{m['weighted_f1']:.4f} |")
+    bench_md = deploy_dir(run) / "bench.md"
+    if bench_md.exists():
+        lines += ["", "## Deployment variants (measured by `tl bench`)", "", bench_md.read_text().strip()]
+    train = metrics.get("train", {})
+    lines += ["", "## Training", "",
+              f"{train.get('num_samples')} training rows, {train.get('epochs')} epochs, "
+              f"{train.get('trainable_parameters'):,} of {train.get('total_parameters') or 0:,} parameters trained, "
+              f"{train.get('runtime_s')} s on {train.get('device')}.", "", "```yaml",
+              yaml.safe_dump({k: v for k, v in config.model_dump(mode="json").items()
+                              if k not in ("output", "overwrite", "resume", "progress")}, sort_keys=False).strip(),
+              "```", "", "## Use", ""]
+    if library == "timm":
+        lines += ["```python", "import timm", 'model = timm.create_model("local-dir:.", pretrained=True).eval()', "```"]
+    else:
+        lines += ["```python", "from transformers import pipeline",
+                  f'classify = pipeline("{PIPELINE_TAG[run.modality.name]}", model=".")', "```"]
+    if any(f.startswith("onnx/") for f in files):
+        lines += ["", "ONNX (onnxruntime only): `onnx/` holds the variant chosen by `tl bench`; inputs as listed in "
+                  "`onnx/variant.json`."]
+    lines += ["", "## Intended use and limitations", "",
+              f"Classifying {run.modality.name} inputs like those in `{dataset_name}` into the labels above. Scores "
+              "are measured on that dataset's held-out split only; expect lower accuracy on other domains, "
+              "languages, or input conditions, and check for the classes and groups that matter to you before "
+              "relying on it. Not for decisions about people without human review."]
+    return "\n".join(lines) + "\n"
+
+
+def package(run: Run, out_dir: str | Path, *, overwrite: bool = False) -> list[str]:
+    """Write the Hub-ready folder; returns its files (relative paths)."""
+    out_dir = Path(out_dir)
+    if not run.model_dir.exists():
+        raise ConfigError(f"{run.path}: no model/ folder to package (did training finish?)")
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise ConfigError(f"{out_dir} exists and is not empty; pass --overwrite or another --out")
+    tmp = Path(tempfile.mkdtemp(prefix=".package-", dir=out_dir.parent if out_dir.parent.exists() else None))
+    try:
+        for item in run.model_dir.iterdir():
+            if item.is_file() and item.suffix not in (".bin", ".pt", ".pth", ".pkl"):  # safetensors only
+                shutil.copy2(item, tmp / item.name)
+        variant = chosen_variant(run)
+        if variant:
+            (tmp / "onnx").mkdir()
+            shutil.copy2(deploy_dir(run) / FILES[variant], tmp / "onnx" / "model.onnx")
+            info = json.loads((deploy_dir(run) / "variants.json").read_text()).get(variant, {})
+            fp32 = json.loads((deploy_dir(run) / "variants.json").read_text()).get("onnx-fp32", {})
+            (tmp / "onnx" / "variant.json").write_text(json.dumps({"variant": variant, **info,
+                                                                   "inputs": fp32.get("inputs")}, indent=2))
+        files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        (tmp / "README.md").write_text(model_card(run, files))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+
+
+def push(run: Run, repo_id: str, *, private: bool = False, dry_run: bool = False) -> dict:
+    """Package into a temporary folder and upload it; ``dry_run`` lists exactly what would be uploaded."""
+    if "/" not in repo_id:
+        raise ConfigError(f"--repo-id must look like user/name (got '{repo_id}')")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "package"
+        files = package(run, folder)
+        listing = [{"path": f, "bytes": (folder / f).stat().st_size} for f in files]
+        if dry_run:
+            return {"repo_id": repo_id, "private": private, "files": listing, "uploaded": False}
+        from huggingface_hub import HfApi
+
+        token = os.environ.get("HF_TOKEN")  # None: huggingface_hub falls back to a saved login
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id,
+                                   commit_message=f"transferlearn: {run.path.name}")
+        return {"repo_id": repo_id, "private": private, "files": listing, "uploaded": True,
+                "url": getattr(commit, "commit_url", str(commit))}
