@@ -239,6 +239,10 @@ def test_mixup_cutmix_and_strong_augmentation_train(image_folder, tiny_image_mod
     run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", augment="strong", mixup=0.2,
                  cutmix=1.0, epochs=6)
     assert run.metrics["test"]["accuracy"] >= 0.75
+    from PIL import Image
+
+    assert Image.open(run.path / "augmentation.png").size[0] > 4 * 32  # a 4x4 grid of training samples
+    assert "Augmented training samples" in (run.path / "report.html").read_text()
 
 
 def test_unknown_timm_name_offline(tmp_path):

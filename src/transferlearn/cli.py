@@ -288,8 +288,12 @@ def bench(
     from .deploy.bench import bench as run_bench, bench_markdown
     from .train.run import Run
 
-    report = run_bench(Run.load(run_dir), batch_sizes=tuple(int(b) for b in batch_sizes.split(",")), threads=threads,
+    run = Run.load(run_dir)
+    report = run_bench(run, batch_sizes=tuple(int(b) for b in batch_sizes.split(",")), threads=threads,
                        max_drop=max_drop, budget_s=budget_s, max_test=max_test)
+    from .report.html import write_report
+
+    write_report(run)  # the report gains the latency-vs-quality plot
     out.print(bench_markdown(report))
 
 

@@ -90,10 +90,13 @@ def bench(run: Run, *, batch_sizes=(1, 8, 32), threads: int = 2, max_drop: float
     names = input_names(run, probe)
     present = ["torch-fp32"] + [v for v in load_variants(run) if v == TORCH_DYNAMIC or
                                 (v in FILES and (deploy_dir(run) / FILES[v]).exists())]
-    # latency batches: consecutive real test rows (batch 1 = a typical single request)
+    # latency batches: random real test rows; batch 1 is the median-length row (a typical single request)
     rng = np.random.default_rng(0)
     latency_rows = {b: test.select(rng.choice(len(test), size=min(b, len(test)), replace=False).tolist())
                     for b in batch_sizes}
+    if run.modality.name == "text" and 1 in latency_rows:
+        lengths = np.array([len(t) for t in test["text"]])
+        latency_rows[1] = test.select([int(np.argsort(lengths)[len(lengths) // 2])])
     latency_batches = {b: encode_rows(run, rows) for b, rows in latency_rows.items()}
     results = {}
     for name in present:
@@ -115,7 +118,9 @@ def bench(run: Run, *, batch_sizes=(1, 8, 32), threads: int = 2, max_drop: float
         row["macro_f1_drop_pt"] = round(100 * (baseline["test_macro_f1"] - row["test_macro_f1"]), 2)
         row["speedup_b1"] = round(baseline["latency_ms"][str(batch_sizes[0])]["p50"] /
                                   row["latency_ms"][str(batch_sizes[0])]["p50"], 2)
+    typical = latency_batches.get(1, {}).get("input_ids")
     report = {"run": str(run.path), "modality": run.modality.name, "threads": threads, "batch_sizes": list(batch_sizes),
+              "batch1_tokens": int(typical.shape[1]) if typical is not None else None,
               "test_rows": int(len(labels)), "machine": cpu_info(), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "variants": results}
     if max_drop is not None:

@@ -172,10 +172,20 @@ def quantize(run: Run, method: str, *, calibration_samples: int = 100, force: bo
     target = deploy_dir(run) / FILES[name]
     tmp = target.with_suffix(".onnx.tmp")
     if method == "dynamic":
-        # per-channel: measured far closer to fp32 than per-tensor on MiniLM (cosine 0.992 vs 0.959)
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gemm", "Gather"] if modality == "text" else ["MatMul"])
-        details = {"weights": "int8 per-channel", "activations": "dynamic (per batch)"}
+        import onnx
+
+        fused = _fuse_transformer(run, source)
+        try:
+            # per-channel: measured far closer to fp32 than per-tensor on MiniLM (cosine 0.992 vs 0.959)
+            quantize_dynamic(str(fused or source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul", "Gemm", "Gather", "Attention"] if modality == "text"
+                             else ["MatMul"],
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # fused ops' outputs
+        finally:
+            if fused:
+                fused.unlink(missing_ok=True)
+        details = {"weights": "int8 per-channel", "activations": "dynamic (per batch)",
+                   "graph": "onnxruntime transformer fusions (attention, layer norm, GELU)" if fused else "as exported"}
     elif method == "static":
         reader = _CalibrationReader(run, names, calibration_samples)
         quantize_static(str(source), str(tmp), reader, quant_format=QuantFormat.QDQ, per_channel=True,
@@ -190,6 +200,23 @@ def quantize(run: Run, method: str, *, calibration_samples: int = 100, force: bo
             "seconds": round(time.time() - start, 2), "validation": _agreement(run, got, batch, names, labels)}
     _record(run, name, info)
     return info
+
+
+def _fuse_transformer(run: Run, source: Path) -> Path | None:
+    """onnxruntime's transformer optimizer (fused attention / skip-layer-norm / GELU) for BERT-family text
+    encoders: fewer, larger kernels, which int8 then speeds up further. None where it does not apply."""
+    model, _ = run._predictor
+    config = getattr(model, "config", None)
+    family = getattr(config, "model_type", "")
+    if run.modality.name != "text" or family not in ("bert", "roberta", "xlm-roberta", "distilbert", "electra"):
+        return None
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
+                               hidden_size=config.hidden_size, opt_level=1)
+    target = source.with_name("model.fused.onnx")
+    optimized.save_model_to_file(str(target))
+    return target
 
 
 @torch.no_grad()

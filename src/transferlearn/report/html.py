@@ -120,6 +120,10 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
     lr_plot = run.path / "lr_find" / "lr_find.png"
     if lr_plot.exists():  # --lr auto: the finder's curve goes into the report as it is
         figures.append(("LR finder (--lr auto)", lr_plot.read_bytes()))
+    for file, caption in (("augmentation.png", "Augmented training samples (what the model sees)"),
+                          ("deploy/bench.png", "Deployment variants: latency vs quality (tl bench)")):
+        if (run.path / file).exists():
+            figures.append((caption, (run.path / file).read_bytes()))
     images = "".join(
         f'<figure><img alt="{html.escape(caption)}" src="{figure_to_data_uri(fig)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"

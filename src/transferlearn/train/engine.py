@@ -15,7 +15,7 @@ import torch
 from ..config import TrainConfig, save_config
 from ..errors import ConfigError
 from ..evaluate import classification_metrics, trainer_metrics
-from ..io import atomic_write_json
+from ..io import atomic_write_bytes, atomic_write_json
 from ..modalities import detect_modality
 from ..strategies import parse_strategy
 from .callbacks import HistoryCallback
@@ -249,6 +249,12 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
             metrics[split] = classification_metrics(predictions.label_ids, np.asarray(logits), data.label_names)
     atomic_write_json(run_dir / "metrics.json", metrics)
 
+    if modality.name == "image" and modality.augments(config):
+        from ..report.augment import augmented_grid
+
+        grid = augmented_grid(encoded["train"], bundle.processor.spec, modality.collator(bundle, config), n=16,
+                              seed=config.seed)
+        atomic_write_bytes(run_dir / "augmentation.png", grid)
     run = Run.load(run_dir)
     from ..report.html import write_report
 
