@@ -14,23 +14,14 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def machine() -> dict:
-    cpu, flags = platform.processor() or "unknown", []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile") if f in have]
-                break
-    except OSError:
-        pass
-    import os
+    import platform
 
     import torch
 
-    info = {"cpu": cpu, "isa_flags": flags, "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    from transferlearn.deploy.bench import cpu_info  # one reader of /proc/cpuinfo for tl bench and benchmarks
+
+    info = {**cpu_info(), "python": platform.python_version(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

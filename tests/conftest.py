@@ -97,16 +97,21 @@ def build_tiny_text_model(arch: str, folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_text_model(tmp_path_factory):
+def _built_once(tmp_path_factory, build, default: str):
+    """A getter that builds each tiny model once per test session."""
     cache: dict[str, Path] = {}
 
-    def get(arch: str = "bert") -> Path:
-        if arch not in cache:
-            cache[arch] = build_tiny_text_model(arch, tmp_path_factory.mktemp(f"tiny-{arch}"))
-        return cache[arch]
+    def get(kind: str = default) -> Path:
+        if kind not in cache:
+            cache[kind] = build(kind, tmp_path_factory.mktemp(f"tiny-{kind}"))
+        return cache[kind]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tmp_path_factory):
+    return _built_once(tmp_path_factory, build_tiny_text_model, "bert")
 
 
 @pytest.fixture(scope="session")
@@ -186,11 +191,67 @@ def build_tiny_image_model(kind: str, folder: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_image_model(tmp_path_factory):
-    cache: dict[str, Path] = {}
+    return _built_once(tmp_path_factory, build_tiny_image_model, "timm-efficientnet")
 
-    def get(kind: str = "timm-efficientnet") -> Path:
-        if kind not in cache:
-            cache[kind] = build_tiny_image_model(kind, tmp_path_factory.mktemp(f"tiny-{kind}"))
-        return cache[kind]
 
-    return get
+# ------------------------------------------------------------------------------------------ audio
+
+
+def make_tone(label: str, seed: int, rate: int = 8000, seconds: float = 0.6):
+    """A clip whose class is its pitch (low 300 Hz / high 1200 Hz), with noise and a random phase."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    freq = {"low": 300.0, "high": 1200.0}[label] * rng.uniform(0.9, 1.1)
+    return (0.5 * np.sin(2 * np.pi * freq * t + rng.uniform(0, 6.3)) + 0.05 * rng.standard_normal(len(t))).astype("float32")
+
+
+def write_audio_folder(root: Path, counts: dict[str, int], rate: int = 8000, speakers=("ann", "bob", "cyd")) -> Path:
+    """``<split>/<class>/<class>_<speaker>_<i>.wav`` at ``rate`` Hz, mixed PCM_16 / PCM_24 / FLOAT subtypes."""
+    import soundfile as sf
+
+    subtypes = ("PCM_16", "PCM_24", "FLOAT")
+    for split, n in counts.items():
+        for i in range(n):
+            label = ("low", "high")[i % 2]
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            clip = make_tone(label, hash((split, i)) % 10_000, rate)
+            sf.write(folder / f"{label}_{speakers[i % len(speakers)]}_{i}.wav", clip, rate, subtype=subtypes[i % 3])
+    return root
+
+
+@pytest.fixture(scope="session")
+def audio_folder(tmp_path_factory) -> Path:
+    """train/val/test class folders (low, high): 36 / 12 / 12 clips at 8 kHz (resampled to 16 kHz on read)."""
+    return write_audio_folder(tmp_path_factory.mktemp("audio"), {"train": 36, "val": 12, "test": 12})
+
+
+def build_tiny_audio_model(kind: str, folder: Path) -> Path:
+    """A tiny random Wav2Vec2 / HuBERT / Whisper (+ its feature extractor) saved as a local folder."""
+    import torch
+    from transformers import (HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model,
+                              WhisperConfig, WhisperFeatureExtractor, WhisperModel)
+
+    torch.manual_seed(0)
+    if kind in ("wav2vec2", "hubert"):
+        common = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                      conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), num_conv_pos_embeddings=16,
+                      num_conv_pos_embedding_groups=2, feat_extract_norm="layer", do_stable_layer_norm=True)
+        config, cls = (Wav2Vec2Config(**common), Wav2Vec2Model) if kind == "wav2vec2" else (HubertConfig(**common), HubertModel)
+        cls(config).save_pretrained(folder)
+        Wav2Vec2FeatureExtractor(sampling_rate=16000, return_attention_mask=True, do_normalize=True).save_pretrained(folder)
+    else:
+        config = WhisperConfig(d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+                               decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=80,
+                               vocab_size=100, max_target_positions=32, pad_token_id=1, bos_token_id=2,
+                               eos_token_id=2, decoder_start_token_id=3)
+        WhisperModel(config).save_pretrained(folder)
+        WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_audio_model(tmp_path_factory):
+    return _built_once(tmp_path_factory, build_tiny_audio_model, "wav2vec2")

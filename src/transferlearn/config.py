@@ -25,9 +25,13 @@ class TrainConfig(BaseModel):
     # --- what to train on -------------------------------------------------------------------
     data: str = Field(description="Data file, folder, or Hugging Face dataset id.")
     model: str = Field(description="Hub id, local folder, or offline zoo name (offline:NAME).")
-    task: Literal["auto", "text", "image"] = "auto"
+    task: Literal["auto", "text", "image", "audio"] = "auto"
     text_column: str | None = None
     image_column: str | None = Field(None, description="Image path column of a CSV/JSONL list (default: detected).")
+    audio_column: str | None = Field(None, description="Audio path column of a CSV/JSONL list (default: detected).")
+    label_from_filename: str | None = Field(None, description="Regex with one group: the label in each file name.")
+    group_from_filename: str | None = Field(
+        None, description="Regex with one group (e.g. the speaker): no group is in both train and validation.")
     label_column: str | None = None
     data_config: str | None = Field(None, description="Hugging Face dataset config name.")
     val_split: float = Field(0.1, gt=0.0, lt=0.9, description="Held out when the data has no validation split.")
@@ -47,7 +51,10 @@ class TrainConfig(BaseModel):
     max_length: int = Field(128, gt=0)
     image_size: int | None = Field(None, gt=0, description="Input size in pixels (default: the backbone's own).")
     augment: Literal["auto", "none", "light", "strong"] = Field(
-        "auto", description="Image augmentation preset; auto = light, or none for linear-probe (cached features).")
+        "auto", description="Image/audio augmentation preset; auto = light, or none for linear-probe (cached features).")
+    max_duration: float = Field(3.0, gt=0, description="Audio clips are cropped / padded to this many seconds.")
+    freeze_feature_encoder: bool = Field(True, description="Keep Wav2Vec2-style CNN feature encoders frozen.")
+    background_noise_dir: str | None = Field(None, description="Folder of noise clips mixed in by audio 'strong'.")
     mixup: float = Field(0.0, ge=0, description="MixUp Beta(alpha, alpha) on training batches; 0 = off.")
     cutmix: float = Field(0.0, ge=0, description="CutMix Beta(alpha, alpha) on training batches; 0 = off.")
     trust_remote_code: bool = False

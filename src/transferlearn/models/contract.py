@@ -15,7 +15,7 @@ the split is derived from the module tree:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -25,6 +25,7 @@ class ParamGroups:
     embeddings: list[str]
     blocks: list[list[str]]
     head: list[str]
+    always_frozen: list[str] = field(default_factory=list)  # never trained by any strategy (a CNN feature encoder)
 
     @property
     def num_blocks(self) -> int:

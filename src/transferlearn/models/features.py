@@ -71,10 +71,29 @@ def candidate_splits(model: nn.Module) -> list[FeatureSplit]:
     prefix = getattr(model, "base_model_prefix", "")
     backbone = getattr(model, prefix, None) if prefix else None
     classifier = getattr(model, "classifier", None)
+    projector = getattr(model, "projector", None)
+    if isinstance(projector, nn.Linear) and isinstance(classifier, nn.Linear):
+        candidates.append(_audio_split(model, backbone if backbone is not None else getattr(model, "encoder", None)))
     if backbone is not None and isinstance(classifier, nn.Linear):  # ViT, DeiT (token 0); ConvNeXt, ResNet (pooled)
         candidates += [FeatureSplit(_cls_token(backbone), classifier, "cls-token"),
                        FeatureSplit(_pooler_output(backbone), classifier, "pooler-output")]
     return candidates
+
+
+def _audio_split(model: nn.Module, encoder: nn.Module) -> FeatureSplit:
+    """Wav2Vec2 / HuBERT / WavLM / Whisper heads: projector -> mean over time -> classifier. The projector is
+    affine, so it commutes with the (masked) mean: the cached feature is the mean hidden state."""
+
+    def pooled(batch):
+        inputs = _text_inputs(batch)
+        hidden = encoder(**inputs).last_hidden_state
+        mask = inputs.get("attention_mask")
+        if mask is None or not hasattr(model, "_get_feature_vector_attention_mask"):
+            return hidden.mean(1)
+        frames = model._get_feature_vector_attention_mask(hidden.shape[1], mask).unsqueeze(-1).to(hidden.dtype)
+        return (hidden * frames).sum(1) / frames.sum(1).clamp(min=1.0)
+
+    return FeatureSplit(pooled, _Sequential(model.projector, model.classifier), "audio-mean-pooled")
 
 
 def verified_split(model: nn.Module, batch: dict) -> FeatureSplit:

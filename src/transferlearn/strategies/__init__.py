@@ -81,10 +81,11 @@ class Gradual(Strategy):
                     return
                 self.current = unfrozen
                 params = dict(model.named_parameters())
+                frozen = set(groups.always_frozen)
                 for depth, names in enumerate(top_down):
                     for name in names:
                         if name in params:
-                            params[name].requires_grad_(depth < unfrozen)
+                            params[name].requires_grad_(depth < unfrozen and name not in frozen)
 
         return [UnfreezeCallback()]
 

@@ -32,7 +32,7 @@ class Strategy:
         raise NotImplementedError
 
     def prepare(self, model: nn.Module, groups: ParamGroups) -> nn.Module:
-        trainable = self.trainable(groups)
+        trainable = self.trainable(groups) - set(groups.always_frozen)
         for name, param in model.named_parameters():
             param.requires_grad_(name in trainable)
         if not trainable:

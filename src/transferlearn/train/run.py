@@ -112,6 +112,10 @@ class Run:
 
             model, spec = load_image_model_folder(self.model_dir)
             return model, ImageProcessing(spec)
+        if self.modality.name == "audio":
+            from ..models.audio import load_audio_model_folder
+
+            return load_audio_model_folder(self.model_dir)
         if is_pooled_folder(self.model_dir):
             model = load_pooled_classifier(self.model_dir)
         else:
