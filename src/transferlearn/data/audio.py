@@ -137,7 +137,18 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
         labels.append(label)
         groups.append(_from_name(group_re, file, "group") if group_re else None)
 
-    if path.is_dir():
+    from .tables import TABLE_SUFFIXES
+
+    tables_only = path.is_dir() and not _files(path) and any(p.suffix.lower() in TABLE_SUFFIXES for p in path.iterdir())
+    if tables_only:  # a folder of train.csv / valid.csv / test.csv lists
+        from .images import _table_split
+        from .text import find_split_files
+
+        for split, file in find_split_files(path).items():
+            rows, labels, _ = _table_split(file, audio_column, label_column)
+            for row, label in zip(rows, labels):
+                add(split, Path(row["path"]), label)
+    elif path.is_dir():
         lists = {s: path / name for s, name in SPLIT_LISTS.items() if (path / name).exists()}
         listed = {}
         for split, file in lists.items():

@@ -186,7 +186,7 @@ def _table_split(path: Path, image_column: str | None, label_column: str | None)
 
     table = read_table(path)
     lowered = {c.lower(): c for c in table.columns}
-    image_col = image_column or next((lowered[n] for n in IMAGE_COLUMN_NAMES if n in lowered), None)
+    image_col = image_column or next((lowered[n] for n in IMAGE_COLUMN_NAMES + ("audio", "wav") if n in lowered), None)
     if image_col is None or image_col not in table.columns:
         raise DataError(f"{path}: no image path column (looked for {image_column or ', '.join(IMAGE_COLUMN_NAMES)}; "
                         f"columns: {', '.join(table.columns)}); set --set image_column=NAME")
