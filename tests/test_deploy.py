@@ -168,3 +168,25 @@ def test_push_needs_a_repo_id(text_run):
 
     with pytest.raises(ConfigError, match="user/name"):
         push(text_run, "no-slash", dry_run=True)
+
+
+@pytest.fixture(scope="module")
+def audio_runs(audio_folder, tiny_audio_model, tmp_path_factory):
+    return {kind: finetune(load_config(
+        data=str(audio_folder), model=str(tiny_audio_model(kind)), epochs=1, batch_size=12, max_duration=1.0,
+        output=str(tmp_path_factory.mktemp("deploy-audio") / kind), progress=False, early_stopping_patience=0)).path
+        for kind in ("wav2vec2", "whisper")}
+
+
+@pytest.mark.parametrize("kind", ["wav2vec2", "whisper"])
+def test_audio_export_and_quantization(kind, audio_runs, tmp_path):
+    shutil.copytree(audio_runs[kind], tmp_path / kind)
+    run = Run.load(tmp_path / kind)
+    info = export_onnx(run, samples=8)
+    assert info["validation"]["max_abs_diff"] < 1e-3
+    assert info["inputs"][0] == ("input_values" if kind == "wav2vec2" else "input_features")
+    dynamic = quantize(run, "dynamic")  # MatMul-only for audio (a positional conv weight is no initializer)
+    assert dynamic["validation"]["samples"] > 0 and (run.path / "deploy" / "model.int8-dynamic.onnx").exists()
+    assert quantize(run, "torch-dynamic")["file"] is None
+    clip = sorted(str(p) for p in (__import__("pathlib").Path(run.config.data) / "test").glob("*/*.wav"))[:3]
+    assert [p["label"] for p in run.predict(clip, onnx=True)] == [p["label"] for p in run.predict(clip)]

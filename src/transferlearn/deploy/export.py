@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 FP32, DYNAMIC, STATIC, TORCH_DYNAMIC = "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-static", "torch-int8-dynamic"
 FILES = {FP32: "model.onnx", DYNAMIC: "model.int8-dynamic.onnx", STATIC: "model.int8-static.onnx"}
-INPUT_NAMES = {"text": ("input_ids", "attention_mask", "token_type_ids"), "image": ("pixel_values",)}
+INPUT_NAMES = {"text": ("input_ids", "attention_mask", "token_type_ids"), "image": ("pixel_values",),
+               "audio": ("input_values", "attention_mask", "input_features")}
+ROW_KEY = {"text": "text", "image": "image", "audio": "audio"}
 
 
 class DeployError(TransferLearnError):
@@ -68,8 +70,7 @@ def sample_inputs(run: Run, n: int, split: str = "test") -> tuple[dict, np.ndarr
 
 def encode_rows(run: Run, rows) -> dict:
     _, processor = run._predictor
-    key = "text" if run.modality.name == "text" else "image"
-    return run.modality.read_inputs(processor, list(rows[key]), run.config.max_length)
+    return run.modality.read_inputs(processor, list(rows[ROW_KEY[run.modality.name]]), run.config.max_length)
 
 
 def input_names(run: Run, batch: dict) -> list[str]:
@@ -89,8 +90,9 @@ def export_onnx(run: Run, *, opset: int = 17, dynamic_axes: bool = True, samples
     wrapper = _Logits(model, names).eval()  # eval: the exporter keeps the wrapper's training flag
     axes = {}
     if dynamic_axes:
-        for name in names:
-            axes[name] = {0: "batch", 1: "sequence"} if run.modality.name == "text" else {0: "batch"}
+        for name in names:  # token and raw-waveform inputs have a variable length; images and mel frames do not
+            axes[name] = {0: "batch", 1: "sequence"} if name in ("input_ids", "attention_mask", "token_type_ids",
+                                                                  "input_values") else {0: "batch"}
         axes["logits"] = {0: "batch"}
     out = deploy_dir(run)
     out.mkdir(parents=True, exist_ok=True)

@@ -137,6 +137,10 @@ class Run:
             from ..models.image import ImageProcessing
 
             processor = ImageProcessing(ImageSpec.load(self.model_dir))
+        elif self.modality.name == "audio":
+            from ..models.audio import AudioProcessing
+
+            processor = AudioProcessing.load(self.model_dir)
         else:
             from transformers import AutoTokenizer
 
