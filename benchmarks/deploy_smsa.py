@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, write_result  # noqa: E402
+from _common import SHARED_DATA  # noqa: E402
+from _deploy import deploy_report  # noqa: E402
 
 
 def main() -> None:
@@ -26,8 +27,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from transferlearn import finetune, load_config
-    from transferlearn.deploy.bench import bench
-    from transferlearn.deploy.export import export_onnx, quantize
     from transferlearn.train.run import Run
 
     if args.run:
@@ -36,23 +35,7 @@ def main() -> None:
         run = finetune(load_config(data=str(SHARED_DATA / "smsa"), model=args.model, strategy="full", epochs=2,
                                    max_train_samples=3000, class_weights="balanced", output=args.output,
                                    overwrite=True, progress=False))
-    export_onnx(run)
-    quantize(run, "dynamic")
-    report = bench(run, batch_sizes=(1, 8, 32), threads=args.threads, max_drop=1.0)
-    torch_row, int8_row = report["variants"]["torch-fp32"], report["variants"]["onnx-int8-dynamic"]
-    ratio = torch_row["latency_ms"]["1"]["p50"] / int8_row["latency_ms"]["1"]["p50"]
-    drop = int8_row["macro_f1_drop_pt"]
-    path = write_result("deploy_smsa", {
-        "dataset": "smsa", "model": run.config.model, "run": str(run.path), "threads": args.threads,
-        "batch1_tokens": report["batch1_tokens"], "test_rows": report["test_rows"], "variants": report["variants"],
-        "chosen": report.get("chosen"), "speedup_b1_int8_vs_torch": round(ratio, 2), "macro_f1_drop_pt": drop,
-        "goal": {"speedup": 3.0, "max_drop_pt": 1.0},
-    })
-    print((run.path / "deploy" / "bench.md").read_text())
-    print(f"results: {path}")
-    print(f"macro-F1 drop: {drop:.2f} pt (fp32 {torch_row['test_macro_f1']:.4f} -> int8 {int8_row['test_macro_f1']:.4f})")
-    print(f"ORT int8 vs PyTorch fp32 eager, batch 1, {report['batch1_tokens']} tokens, {args.threads} threads: "
-          f"{ratio:.2f}x faster")
+    deploy_report("smsa", run, "dynamic", args.threads, goal={"speedup": 3.0, "max_drop_pt": 1.0})
 
 
 if __name__ == "__main__":

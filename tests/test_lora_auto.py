@@ -136,3 +136,45 @@ def test_backbone_dropout_unknown_architecture(tiny_text_model, monkeypatch):
 def test_groups_unchanged_by_contract_on_plain_modules():
     groups = param_groups(nn.Sequential(nn.Linear(2, 2)))
     assert groups.embeddings == ["0.weight", "0.bias"] and groups.head == []
+
+
+def _bundle(modality, tiny_text_model, tiny_image_model, tiny_audio_model):
+    if modality == "text":
+        return load_text_classifier(str(tiny_text_model("bert")), LABELS), {"input_ids": torch.randint(5, 20, (2, 7))}
+    if modality == "image":
+        from transferlearn.models.image import load_image_classifier
+
+        return (load_image_classifier(str(tiny_image_model("timm-vit")), LABELS, image_size=32),
+                {"pixel_values": torch.randn(2, 3, 32, 32)})
+    from transferlearn.models.audio import load_audio_classifier
+
+    return (load_audio_classifier(str(tiny_audio_model("wav2vec2")), LABELS, max_seconds=0.5),
+            {"input_values": torch.randn(2, 8000)})
+
+
+@pytest.mark.parametrize("modality", ["text", "image", "audio"])
+def test_lora_and_layerwise_rates_on_every_modality(modality, tiny_text_model, tiny_image_model, tiny_audio_model):
+    bundle, inputs = _bundle(modality, tiny_text_model, tiny_image_model, tiny_audio_model)
+    groups = bundle.groups
+    # discriminative: the head at lr, each group below x F, down to the embeddings at lr * F**(N+1)
+    model = parse_strategy("discriminative:0.5").prepare(bundle.model, groups)
+    rates = {}
+    for group in parse_strategy("discriminative:0.5").optimizer_groups(model, groups, 1e-2, 0.0):
+        rates[group["name"]] = group["lr"]
+    assert rates["head"] == pytest.approx(1e-2)
+    assert rates[f"block.{groups.num_blocks - 1}"] == pytest.approx(5e-3)
+    assert rates["embeddings"] == pytest.approx(1e-2 * 0.5 ** (groups.num_blocks + 1))
+    # lora: adapters on the blocks' linear layers + the head; everything else frozen, and a step moves them
+    bundle, inputs = _bundle(modality, tiny_text_model, tiny_image_model, tiny_audio_model)
+    strategy = parse_strategy("lora:4")
+    model = strategy.prepare(bundle.model, bundle.groups)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(".lora_A." in n for n in trainable) and any("modules_to_save" in n for n in trainable)
+    assert all(".lora_" in n or "modules_to_save" in n for n in trainable)
+    optimizer = torch.optim.AdamW(strategy.optimizer_groups(model, bundle.groups, 1e-2, 0.0))
+    model.train()
+    model(**inputs, labels=torch.tensor([0, 1])).loss.backward()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert changed and changed <= trainable
