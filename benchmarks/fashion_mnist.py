@@ -24,7 +24,7 @@ ARMS = {
     "EfficientNet-Lite0 scratch": {"model": "offline:efficientnet-lite0", "from_scratch": True},
     "small CNN scratch": {"model": "small_cnn", "from_scratch": True},
 }
-EPOCHS = {0.01: 30, 0.1: 10, 1.0: 4}  # fewer images, more passes: roughly comparable step counts at the low end
+EPOCHS = {0.01: 30, 0.1: 10, 1.0: 3}  # fewer images, more passes: roughly comparable step counts at the low end
 
 
 def main() -> None:
