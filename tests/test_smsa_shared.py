@@ -1,4 +1,4 @@
-"""Real pretrained backbone on real data: offline MiniLM, frozen, on a 1,000-sentence slice of SmSA."""
+"""Real pretrained backbone on real data: offline MiniLM, frozen (cached linear probe), on a 1,000-sentence slice of SmSA."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from conftest import shared_data
 
 @pytest.mark.shared_data
 @pytest.mark.slow
-def test_minilm_freeze_backbone_beats_majority_on_smsa(tmp_path):
+def test_minilm_linear_probe_beats_majority_on_smsa(tmp_path):
     from test_cli import _tl  # the real console entry point, as a user runs it
 
     smsa = shared_data("smsa")
     out = tmp_path / "smsa-minilm"
-    proc = _tl("train", "--data", smsa, "--model", "offline:minilm-en", "--strategy", "freeze-backbone",
-               "--max-train-samples", 1000, "--max-eval-samples", 400, "--epochs", 3, "--output", out,
-               "--set", "progress=false")
+    proc = _tl("train", "--data", smsa, "--model", "offline:minilm-en", "--strategy", "linear-probe",
+               "--max-train-samples", 1000, "--max-eval-samples", 400, "--epochs", 10, "--output", out,
+               "--feature-cache", "run", "--set", "progress=false")
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     test = metrics["test"]
