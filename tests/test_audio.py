@@ -161,3 +161,34 @@ def test_augmented_audio_training_and_cli_predict(audio_folder, tiny_audio_model
     proc = subprocess.run([sys.executable, "-m", "transferlearn.cli", "predict", str(run.path), "missing.wav"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "missing.wav: cannot read this audio" in proc.stderr
+
+
+def test_long_clip_is_flagged_and_cropped(tmp_path):
+    root = write_audio_folder(tmp_path / "data", {"train": 8})
+    sf.write(root / "train" / "low" / "long.wav", np.tile(make_tone("low", 0, rate=8000, seconds=1.0), 61), 8000)
+    data = load_audio_data(str(root))
+    assert any("long.wav: long clip (61 s)" in note for note in data.notes)
+    assert len(read_audio(str(root / "train" / "low" / "long.wav"), 16000, max_seconds=3.0)) == 48000
+
+
+def test_hub_dataset_path_reads_undecoded_audio(tmp_path, monkeypatch):
+    """The online route (e.g. PolyAI/minds14): Audio(decode=False) bytes, ClassLabel names."""
+    import datasets
+    import io
+
+    def clip(label, i):
+        buffer = io.BytesIO()
+        sf.write(buffer, make_tone(label, i), 8000, format="WAV")
+        return {"bytes": buffer.getvalue(), "path": None}
+
+    features = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+                                  "intent_class": datasets.ClassLabel(names=["high", "low"])})
+    rows = {"audio": [clip(("low", "high")[i % 2], i) for i in range(10)], "intent_class": [1 - i % 2 for i in range(10)]}
+    # cast at the Arrow level: encoding through datasets.Audio would need torchcodec, which is not installed
+    train = datasets.Dataset.from_dict(rows, features=features).cast_column("audio", datasets.Audio(decode=False))
+    fake = datasets.DatasetDict({"train": train})
+    calls = {}
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config=None: calls.setdefault("name", name) and fake)
+    data = load_audio_data("PolyAI/minds14", data_config="en-US")
+    assert calls["name"] == "PolyAI/minds14" and data.label_names == ["high", "low"]
+    assert len(read_audio(data.splits["train"][0]["audio"], 16000)) == 2 * 4800

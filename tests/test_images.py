@@ -280,3 +280,29 @@ def test_small_cnn_from_scratch_baseline(image_folder, tmp_path):
 
     with pytest.raises(ModelError, match="no pretrained weights"):
         load_image_classifier("small_cnn", ["a", "b"])
+
+
+def test_hub_dataset_path_reads_undecoded_images(monkeypatch):
+    """The online route (e.g. beans): Image(decode=False) bytes, ClassLabel names."""
+    import io
+
+    import datasets
+
+    def png(label, i):
+        buffer = io.BytesIO()
+        make_image(label, i).save(buffer, format="PNG")
+        return {"bytes": buffer.getvalue(), "path": None}
+
+    features = datasets.Features({"image": datasets.Image(decode=False),
+                                  "labels": datasets.ClassLabel(names=["blue", "red"])})
+    split = lambda n: datasets.Dataset.from_dict(  # noqa: E731
+        {"image": [png(("blue", "red")[i % 2], i) for i in range(n)], "labels": [i % 2 for i in range(n)]},
+        features=features)
+    fake = datasets.DatasetDict({"train": split(12), "validation": split(4), "test": split(4)})
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config=None: fake)
+    data = load_image_data("beans")
+    assert data.label_names == ["blue", "red"] and {k: len(v) for k, v in data.splits.items()} == {
+        "train": 12, "validation": 4, "test": 4}
+    from transferlearn.data.augment import open_image
+
+    assert open_image(data.splits["test"][0]["image"]).size == (40, 40)
