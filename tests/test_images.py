@@ -237,7 +237,7 @@ def test_mixup_cutmix_and_strong_augmentation_train(image_folder, tiny_image_mod
     assert batch["labels"].shape == (4, 2) and torch.allclose(batch["labels"].sum(1), torch.ones(4))
     assert collate([{**r, "_train": False} for r in rows])["labels"].dtype == torch.long  # eval batches untouched
     run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", augment="strong", mixup=0.2,
-                 cutmix=1.0, epochs=6)
+                 cutmix=1.0, epochs=6, class_weights="balanced")  # soft labels + class weights together
     assert run.metrics["test"]["accuracy"] >= 0.75
     from PIL import Image
 

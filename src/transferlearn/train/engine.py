@@ -109,8 +109,10 @@ def make_trainer(config, model, args, train_dataset, eval_dataset, *, collator, 
     callbacks = [HistoryCallback(history), *extra_callbacks]
     weights = None
     if config.class_weights == "balanced":
-        weights = balanced_class_weights(train_dataset["label"] if hasattr(train_dataset, "column_names")
-                                         else train_dataset.labels, num_labels)
+        # the raw label column: images and audio carry a decoding transform that must not run here
+        labels = (train_dataset.with_format(None)["label"] if hasattr(train_dataset, "column_names")
+                  else train_dataset.labels)
+        weights = balanced_class_weights(labels, num_labels)
         log.info("class weights (balanced): %s", [round(w, 3) for w in weights.tolist()])
     mixing = (config.mixup > 0 or config.cutmix > 0) and hasattr(train_dataset, "column_names")
     loss_fn = weighted_cross_entropy(weights, config.label_smoothing) if weights is not None or mixing else None
