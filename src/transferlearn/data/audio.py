@@ -12,12 +12,12 @@ from __future__ import annotations
 import io
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from .screen import screen_files
 from .splits import LabelledData, finalise_splits, label_order, split_of_name, stratified_indices
 
 log = logging.getLogger(__name__)
@@ -78,24 +78,9 @@ def check_audio(row: dict) -> tuple[str | None, str | None]:
 
 
 def check_clips(rows: list[dict], labels: list[str], groups: list, split: str, on_bad_rows: str, notes: list[str]):
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(check_audio, rows))
-    where = [row.get("path") or f"{split} row {i + 1}" for i, row in enumerate(rows)]
-    flagged = [(w, n) for w, (_, n) in zip(where, results) if n]
-    if flagged:
-        notes.append(f"{split}: {len(flagged)} clip(s) flagged: " + "; ".join(f"{w}: {n}" for w, n in flagged[:3]))
-        log.warning(notes[-1])
-    bad = [(w, p) for w, (p, _) in zip(where, results) if p]
-    if bad:
-        listing = "\n".join(f"  {w}: {p}" for w, p in bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
-        if on_bad_rows == "error":
-            raise DataError(f"{len(bad)} unusable audio file(s) in the {split} split:\n{listing}\n"
-                            "Fix or remove them, or pass --on-bad-rows skip to train without them.")
-        notes.append(f"{split}: skipped {len(bad)} unusable audio file(s): " + "; ".join(f"{w} ({p})" for w, p in bad[:5]))
-        log.warning(notes[-1])
-        keep = [i for i, (p, _) in enumerate(results) if not p]
-        rows, labels, groups = [rows[i] for i in keep], [labels[i] for i in keep], [groups[i] for i in keep]
-    return rows, labels, groups
+    keep = screen_files(rows, check_audio, split=split, on_bad_rows=on_bad_rows, notes=notes, noun="audio file",
+                        noted="flagged")
+    return [rows[i] for i in keep], [labels[i] for i in keep], [groups[i] for i in keep]
 
 
 def _regex(pattern: str | None, what: str):

@@ -13,12 +13,12 @@ import io
 import logging
 import re
 import struct
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from .screen import screen_files
 from .splits import LabelledData, finalise_splits, label_order, split_of_name
 
 log = logging.getLogger(__name__)
@@ -132,27 +132,9 @@ def check_image(row: dict) -> tuple[str | None, str | None]:
 
 def check_images(rows: list[dict], labels: list[str], split: str, on_bad_rows: str, notes: list[str]):
     """Drop or refuse bad images (``on_bad_rows``); note conversions (CMYK, palette, animated GIF)."""
-    with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow decodes without holding the GIL
-        results = list(pool.map(check_image, rows))
-    bad = [(row.get("path") or f"{split} row {i + 1}", problem) for i, (row, (problem, _)) in
-           enumerate(zip(rows, results)) if problem]
-    converted = [(row.get("path") or f"{split} row {i + 1}", note) for i, (row, (_, note)) in
-                 enumerate(zip(rows, results)) if note]
-    if converted:
-        shown = "; ".join(f"{p}: {n}" for p, n in converted[:3])
-        notes.append(f"{split}: {len(converted)} image(s) converted ({shown}{' ...' if len(converted) > 3 else ''})")
-        log.warning(notes[-1])
-    if bad:
-        listing = "\n".join(f"  {p}: {problem}" for p, problem in bad[:10])
-        more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
-        if on_bad_rows == "error":
-            raise DataError(f"{len(bad)} unusable image(s) in the {split} split:\n{listing}{more}\n"
-                            "Fix or remove them, or pass --on-bad-rows skip to train without them.")
-        notes.append(f"{split}: skipped {len(bad)} unusable image(s): " + "; ".join(f"{p} ({q})" for p, q in bad[:5]))
-        log.warning(notes[-1])
-        keep = [i for i, (problem, _) in enumerate(results) if not problem]
-        rows, labels = [rows[i] for i in keep], [labels[i] for i in keep]
-    return rows, labels
+    keep = screen_files(rows, check_image, split=split, on_bad_rows=on_bad_rows, notes=notes, noun="image",
+                        noted="converted")
+    return [rows[i] for i in keep], [labels[i] for i in keep]
 
 
 # -------------------------------------------------------------------------------- sources
