@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from transferlearn import finetune, load_config
@@ -137,6 +138,16 @@ def test_bench_package_push_and_onnx_predict(text_run, tmp_path, monkeypatch):
     result = push(text_run, "someone/tiny-sentiment", private=True)
     assert result["uploaded"] and calls["token"] == "hf_secret_value" and calls["repo"] == ("someone/tiny-sentiment", True)
     assert calls["files"] == sorted(files) and "hf_secret_value" not in json.dumps(result)
+
+
+def test_bench_times_a_fresh_torch_load(text_run):
+    from transferlearn.deploy.bench import _Variant
+
+    cached, _ = text_run._predictor
+    variant = _Variant("torch-fp32", text_run, ["input_ids", "attention_mask"], threads=1)
+    assert variant.model is not cached and not variant.model.training
+    fresh = variant.model.state_dict()
+    assert all(torch.equal(fresh[k], v) for k, v in cached.state_dict().items())
 
 
 def test_image_package_reloads_with_timm_and_onnxruntime(image_runs, tmp_path):

@@ -110,6 +110,23 @@ def test_frozen_batchnorm_and_dropout_stay_in_eval_mode():
     assert model[1].training and not torch.equal(model[1].running_mean, running_mean)
 
 
+@pytest.mark.parametrize("from_scratch,setting,kept", [(False, None, True), (True, None, False), (False, False, False),
+                                                       (True, True, True)])
+def test_batchnorm_statistics_policy_when_fine_tuning(from_scratch, setting, kept):
+    from transferlearn.config import TrainConfig
+    from transferlearn.strategies.base import freeze_batchnorm_statistics
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))  # every parameter trains
+    config = TrainConfig(data="x", model="m", from_scratch=from_scratch, frozen_batchnorm=setting)
+    assert freeze_batchnorm_statistics(model, config) is kept
+    running_mean = model[1].running_mean.clone()
+    model.train()
+    model(torch.randn(16, 4) + 3).sum().backward()
+    assert torch.equal(model[1].running_mean, running_mean) is kept
+    assert model[1].weight.grad is not None  # the affine weights train either way
+    assert model[0].training and model[1].training is not kept
+
+
 def test_freeze_backbone_runs_the_backbone_in_eval_mode(tiny_text_model):
     bundle = load_text_classifier(str(tiny_text_model("bert")), LABELS)
     model = parse_strategy("freeze-backbone").prepare(bundle.model, bundle.groups)

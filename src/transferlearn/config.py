@@ -47,6 +47,10 @@ class TrainConfig(BaseModel):
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     backbone_dropout: float | None = Field(
         None, ge=0.0, lt=1.0, description="Dropout inside the backbone (hidden/attention); default: the model's own.")
+    frozen_batchnorm: bool | None = Field(
+        None, description="BatchNorm layers keep their running statistics while the rest trains (Keras's advice "
+                          "for fine-tuning: small or odd-sized batches would otherwise overwrite the pretrained "
+                          "statistics); default: on for pretrained weights, off from scratch.")
     pooling: Literal["default", "cls", "mean"] = "default"
     max_length: int = Field(128, gt=0)
     image_size: int | None = Field(None, gt=0, description="Input size in pixels (default: the backbone's own).")

@@ -46,7 +46,7 @@ class _Variant:
         self.name = name
         start = time.perf_counter()
         if name == "torch-fp32":
-            self.model, _ = run._predictor
+            self.model, _ = run.load_predictor()  # afresh: load time means reading model/ from disk
             self.size = sum(p.stat().st_size for p in run.model_dir.glob("*.safetensors"))
         elif name == TORCH_DYNAMIC:
             self.model = torch_dynamic_model(run)

@@ -162,7 +162,12 @@ def resolve_offline(name: str) -> Path:
     log.info("converting %s from %s into %s (once)", entry.name, source, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=target.parent))
     try:
-        entry.convert(source, tmp)
+        import torch
+
+        # conversion builds models (random init); forking the RNG keeps a run's seeded head initialisation
+        # the same whether the weights were converted just now or long ago
+        with torch.random.fork_rng(devices=[]):
+            entry.convert(source, tmp)
         (tmp / ".complete").write_text(str(source))
         if target.exists():  # a stale partial folder, or another process finished first
             if (target / ".complete").exists():

@@ -78,6 +78,21 @@ def _eval_frozen(model: nn.Module, args) -> None:
     if model.training:
         for module in frozen_modules(model):
             module.eval()
+        if getattr(model, "_tl_frozen_batchnorm", False):
+            for module in model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+
+
+def freeze_batchnorm_statistics(model: nn.Module, config) -> bool:
+    """BatchNorm layers normalise with their pretrained running statistics (eval mode) while their affine
+    weights still train — the Keras fine-tuning advice. Returns whether it applies (``config.frozen_batchnorm``;
+    by default on for pretrained weights, off from scratch, where there are no statistics worth keeping)."""
+    frozen = (not config.from_scratch) if config.frozen_batchnorm is None else config.frozen_batchnorm
+    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    model._tl_frozen_batchnorm = frozen and has_batchnorm
+    keep_frozen_modules_in_eval(model)
+    return model._tl_frozen_batchnorm
 
 
 def keep_frozen_modules_in_eval(model: nn.Module) -> None:

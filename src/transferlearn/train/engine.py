@@ -18,6 +18,7 @@ from ..evaluate import classification_metrics, trainer_metrics
 from ..io import atomic_write_bytes, atomic_write_json
 from ..modalities import detect_modality
 from ..strategies import parse_strategy
+from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import HistoryCallback
 from .losses import balanced_class_weights, weighted_cross_entropy
 from .run import Run, default_run_dir, prepare_run_dir
@@ -212,6 +213,8 @@ def _finetune_in(config: TrainConfig, run_dir: Path, resume_from: str | None) ->
             eval_sets = probe.datasets
     if not strategy.cached_probe or strategy.finetune_after_probe:
         model = strategy.prepare(bundle.model, bundle.groups)
+        if freeze_batchnorm_statistics(model, config):
+            log.info("BatchNorm layers keep their pretrained statistics while fine-tuning (frozen_batchnorm)")
         param_groups = strategy.optimizer_groups(model, bundle.groups, config.lr, config.weight_decay,
                                                  config.layer_lr_decay)
         trainer = make_trainer(

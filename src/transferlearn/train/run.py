@@ -101,27 +101,44 @@ class Run:
     # ------------------------------------------------------------------ inference
     @cached_property
     def _predictor(self):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        return self.load_predictor()
+
+    def load_predictor(self):
+        """A freshly loaded (eval-mode model, processor) pair from ``model/`` (``tl bench`` times this)."""
+        from transformers import AutoModelForSequenceClassification
 
         from ..models.heads import is_pooled_folder, load_pooled_classifier
 
         if not self.model_dir.exists():
             raise TransferLearnError(f"{self.path}: no model/ folder (did training finish?)")
         if self.modality.name == "image":
-            from ..models.image import ImageProcessing, load_image_model_folder
+            from ..models.image import load_image_model_folder
 
-            model, spec = load_image_model_folder(self.model_dir)
-            return model, ImageProcessing(spec)
-        if self.modality.name == "audio":
+            model, _ = load_image_model_folder(self.model_dir)
+        elif self.modality.name == "audio":
             from ..models.audio import load_audio_model_folder
 
-            return load_audio_model_folder(self.model_dir)
-        if is_pooled_folder(self.model_dir):
+            model, _ = load_audio_model_folder(self.model_dir)
+        elif is_pooled_folder(self.model_dir):
             model = load_pooled_classifier(self.model_dir)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(self.model_dir).eval()
-        processor = AutoTokenizer.from_pretrained(self.model_dir)
-        return model, processor
+        return model, self.load_processor()
+
+    def load_processor(self):
+        """The saved tokenizer / image processing / audio feature extractor, without the model."""
+        if self.modality.name == "image":
+            from ..data.augment import ImageSpec
+            from ..models.image import ImageProcessing
+
+            return ImageProcessing(ImageSpec.load(self.model_dir))
+        if self.modality.name == "audio":
+            from ..models.audio import AudioProcessing
+
+            return AudioProcessing.load(self.model_dir)
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.model_dir)
 
     @cached_property
     def _onnx_predictor(self):
@@ -132,21 +149,8 @@ class Run:
         variant = chosen_variant(self)
         if variant is None:
             raise TransferLearnError(f"{self.path}: no ONNX model yet; run `tl export {self.path}` first")
-        if self.modality.name == "image":
-            from ..data.augment import ImageSpec
-            from ..models.image import ImageProcessing
-
-            processor = ImageProcessing(ImageSpec.load(self.model_dir))
-        elif self.modality.name == "audio":
-            from ..models.audio import AudioProcessing
-
-            processor = AudioProcessing.load(self.model_dir)
-        else:
-            from transformers import AutoTokenizer
-
-            processor = AutoTokenizer.from_pretrained(self.model_dir)
         names = load_variants(self)[FP32]["inputs"]
-        return session(deploy_dir(self) / FILES[variant]), processor, names
+        return session(deploy_dir(self) / FILES[variant]), self.load_processor(), names
 
     def predict_logits(self, inputs: list, batch_size: int = 32, onnx: bool = False) -> np.ndarray:
         if onnx:
