@@ -76,7 +76,7 @@ def main() -> None:
 
     path, verdict = _write(args, pool, rows)
     _plot(rows, RESULTS / "fashion_mnist.png")
-    print("\n| train fraction | " + " | ".join(ARMS) + " |\n|---" * (len(ARMS) + 1) + "|")
+    print("\n| train fraction | " + " | ".join(ARMS) + " |\n" + "|---" * (len(ARMS) + 1) + "|")
     for f in rows[SCRATCH[-1]]:
         n = rows[SCRATCH[-1]][f]["train_images"]
         print(f"| {float(f):.0%} ({n}) | " + " | ".join(f"{rows[a][f]['test_accuracy']:.4f}" for a in ARMS) + " |")
