@@ -47,6 +47,7 @@ def main() -> None:
     common = dict(data=str(SHARED_DATA / folder), model=model, epochs=args.epochs, lr=args.lr,
                   batch_size=args.batch_size, max_train_samples=args.max_train_samples, device=args.device,
                   early_stopping_patience=0, overwrite=True, progress=False, seed=42,
+                  augment="none",  # the frozen arm must see the very inputs whose features the cache holds
                   group_by_length=args.group_by_length)
     arms = {}
     try:
