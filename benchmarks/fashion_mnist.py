@@ -72,9 +72,8 @@ def main() -> None:
                                           "strategy": config.strategy, "lr": config.lr}
             print(f"{fraction:>5g}  {arm:32s} val {run.metrics['validation']['accuracy']:.4f}  "
                   f"test {run.metrics['test']['accuracy']:.4f}  wall {wall:6.1f} s", flush=True)
-            _write(args, pool, rows)  # after every run: a long study keeps what it measured
+            path, verdict = _write(args, pool, rows)  # after every run: a long study keeps what it measured
 
-    path, verdict = _write(args, pool, rows)
     _plot(rows, RESULTS / "fashion_mnist.png")
     print("\n| train fraction | " + " | ".join(ARMS) + " |\n" + "|---" * (len(ARMS) + 1) + "|")
     for f in rows[SCRATCH[-1]]:
