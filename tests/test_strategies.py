@@ -174,3 +174,34 @@ def test_gradual_schedule(spec, epoch, groups):
 def test_gradual_bad_schedule(spec):
     with pytest.raises(ConfigError, match="gradual"):
         parse_strategy(spec)
+
+
+def test_lr_find_batches_group_lengths_in_random_order():
+    import numpy as np
+
+    from transferlearn.train.lr_find import length_bucketed_order
+
+    rng = np.random.default_rng(0)
+    lengths = list(rng.integers(5, 120, size=1000))
+    order = length_bucketed_order(lengths, batch_size=32, seed=1, group=5)
+    assert sorted(order) == list(range(1000))  # every row once
+    batches = [[lengths[i] for i in order[s : s + 32]] for s in range(0, 1000, 32)]
+    # within a batch lengths are close (one sorted group of 160 rows split in 5)...
+    random_spread = np.mean([np.ptp(rng.choice(lengths, 32)) for _ in range(30)])
+    assert np.mean([np.ptp(b) for b in batches]) < 0.5 * random_spread
+    # ...but batch lengths do not fall steadily as the sweep goes on (the Trainer's sampler goes longest first)
+    means = [np.mean(b) for b in batches[:-1]]
+    assert abs(np.corrcoef(np.arange(len(means)), means)[0, 1]) < 0.4
+    assert len(batches[-1]) == 1000 % 32
+
+
+def test_lr_find_defaults_to_fewer_steps_on_cpu(tmp_path, sentiment_folder, tiny_text_model):
+    from transferlearn import load_config
+    from transferlearn.train.lr_find import lr_find
+
+    config = load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), device="cpu",
+                         batch_size=4, progress=False)
+    record = lr_find(config, tmp_path / "lrf", end_lr=1e4)  # past divergence for sure
+    assert 5 <= record["steps"] <= 50
+    step_ratio = record["lrs"][1] / record["lrs"][0]
+    assert step_ratio == pytest.approx((1e4 / 1e-7) ** (1 / 49), rel=1e-6)  # the 50-step schedule

@@ -203,7 +203,8 @@ def lr_find_command(
     output: Path = typer.Option(Path("runs/lr-find"), help="Folder for lr_find.png and lr_find.json."),
     start_lr: float = typer.Option(1e-7),
     end_lr: float = typer.Option(10.0),
-    num_steps: int = typer.Option(100, help="Steps of the sweep (it stops early when the loss diverges)."),
+    num_steps: Optional[int] = typer.Option(
+        None, help="Steps of the sweep; default 100 on a GPU, 50 on a CPU (it stops early when the loss diverges)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set max_length=64"),
 ):
     """LR range test: plot loss against an exponentially growing learning rate and suggest one."""
