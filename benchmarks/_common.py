@@ -37,3 +37,13 @@ def write_result(name: str, payload: dict) -> Path:
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+def import_training_stack() -> None:
+    """Import what a run uses before any clock starts: otherwise the first run timed in a process alone pays
+    ~10-15 s of one-off imports (transformers' Trainer, timm, matplotlib) that later runs get for free."""
+    import importlib
+
+    for module in ("transferlearn.train.engine", "transferlearn.train.probe", "transferlearn.models.image",
+                   "transferlearn.models.text", "transferlearn.report.html", "timm"):
+        importlib.import_module(module)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, write_result  # noqa: E402
+from _common import SHARED_DATA, import_training_stack, write_result  # noqa: E402
 
 DATASETS = {"smsa": ("smsa", "offline:minilm-en"), "hymenoptera": ("hymenoptera", "offline:efficientnet-lite0")}
 
@@ -40,6 +40,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from transferlearn import finetune, load_config
+
+    import_training_stack()  # outside both clocks
 
     folder, default_model = DATASETS[args.dataset]
     model = args.model or default_model

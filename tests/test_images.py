@@ -221,6 +221,20 @@ def test_keras_head_linear_probe_and_reload(image_folder, tiny_image_model, tmp_
     assert run.predict([str(image_folder / "test" / "red" / "001.jpg")])[0]["label"] == "red"
 
 
+def test_linear_probe_decodes_each_image_once(image_folder, tiny_image_model, tmp_path, monkeypatch):
+    import transferlearn.data.augment as augment
+
+    opened = []
+    real_open = augment.open_image
+    monkeypatch.setattr(augment, "open_image", lambda image: opened.append(1) or real_open(image))
+    run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", strategy="linear-probe",
+                 epochs=1, feature_cache="run")
+    rows = 48 + 16 + 16
+    assert "feature_cache" in run.metrics["train"]
+    # the feature pass, plus a 4-image check of the split (reading labels must not decode the images again)
+    assert rows <= len(opened) <= rows + 8
+
+
 def test_linear_probe_with_augmentation_falls_back(image_folder, tiny_image_model, tmp_path, caplog):
     run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", strategy="linear-probe",
                  augment="light", epochs=1)

@@ -74,7 +74,8 @@ def probe_data(config: TrainConfig, bundle, encoded: dict, modality, run_dir: Pa
             weights_hash=weights_hash, device=device, batch_size=config.eval_batch_size or config.batch_size * 2,
             name=name, progress=config.progress,
         )
-        datasets[name] = FeaturesDataset(features, dataset["label"])
+        # without the format transform: reading labels through it would decode every image/clip once more
+        datasets[name] = FeaturesDataset(features, dataset.with_format(None)["label"])
         cache[name] = {k: meta[k] for k in ("hit", "path", "rows", "dim", "seconds")}
     return ProbeData(split, datasets, cache)
 
