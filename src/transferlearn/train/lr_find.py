@@ -108,10 +108,7 @@ def _plot(lrs, smoothed, suggestions: dict[str, float]) -> bytes:
 def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7, end_lr: float = 10.0,
             num_steps: int | None = None, diverge: float = 4.0) -> dict:
     """Sweep the learning rate on the training split; writes ``lr_find.json`` and ``lr_find.png``.
-
-    ``num_steps`` defaults to fastai's 100 on a GPU and 50 on a CPU, where a step of a 100M-parameter
-    backbone costs seconds (e5-small on SmSA, 2 cores: ~3 s); see ``default_sweep_steps``.
-    """
+    ``num_steps`` defaults to ``default_sweep_steps`` (100 on a GPU, 50 on a CPU)."""
     from transformers import Trainer, TrainingArguments, set_seed
 
     out_dir = Path(out_dir)
