@@ -1,7 +1,9 @@
 """Every transfer strategy on IndoNLU SmSA with the offline multilingual backbone: test macro-F1 and wall time.
 
     python benchmarks/strategies_smsa.py [--max-train-samples N] [--epochs 3] [--device cpu|cuda]
-                                         [--only "full;lora:16"] [--tag NAME]
+                                         [--only "full;lora:16 lr=3e-4 epochs=5"] [--tag NAME] [--data DIR]
+
+`--only` takes row labels from RECIPES or ad-hoc rows: a strategy followed by `key=value` config overrides.
 
 Goal (issue 3): the best strategy reaches test macro-F1 >= 0.90, and some strategy reaches the `full`
 strategy's F1 in <= 0.5x its wall time. Each strategy runs with its own recipe (below); all share the
@@ -37,6 +39,31 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
+def _number_or_yaml(value: str):
+    for cast in (int, float):  # YAML 1.1 reads 3e-5 (no dot) as a string
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    import yaml
+
+    return yaml.safe_load(value)
+
+
+def recipe_of(entry: str) -> tuple[str, dict]:
+    """A RECIPES label, or 'STRATEGY key=value ...' (numbers, else YAML: 3e-5, 5, none)."""
+    if entry in RECIPES:
+        return RECIPES[entry]
+    strategy, *pairs = entry.split()
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--only: expected key=value after the strategy in {entry!r}, got {pair!r}")
+        overrides[key.replace("-", "_")] = _number_or_yaml(value)
+    return strategy, overrides
+
+
 def summary_of(rows: dict) -> dict:
     best = max(rows, key=lambda s: rows[s]["test_macro_f1"])
     summary = {"best_strategy": best, "best_test_macro_f1": rows[best]["test_macro_f1"]}
@@ -61,6 +88,7 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="semicolon-separated subset of: " + "; ".join(RECIPES))
     parser.add_argument("--tag", default="")
     parser.add_argument("--output", default="runs/bench-strategies-smsa")
+    parser.add_argument("--data", default=str(SHARED_DATA / "smsa"), help="the SmSA folder (default ../shared)")
     args = parser.parse_args()
 
     import torch
@@ -70,16 +98,15 @@ def main() -> None:
     import_training_stack()  # outside every row's clock (the first row would pay them alone)
     on_gpu = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     name = "strategies_smsa" + ("_gpu" if on_gpu else "") + (f"_{args.tag}" if args.tag else "")
-    chosen = args.only.split(";") if args.only else list(RECIPES)
+    chosen = [e.strip() for e in args.only.split(";") if e.strip()] if args.only else list(RECIPES)
     rows = {}
     for label in chosen:
-        strategy, overrides = RECIPES.get(label, (label, {}))
+        strategy, overrides = recipe_of(label)
         recipe = {"epochs": args.epochs, **overrides}
-        config = load_config(
-            data=str(SHARED_DATA / "smsa"), model=args.model, strategy=strategy, batch_size=args.batch_size,
-            max_length=args.max_length, max_train_samples=args.max_train_samples, device=args.device,
-            class_weights="balanced", seed=42, overwrite=True, progress=False, feature_cache="run",
-            output=f"{args.output}/{slug(label)}", **recipe)
+        shared = dict(data=args.data, model=args.model, batch_size=args.batch_size, max_length=args.max_length,
+                      max_train_samples=args.max_train_samples, device=args.device, class_weights="balanced",
+                      seed=42, overwrite=True, progress=False, feature_cache="run", output=f"{args.output}/{slug(label)}")
+        config = load_config(strategy=strategy, **{**shared, **recipe})  # a row's recipe may override the seed
         start = time.time()
         run = finetune(config)
         wall = time.time() - start

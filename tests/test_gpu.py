@@ -29,3 +29,13 @@ def test_pooled_head_on_cuda(tmp_path, sentiment_folder, tiny_text_model):
                                class_weights="balanced", progress=False))
     assert run.metrics["train"]["device"].startswith("cuda")
     assert (run.model_dir / "transferlearn.json").exists()
+
+
+@pytest.mark.parametrize("strategy", ["full", "freeze:1", "lora:4", "probe-then-finetune", "linear-probe"])
+def test_every_strategy_trains_and_evaluates_on_cuda(tmp_path, sentiment_folder, tiny_text_model, strategy):
+    # saving the model moves it to host memory; it must come back, since test/validation are evaluated after
+    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), strategy=strategy,
+                               epochs=2, batch_size=16, device="cuda", output=str(tmp_path / "gpu"), progress=False))
+    assert run.metrics["train"]["device"].startswith("cuda")
+    assert set(run.metrics["test"]) >= {"accuracy", "macro_f1"}
+    assert (run.model_dir / "model.safetensors").exists()

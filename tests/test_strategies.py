@@ -179,7 +179,7 @@ def test_gradual_bad_schedule(spec):
 def test_lr_find_batches_group_lengths_in_random_order():
     import numpy as np
 
-    from transferlearn.train.lr_find import length_bucketed_order
+    from transferlearn.train.sampling import length_bucketed_order
 
     rng = np.random.default_rng(0)
     lengths = list(rng.integers(5, 120, size=1000))
@@ -205,3 +205,63 @@ def test_lr_find_defaults_to_fewer_steps_on_cpu(tmp_path, sentiment_folder, tiny
     assert 5 <= record["steps"] <= 50
     step_ratio = record["lrs"][1] / record["lrs"][0]
     assert step_ratio == pytest.approx((1e4 / 1e-7) ** (1 / 49), rel=1e-6)  # the 50-step schedule
+
+
+def test_length_bucketed_sampler_reshuffles_each_epoch_and_repeats_on_resume():
+    from transferlearn.train.sampling import LengthBucketedSampler
+
+    lengths = [i % 97 for i in range(700)]
+    sampler = LengthBucketedSampler(lengths, batch_size=16, seed=3, group=4)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert sorted(first) == sorted(second) == list(range(700)) and first != second
+    sampler.set_epoch(0)
+    assert list(sampler) == first  # a resumed run replays the epoch it stopped in
+
+
+def test_text_training_draws_length_bucketed_batches_in_random_order(tmp_path, sentiment_folder, tiny_text_model):
+    # The Trainer's group_by_length yields each group's batches longest first; ours must not trend within an
+    # epoch (train/sampling.py: on SmSA the class mix follows sentence length, and a head chases the drift)
+    import numpy as np
+
+    from transferlearn import load_config
+    from transferlearn.modalities import detect_modality
+    from transferlearn.strategies import parse_strategy
+    from transferlearn.train.engine import make_trainer, training_arguments
+    from transferlearn.train.sampling import LengthBucketedSampler
+
+    rows = (sentiment_folder / "train.csv").read_text().splitlines()[1:]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for split, n in (("train", 400), ("valid", 20), ("test", 20)):
+        lines = ["text,label"]  # sentences of 1 to 8 copies of a short one: lengths from ~5 to ~60 tokens
+        for i in range(n):
+            text, label = rows[i % len(rows)].rsplit(",", 1)
+            lines.append(f"{' '.join([text] * (1 + i % 8))},{label}")
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    config = load_config(data=str(folder), model=str(tiny_text_model("bert")), batch_size=8, device="cpu", lr=1e-3,
+                         output=str(tmp_path / "run"), progress=False)
+    modality = detect_modality(config)
+    data = modality.load_data(config)
+    bundle = modality.load_model(config, data.label_names)
+    train = modality.encode(bundle, data.splits["train"], config, train=True)
+    valid = modality.encode(bundle, data.splits["validation"], config)
+    model = parse_strategy("full").prepare(bundle.model, bundle.groups)
+    trainer = make_trainer(config, model, training_arguments(config, tmp_path / "run"), train, valid,
+                           collator=modality.collator(bundle, config), processor=bundle.processor,
+                           param_groups=[{"params": list(model.parameters())}], num_labels=2,
+                           history=tmp_path / "history.jsonl")
+    loader = trainer.get_train_dataloader()
+    assert isinstance(trainer.length_sampler, LengthBucketedSampler)
+    widths = [b["input_ids"].shape[1] for b in loader]
+    assert len(widths) == 50
+    # padded to similar lengths: far less spread within a batch than 8 random rows would have...
+    lengths = np.array(trainer.length_sampler.lengths)
+    order = list(trainer.length_sampler)
+    spread = np.mean([np.ptp(lengths[order[i : i + 8]]) for i in range(0, 400, 8)])
+    assert spread < 0.5 * np.mean([np.ptp(np.random.default_rng(i).choice(lengths, 8)) for i in range(50)])
+    # ...and the batches come in random order. The Trainer's sampler goes longest first within each group:
+    # 92 % of its steps are no wider than the one before on these rows; random order gives 49-61 %
+    widths = np.array(widths)
+    assert np.mean(widths[1:] <= widths[:-1]) < 0.75

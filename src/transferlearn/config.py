@@ -79,7 +79,7 @@ class TrainConfig(BaseModel):
         "none", description="'balanced' weighs the loss by inverse class frequency (helps macro-F1 on rare classes).")
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 42
-    group_by_length: bool = Field(True, description="Bucket sequences of similar length (less padding).")
+    group_by_length: bool = Field(True, description="Text: batches of similar length (less padding), in random order.")
 
     # --- evaluation, early stopping, checkpoints ---------------------------------------------
     metric: Literal["macro_f1", "accuracy", "weighted_f1", "loss"] = "macro_f1"

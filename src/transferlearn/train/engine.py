@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import HistoryCallback
 from .losses import balanced_class_weights, weighted_cross_entropy
 from .run import Run, default_run_dir, prepare_run_dir
+from .sampling import LengthBucketedSampler
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,7 @@ def training_arguments(config: TrainConfig, run_dir: Path):
         data_seed=config.seed,
         disable_tqdm=not config.progress,
         dataloader_num_workers=config.num_workers,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        train_sampling_strategy="random",  # group_by_length: make_trainer installs LengthBucketedSampler
         remove_unused_columns=False,  # image/audio rows are decoded by a dataset transform from their raw columns
         use_cpu=use_cpu(config),
     )
@@ -102,7 +104,7 @@ def training_arguments(config: TrainConfig, run_dir: Path):
 def make_trainer(config, model, args, train_dataset, eval_dataset, *, collator, processor, param_groups,
                  num_labels: int, history: Path, extra_callbacks=()):
     """The one HF Trainer every strategy (and the linear probe) trains with."""
-    from transformers import EarlyStoppingCallback, Trainer
+    from transformers import EarlyStoppingCallback
 
     # The fused AdamW kernel is ~7x faster than the default on CPU (measured on a 96M-parameter
     # embedding matrix: 0.69 s -> 0.10 s per step), which matters for large-vocabulary models.
@@ -119,11 +121,33 @@ def make_trainer(config, model, args, train_dataset, eval_dataset, *, collator, 
     loss_fn = weighted_cross_entropy(weights, config.label_smoothing) if weights is not None or mixing else None
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold))
-    return Trainer(
+    trainer = _trainer_class()(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=collator,
         processing_class=processor, compute_metrics=trainer_metrics, callbacks=callbacks,
         optimizers=(optimizer, None), compute_loss_func=loss_fn,
     )
+    if config.group_by_length and "input_ids" in getattr(train_dataset, "column_names", ()):
+        lengths = [len(ids) for ids in train_dataset.with_format(None)["input_ids"]]
+        trainer.length_sampler = LengthBucketedSampler(lengths, args.train_batch_size, config.seed)
+    return trainer
+
+
+@functools.cache
+def _trainer_class():
+    from transformers import Trainer  # imported on first use: it takes seconds, and the CLI need not wait
+
+    class _Trainer(Trainer):
+        """The HF Trainer, with text batches drawn by ``LengthBucketedSampler`` (see train/sampling.py for why
+        not the Trainer's ``group_by_length``). Its one hook for a custom sampler is this method."""
+
+        length_sampler = None
+
+        def _get_train_sampler(self, train_dataset=None):
+            if self.length_sampler is not None and (train_dataset is None or train_dataset is self.train_dataset):
+                return self.length_sampler
+            return super()._get_train_sampler(train_dataset)
+
+    return _Trainer
 
 
 def _last_checkpoint(run_dir: Path) -> str | None:
@@ -273,12 +297,16 @@ def _save_model(model, processor, model_dir: Path) -> None:
 
     tmp_dir = model_dir.parent / f".{model_dir.name}.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    model = model.to("cpu")
-    if hasattr(model, "save_pretrained"):
-        model.save_pretrained(tmp_dir)
-    else:
-        tmp_dir.mkdir(parents=True)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_dir / "model.safetensors"))
+    device = next(model.parameters()).device
+    model.to("cpu")  # in place: the weights are written from host memory...
+    try:
+        if hasattr(model, "save_pretrained"):
+            model.save_pretrained(tmp_dir)
+        else:
+            tmp_dir.mkdir(parents=True)
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_dir / "model.safetensors"))
+    finally:
+        model.to(device)  # ...and the model goes back: the Trainer evaluates it on its device right after
     if processor is not None:
         processor.save_pretrained(tmp_dir)
     if hasattr(model, "save_metadata"):  # custom heads: what rebuilds them beside the weights

@@ -22,6 +22,7 @@ from ..modalities import detect_modality
 from ..strategies import parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
 from .engine import use_cpu
+from .sampling import length_bucketed_order
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +69,6 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
     return float(lrs[min(n - 1, start + int(section) + int(section / 2))])
 
 
-def length_bucketed_order(lengths: list[int], batch_size: int, seed: int, group: int = 50) -> list[int]:
-    """Row order for batches of similar length (as ``tl train`` pads them: ~2x fewer tokens on SmSA), in random
-    batch order. The Trainer's LengthGroupedSampler yields each group's batches longest first, which in a sweep
-    would tie sentence length to the learning rate (and make the first steps the slowest)."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
-    batches = []
-    for start in range(0, len(order), group * batch_size):
-        chunk = sorted(order[start : start + group * batch_size], key=lambda i: lengths[i])
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    last = batches.pop() if len(batches[-1]) < batch_size else []  # stays last: every batch keeps its rows
-    return [int(i) for b in rng.permutation(len(batches)) for i in batches[b]] + [int(i) for i in last]
-
-
 def default_sweep_steps(config: TrainConfig) -> int:
     # 50 steps still give ~6 points per decade over 1e-7..10, at half the time of fastai's 100
     # (e5-small on SmSA, 2 CPU cores: ~3-4 s a step; benchmarks/results/lr_find_smsa.json)
@@ -123,7 +110,7 @@ def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7,
     freeze_batchnorm_statistics(model, config)  # as tl train will
     train = modality.encode(bundle, data.splits["train"], config)
     bucketed = modality.name == "text" and config.group_by_length
-    if bucketed:  # like tl train, but see length_bucketed_order for why not the Trainer's own sampler
+    if bucketed:  # batches as tl train makes them (one epoch's order is enough for a sweep)
         train = train.select(length_bucketed_order([len(ids) for ids in train["input_ids"]], config.batch_size,
                                                    config.seed))
     groups = strategy.optimizer_groups(model, bundle.groups, start_lr, config.weight_decay, config.layer_lr_decay)
