@@ -23,7 +23,7 @@ from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import HistoryCallback
 from .losses import balanced_class_weights, weighted_cross_entropy
 from .run import Run, default_run_dir, prepare_run_dir
-from .sampling import LengthBucketedSampler
+from .sampling import token_length_sampler
 
 log = logging.getLogger(__name__)
 
@@ -121,24 +121,24 @@ def make_trainer(config, model, args, train_dataset, eval_dataset, *, collator, 
     loss_fn = weighted_cross_entropy(weights, config.label_smoothing) if weights is not None or mixing else None
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold))
-    trainer = _trainer_class()(
+    trainer = trainer_class()(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=collator,
         processing_class=processor, compute_metrics=trainer_metrics, callbacks=callbacks,
         optimizers=(optimizer, None), compute_loss_func=loss_fn,
     )
-    if config.group_by_length and "input_ids" in getattr(train_dataset, "column_names", ()):
-        lengths = [len(ids) for ids in train_dataset.with_format(None)["input_ids"]]
-        trainer.length_sampler = LengthBucketedSampler(lengths, args.train_batch_size, config.seed)
+    if config.group_by_length:
+        trainer.length_sampler = token_length_sampler(train_dataset, args.train_batch_size, config.seed)
     return trainer
 
 
 @functools.cache
-def _trainer_class():
+def trainer_class():
     from transformers import Trainer  # imported on first use: it takes seconds, and the CLI need not wait
 
     class _Trainer(Trainer):
-        """The HF Trainer, with text batches drawn by ``LengthBucketedSampler`` (see train/sampling.py for why
-        not the Trainer's ``group_by_length``). Its one hook for a custom sampler is this method."""
+        """The HF Trainer, with text batches drawn by ``LengthBucketedSampler`` when ``length_sampler`` is set
+        (see train/sampling.py for why not the Trainer's ``group_by_length``). Its one hook for a custom sampler
+        is this method."""
 
         length_sampler = None
 

@@ -21,8 +21,8 @@ from ..io import atomic_write_bytes, atomic_write_json
 from ..modalities import detect_modality
 from ..strategies import parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
-from .engine import use_cpu
-from .sampling import length_bucketed_order
+from .engine import trainer_class, use_cpu
+from .sampling import token_length_sampler
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7,
             num_steps: int | None = None, diverge: float = 4.0) -> dict:
     """Sweep the learning rate on the training split; writes ``lr_find.json`` and ``lr_find.png``.
     ``num_steps`` defaults to ``default_sweep_steps`` (100 on a GPU, 50 on a CPU)."""
-    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers import TrainingArguments, set_seed
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,10 +109,6 @@ def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7,
     model = strategy.prepare(bundle.model, bundle.groups)
     freeze_batchnorm_statistics(model, config)  # as tl train will
     train = modality.encode(bundle, data.splits["train"], config)
-    bucketed = modality.name == "text" and config.group_by_length
-    if bucketed:  # batches as tl train makes them (one epoch's order is enough for a sweep)
-        train = train.select(length_bucketed_order([len(ids) for ids in train["input_ids"]], config.batch_size,
-                                                   config.seed))
     groups = strategy.optimizer_groups(model, bundle.groups, start_lr, config.weight_decay, config.layer_lr_decay)
     optimizer = torch.optim.AdamW(groups, lr=start_lr, fused=True)  # ~7x faster step on large embeddings (CPU)
     ratio = end_lr / start_lr
@@ -124,11 +120,14 @@ def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7,
         output_dir=str(out_dir / "lr_find_tmp"), max_steps=num_steps, per_device_train_batch_size=config.batch_size,
         logging_steps=1, eval_strategy="no", save_strategy="no", report_to=[], seed=config.seed,
         disable_tqdm=not config.progress, use_cpu=use_cpu(config), max_grad_norm=config.max_grad_norm,
-        train_sampling_strategy="sequential" if bucketed else "random",
         dataloader_num_workers=config.num_workers, remove_unused_columns=False,
     )
-    Trainer(model=model, args=args, train_dataset=train, data_collator=modality.collator(bundle, config),
-            processing_class=bundle.processor, optimizers=(optimizer, schedule), callbacks=[recorder]).train()
+    trainer = trainer_class()(model=model, args=args, train_dataset=train, processing_class=bundle.processor,
+                              data_collator=modality.collator(bundle, config), optimizers=(optimizer, schedule),
+                              callbacks=[recorder])
+    if config.group_by_length:  # batches as tl train makes them
+        trainer.length_sampler = token_length_sampler(train, args.train_batch_size, config.seed)
+    trainer.train()
     shutil.rmtree(out_dir / "lr_find_tmp", ignore_errors=True)  # the Trainer's output_dir; nothing saved there
     if len(recorder.lrs) < 5:
         raise RuntimeError(f"the loss diverged after {len(recorder.lrs)} steps; lower --start-lr")

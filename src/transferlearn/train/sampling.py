@@ -45,3 +45,10 @@ class LengthBucketedSampler(Sampler[int]):
 
     def __iter__(self):
         return iter(length_bucketed_order(self.lengths, self.batch_size, self.seed + self.epoch, self.group))
+
+
+def token_length_sampler(dataset, batch_size: int, seed: int) -> LengthBucketedSampler | None:
+    """The sampler over a tokenized dataset's ``input_ids`` lengths; None for rows without tokens."""
+    if "input_ids" not in getattr(dataset, "column_names", ()):
+        return None
+    return LengthBucketedSampler([len(ids) for ids in dataset.with_format(None)["input_ids"]], batch_size, seed)
