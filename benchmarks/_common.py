@@ -14,7 +14,6 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def machine() -> dict:
-    import platform
 
     import torch
 

@@ -231,8 +231,16 @@ def audio_folder(tmp_path_factory) -> Path:
 def build_tiny_audio_model(kind: str, folder: Path) -> Path:
     """A tiny random Wav2Vec2 / HuBERT / Whisper (+ its feature extractor) saved as a local folder."""
     import torch
-    from transformers import (HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model,
-                              WhisperConfig, WhisperFeatureExtractor, WhisperModel)
+    from transformers import (
+        HubertConfig,
+        HubertModel,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Model,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperModel,
+    )
 
     torch.manual_seed(0)
     if kind in ("wav2vec2", "hubert"):

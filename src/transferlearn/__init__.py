@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
 
 from .config import TrainConfig, load_config
 from .errors import ConfigError, DataError, ModelError, TransferLearnError
+
+try:
+    __version__ = version("transferlearn")  # one place: pyproject.toml
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = ["TrainConfig", "load_config", "finetune", "Run", "TransferLearnError", "ConfigError", "DataError",
            "ModelError", "__version__"]
 
 
-def finetune(config: TrainConfig | dict | str) -> "Run":
-    """Fine-tune as ``tl train`` does. ``config`` is a TrainConfig, a dict of its keys, or a YAML path."""
-    from .train.engine import finetune as _finetune
-
-    if isinstance(config, dict):
-        config = load_config(**config)
-    elif not isinstance(config, TrainConfig):
-        config = load_config(config)
-    return _finetune(config)
-
-
 def __getattr__(name):
-    if name == "Run":
-        from .train.run import Run
+    if name in ("Run", "finetune"):  # imported on first use: the training stack takes seconds to import
+        from . import api
 
-        return Run
+        return getattr(api, name)
     raise AttributeError(name)

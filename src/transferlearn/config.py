@@ -24,35 +24,40 @@ class TrainConfig(BaseModel):
 
     # --- what to train on -------------------------------------------------------------------
     data: str = Field(description="Data file, folder, or Hugging Face dataset id.")
-    model: str = Field(description="Hub id, local folder, or offline zoo name (offline:NAME).")
-    task: Literal["auto", "text", "image", "audio"] = "auto"
-    text_column: str | None = None
+    model: str = Field(description="Hub id, local folder, or offline:NAME (see `tl models`).")
+    task: Literal["auto", "text", "image", "audio"] = Field(
+        "auto", description="The data's modality (auto: detected from the data).")
+    text_column: str | None = Field(None, description="Text column of a table (default: detected).")
     image_column: str | None = Field(None, description="Image path column of a CSV/JSONL list (default: detected).")
     audio_column: str | None = Field(None, description="Audio path column of a CSV/JSONL list (default: detected).")
     label_from_filename: str | None = Field(None, description="Regex with one group: the label in each file name.")
     group_from_filename: str | None = Field(
         None, description="Regex with one group (e.g. the speaker): no group is in both train and validation.")
-    label_column: str | None = None
+    label_column: str | None = Field(None, description="Label column of a table (default: detected).")
     data_config: str | None = Field(None, description="Hugging Face dataset config name.")
     val_split: float = Field(0.1, gt=0.0, lt=0.9, description="Held out when the data has no validation split.")
-    max_train_samples: int | None = Field(None, gt=0)
-    max_eval_samples: int | None = Field(None, gt=0)
-    on_bad_rows: Literal["error", "skip"] = "error"
+    max_train_samples: int | None = Field(None, gt=0, description="Stratified subsample of the training split.")
+    max_eval_samples: int | None = Field(None, gt=0, description="Stratified subsample of validation and test.")
+    on_bad_rows: Literal["error", "skip"] = Field(
+        "error", description="A bad row or file stops the run (error) or is dropped and counted (skip).")
 
     # --- model ------------------------------------------------------------------------------
-    strategy: str = "full"
-    from_scratch: bool = False
-    head: Literal["linear", "mlp", "keras"] = "linear"
-    head_hidden: list[int] = Field(default_factory=lambda: [256])
-    head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    strategy: str = Field("full", description="full | linear-probe | freeze-backbone | freeze:N | gradual[:K] | "
+                          "discriminative[:F] | probe-then-finetune[:E] | lora[:r] | auto  (tl strategies)")
+    from_scratch: bool = Field(False, description="Same architecture, random weights.")
+    head: Literal["linear", "mlp", "keras"] = Field(
+        "linear", description="Classification head (mlp: text, hidden sizes from head_hidden; keras: timm images).")
+    head_hidden: list[int] = Field(default_factory=lambda: [256], description="Hidden sizes of the mlp head.")
+    head_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout before the classification head.")
     backbone_dropout: float | None = Field(
         None, ge=0.0, lt=1.0, description="Dropout inside the backbone (hidden/attention); default: the model's own.")
     frozen_batchnorm: bool | None = Field(
         None, description="BatchNorm layers keep their running statistics while the rest trains (Keras's advice "
                           "for fine-tuning: small or odd-sized batches would otherwise overwrite the pretrained "
                           "statistics); default: on for pretrained weights, off from scratch.")
-    pooling: Literal["default", "cls", "mean"] = "default"
-    max_length: int = Field(128, gt=0)
+    pooling: Literal["default", "cls", "mean"] = Field(
+        "default", description="Text: the model's own head (default), or a CLS / mean-pooled head.")
+    max_length: int = Field(128, gt=0, description="Truncate texts to this many tokens.")
     image_size: int | None = Field(None, gt=0, description="Input size in pixels (default: the backbone's own).")
     augment: Literal["auto", "none", "light", "strong"] = Field(
         "auto", description="Image/audio augmentation preset; auto = light, or none for linear-probe (cached features).")
@@ -61,45 +66,50 @@ class TrainConfig(BaseModel):
     background_noise_dir: str | None = Field(None, description="Folder of noise clips mixed in by audio 'strong'.")
     mixup: float = Field(0.0, ge=0, description="MixUp Beta(alpha, alpha) on training batches; 0 = off.")
     cutmix: float = Field(0.0, ge=0, description="CutMix Beta(alpha, alpha) on training batches; 0 = off.")
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(False, description="Run model code shipped with a Hub model (off: safe).")
 
     # --- optimisation -----------------------------------------------------------------------
-    epochs: float = Field(3.0, gt=0)
-    batch_size: int = Field(32, gt=0)
-    eval_batch_size: int | None = Field(None, gt=0)
-    gradient_accumulation_steps: int = Field(1, gt=0)
+    epochs: float = Field(3.0, gt=0, description="Training epochs (fractions allowed).")
+    batch_size: int = Field(32, gt=0, description="Training batch size.")
+    eval_batch_size: int | None = Field(None, gt=0, description="Evaluation batch size (default: 2 x batch size).")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="Batches summed into one optimizer step.")
     lr: Annotated[float, Field(gt=0)] | Literal["auto"] | None = Field(
         None, description="Peak learning rate; 'auto' runs the LR finder first; default: the strategy's.")
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and norms).")
+    warmup_ratio: float = Field(0.1, ge=0, le=1, description="Share of the steps spent warming the rate up.")
     layer_lr_decay: float | None = Field(None, gt=0, le=1, description="Layer-wise LR decay (each lower group x F).")
-    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", description="Learning-rate schedule after warm-up.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy loss.")
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="'balanced' weighs the loss by inverse class frequency (helps macro-F1 on rare classes).")
-    max_grad_norm: float = Field(1.0, gt=0)
-    seed: int = 42
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    seed: int = Field(42, description="Seed of splits, subsamples, initialisation and batch order.")
     group_by_length: bool = Field(True, description="Text: batches of similar length (less padding), in random order.")
 
     # --- evaluation, early stopping, checkpoints ---------------------------------------------
-    metric: Literal["macro_f1", "accuracy", "weighted_f1", "loss"] = "macro_f1"
+    metric: Literal["macro_f1", "accuracy", "weighted_f1", "loss"] = Field(
+        "macro_f1", description="Validation metric for early stopping and the best model.")
     early_stopping_patience: int = Field(3, ge=0, description="Evaluations without improvement before stopping; 0 disables.")
-    early_stopping_threshold: float = Field(0.0, ge=0)
+    early_stopping_threshold: float = Field(0.0, ge=0, description="Smallest improvement that counts.")
     eval_steps: int | None = Field(None, gt=0, description="Evaluate every N steps (default: every epoch).")
-    logging_steps: int = Field(10, gt=0)
-    save_total_limit: int = Field(2, ge=1)
-    resume: bool = False
+    logging_steps: int = Field(10, gt=0, description="Log the training loss every N steps.")
+    save_total_limit: int = Field(2, ge=1, description="Checkpoints kept while training.")
+    resume: bool = Field(False, description="Continue from the run folder's last checkpoint.")
+    keep_checkpoints: bool = Field(
+        False, description="Keep checkpoints/ after a successful run (the best model is in model/ either way).")
     feature_cache: str | None = Field(
         None, description="Where linear-probe features are cached: a folder, 'run' (inside the run folder), "
         "or the shared default $TL_CACHE_DIR/features.")
 
     # --- output and tracking ----------------------------------------------------------------
     output: str | None = Field(None, description="Run folder (default runs/<model>-<data>-<time>).")
-    overwrite: bool = False
-    report_to: list[ReportTo] = Field(default_factory=lambda: ["none"])
-    num_workers: int = Field(0, ge=0)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    progress: bool = True
+    overwrite: bool = Field(False, description="Replace an existing run folder.")
+    report_to: list[ReportTo] = Field(default_factory=lambda: ["none"],
+                                      description="none | tensorboard | wandb | mlflow (comma-separated).")
+    num_workers: int = Field(0, ge=0, description="Data-loading worker processes.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto | cpu | cuda")
+    progress: bool = Field(True, description="Progress bars.")
 
     @field_validator("report_to", mode="before")
     @classmethod
@@ -121,6 +131,38 @@ class TrainConfig(BaseModel):
         if "none" in self.report_to and len(self.report_to) > 1:
             raise ValueError("report_to: 'none' cannot be combined with other integrations")
         return self
+
+
+class Plan(BaseModel):
+    """What the engine resolved from a :class:`TrainConfig` before training: computed once, saved once as
+    ``plan.json`` beside ``config.yaml`` (which stays what the user asked for). ``apply`` gives the config the
+    run actually trained with; ``tl train -c RUN/config.yaml`` applies the plan beside it, so it reproduces the
+    run without re-running ``auto``'s probe or the LR finder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["text", "image", "audio"]
+    strategy: str
+    lr: float
+    group_by_length: bool
+    updates: dict[str, Any] = Field(default_factory=dict, description="Other keys the engine decided.")
+    decisions: list[str] = Field(default_factory=list, description="Each decision and why, in words.")
+
+    def apply(self, config: TrainConfig) -> TrainConfig:
+        return config.model_copy(update={"task": self.task, "strategy": self.strategy, "lr": self.lr,
+                                         "group_by_length": self.group_by_length, **self.updates})
+
+    def save(self, path: str | os.PathLike) -> None:
+        from .io import atomic_write_text
+
+        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Plan":
+        try:
+            return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValidationError) as exc:
+            raise ConfigError(f"{path}: not a readable plan ({exc})") from None
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .labels import resolve_labels
 from .screen import screen_files
-from .splits import LabelledData, finalise_splits, label_order, split_of_name, stratified_indices
+from .splits import LabelledData, finalise_splits, split_of_name, stratified_indices
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,15 @@ def check_clips(rows: list[dict], labels: list[str], groups: list, split: str, o
     keep = screen_files(rows, check_audio, split=split, on_bad_rows=on_bad_rows, notes=notes, noun="audio file",
                         noted="flagged")
     return [rows[i] for i in keep], [labels[i] for i in keep], [groups[i] for i in keep]
+
+
+def collate_features(rows: list[dict]) -> dict:
+    """Stack fixed-size audio features (every clip is cropped / padded to the same length) and the labels."""
+    import torch
+
+    batch = {k: torch.stack([torch.as_tensor(r[k]) for r in rows]) for k in rows[0] if k not in ("label", "labels")}
+    batch["labels"] = torch.tensor([int(r["label"]) for r in rows], dtype=torch.long)
+    return batch
 
 
 def _regex(pattern: str | None, what: str):
@@ -166,18 +176,20 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
         raise DataError(f"{source}: no such file or folder")
     else:
         splits = _hub_audio(source, data_config)
-    if "train" not in splits or not splits["train"][0]:
+    if label_names is None and ("train" not in splits or not splits["train"][0]):
         raise DataError(f"{source}: no training audio files found (suffixes: {', '.join(sorted(AUDIO_SUFFIXES))})")
+    if not splits:
+        raise DataError(f"{source}: no audio files found (suffixes: {', '.join(sorted(AUDIO_SUFFIXES))})")
     for split, (rows, labels, groups) in list(splits.items()):
         splits[split] = check_clips(rows, labels, groups, split, on_bad_rows, notes)
 
     if group_re and carve_validation and "validation" not in splits:
         _group_split(splits, "validation", val_split, seed, notes)
-    label_names = label_names or label_order(splits["train"][1])
-    for split, (_, labels, _) in splits.items():
-        unseen = sorted(set(labels) - set(label_names))
-        if unseen:
-            raise DataError(f"{source}: class(es) {', '.join(unseen)} appear in the {split} split but not in train")
+    label_names, kept = resolve_labels({split: labels for split, (_, labels, _) in splits.items()}, label_names,
+                                       where={split: f"{source} [{split}]" for split in splits},
+                                       on_bad_rows=on_bad_rows, notes=notes)
+    splits = {split: tuple([column[i] for i in kept[split]] for column in columns)
+              for split, columns in splits.items()}
     index = {name: i for i, name in enumerate(label_names)}
     columns_by_split = {}
     for split, (rows, labels, groups) in splits.items():

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .labels import resolve_labels
 from .screen import screen_files
-from .splits import LabelledData, finalise_splits, label_order, split_of_name
+from .splits import LabelledData, finalise_splits, split_of_name
 
 log = logging.getLogger(__name__)
 
@@ -250,26 +251,18 @@ def load_image_data(source: str, *, image_column: str | None = None, label_colum
     else:
         splits, columns = _hub_splits(source, data_config)
 
-    if not carve_validation:  # evaluating one source: every split's rows form one set
-        merged = ([r for rows, _ in splits.values() for r in rows], [lab for _, labels in splits.values() for lab in labels])
-        splits = {"train": merged}
     if columns["image"] != "IDX images":  # IDX pixels were just encoded by us; everything else is checked
         for split, (rows, labels) in list(splits.items()):
             splits[split] = check_images(rows, labels, split, on_bad_rows, notes)
-    if "train" not in splits or not splits["train"][0]:
+    if label_names is None and ("train" not in splits or not splits["train"][0]):
         raise DataError(f"{source}: no training images found")
-    if label_names is None:
-        label_names = label_order(splits["train"][1])
-        for split, (_, labels) in splits.items():
-            unseen = sorted(set(labels) - set(label_names))
-            if unseen:
-                raise DataError(f"{source}: class(es) {', '.join(unseen)} appear in the {split} split but not in "
-                                "train; a model cannot predict a class it never saw")
-    else:
-        unknown = sorted(set(splits["train"][1]) - set(label_names))
-        if unknown:
-            raise DataError(f"{source}: label(s) {', '.join(unknown)} are not among the model's classes "
-                            f"({', '.join(label_names)})")
+    if not any(rows for rows, _ in splits.values()):
+        raise DataError(f"{source}: no images found")
+    label_names, kept = resolve_labels({split: labels for split, (_, labels) in splits.items()}, label_names,
+                                       where={split: f"{source} [{split}]" for split in splits},
+                                       on_bad_rows=on_bad_rows, notes=notes)
+    splits = {split: ([rows[i] for i in kept[split]], [labels[i] for i in kept[split]])
+              for split, (rows, labels) in splits.items()}
     index = {name: i for i, name in enumerate(label_names)}
     columns_by_split = {split: {"image": rows, "label": [index[lab] for lab in labels]}
                         for split, (rows, labels) in splits.items()}

@@ -97,7 +97,7 @@ def finalise_splits(
     import datasets
 
     splits = {name: datasets.Dataset.from_dict(cols) for name, cols in columns_by_split.items()}
-    features = splits["train"].features.copy()
+    features = next(iter(splits.values())).features.copy()
     features["label"] = datasets.ClassLabel(names=label_names)
     splits = {name: ds.cast(features) for name, ds in splits.items()}
     if "validation" not in splits and carve_validation:

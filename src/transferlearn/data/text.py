@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from ..errors import DataError
+from .labels import resolve_labels
 from .splits import LabelledData, finalise_splits, label_order
 from .tables import TABLE_SUFFIXES, Table, read_table
 
@@ -145,7 +146,9 @@ def load_text_data(
     else:
         tables = _tables_from_hub(data, data_config)
 
-    train = tables["train"]
+    if "train" not in tables and label_names is None:
+        raise DataError(f"{data}: no training split (files: {', '.join(str(t.path) for t in tables.values())})")
+    train = tables.get("train") or next(iter(tables.values()))  # scoring a trained run: any split names the columns
     text_col = _detect_column(train, text_column, TEXT_COLUMN_NAMES, "text", set())
     label_col = _detect_column(train, label_column, LABEL_COLUMN_NAMES, "label", {text_col})
     if text_col == label_col:
@@ -162,28 +165,15 @@ def load_text_data(
             notes.append(f"{table.path}: skipped {len(problems)} bad rows, first: {problems[0]}")
         raw[split] = (texts, labels)
 
-    names = label_names or label_order(raw["train"][1])
-    if len(names) < 2:
-        raise DataError(f"{train.path}: column '{label_col}' has only one label ({names[0]!r}); need at least 2")
-    known = set(names)
-    for split in ("validation", "test") if label_names is None else ("train", "validation", "test"):
-        if split not in raw:
-            continue
-        texts, labels = raw[split]
-        unknown = [(i, lab) for i, lab in enumerate(labels) if lab not in known]
-        if not unknown:
-            continue
-        table = tables[split]
-        first_i, first_label = unknown[0]
-        message = (
-            f"{table.path}: label {first_label!r} (row {first_i + 1}) is not among the training labels "
-            f"({', '.join(names)}); {len(unknown)} rows have unknown labels"
-        )
-        if on_bad_rows == "error":
-            raise DataError(message)
-        notes.append(message + " — skipped")
-        keep = [i for i, lab in enumerate(labels) if lab in known]
-        raw[split] = ([texts[i] for i in keep], [labels[i] for i in keep])
+    if label_names is None:
+        names = label_order(raw["train"][1])
+        if len(names) < 2:
+            raise DataError(f"{train.path}: column '{label_col}' has only one label ({names[0]!r}); need at least 2")
+    names, kept = resolve_labels({split: labels for split, (_, labels) in raw.items()}, label_names,
+                                 where={split: str(t.path) for split, t in tables.items()}, on_bad_rows=on_bad_rows,
+                                 notes=notes)
+    raw = {split: ([texts[i] for i in kept[split]], [labels[i] for i in kept[split]])
+           for split, (texts, labels) in raw.items()}
 
     columns = {"text": text_col, "label": label_col}
     index = {name: i for i, name in enumerate(names)}

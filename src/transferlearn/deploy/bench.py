@@ -9,62 +9,45 @@ on VNNI / AVX-512.
 from __future__ import annotations
 
 import io
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..evaluate import summary_metrics
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..train.run import Run
-from .export import (FILES, FP32, TORCH_DYNAMIC, deploy_dir, encode_rows, input_names, load_variants, run_session,
-                     session, torch_dynamic_model)
-
-
-def cpu_info() -> dict:
-    import os
-    import platform
-
-    cpu, flags = platform.processor() or "unknown", []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile") if f in have]
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "isa_flags": flags, "cores": os.cpu_count()}
+from ..metrics import summary_metrics
+from ..run import Run
+from .export import Deployment
+from .machine import cpu_info, torch_threads
+from .predictor import OnnxBackend, TorchBackend, torch_dynamic_int8
+from .variants import TORCH_DYNAMIC, onnx_session, present_variants
 
 
 class _Variant:
-    def __init__(self, name: str, run: Run, names: list[str], threads: int):
+    """One variant loaded afresh (its load time is part of the result), called on encoded batches."""
+
+    def __init__(self, name: str, deployment: Deployment, names: list[str], threads: int):
+        run = deployment.run
         self.name = name
         start = time.perf_counter()
         if name == "torch-fp32":
-            self.model, _ = run.load_predictor()  # afresh: load time means reading model/ from disk
+            self.model = run.modality.load_model_folder(run.model_dir)  # afresh: load time means reading model/
             self.size = sum(p.stat().st_size for p in run.model_dir.glob("*.safetensors"))
+            self.call = TorchBackend(self.model, names)
         elif name == TORCH_DYNAMIC:
-            self.model = torch_dynamic_model(run)
+            self.model = torch_dynamic_int8(deployment.torch.model)
             buffer = io.BytesIO()
             torch.save(self.model.state_dict(), buffer)  # in memory only: the size it would take
             self.size = buffer.tell()
+            self.call = TorchBackend(self.model, names)
         else:
-            path = deploy_dir(run) / FILES[name]
-            self.session = session(path, threads)
+            path = run.layout.onnx_file(name)
+            self.call = OnnxBackend(onnx_session(path, threads), names)
             self.size = path.stat().st_size
         self.load_s = time.perf_counter() - start
-        self.names = names
 
-    @torch.inference_mode()
     def __call__(self, batch: dict) -> np.ndarray:
-        if hasattr(self, "session"):
-            return run_session(self.session, batch, self.names)
-        return self.model(**{n: batch[n] for n in self.names}).logits.float().numpy()
+        return self.call(batch)
 
 
 def _latency(variant: _Variant, batch: dict, warmup: int, budget_s: float, min_reps: int) -> list[float]:
@@ -80,28 +63,33 @@ def _latency(variant: _Variant, batch: dict, warmup: int, budget_s: float, min_r
 
 def bench(run: Run, *, batch_sizes=(1, 8, 32), threads: int = 2, max_drop: float | None = None,
           warmup: int = 5, budget_s: float = 3.0, min_reps: int = 20, max_test: int | None = None) -> dict:
-    torch.set_num_threads(threads)
-    data = run.modality.load_data(run.config)
-    test = data.splits.get("test") or data.splits["validation"]
+    with torch_threads(threads):
+        return _bench(run, batch_sizes=batch_sizes, threads=threads, max_drop=max_drop, warmup=warmup,
+                      budget_s=budget_s, min_reps=min_reps, max_test=max_test)
+
+
+def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_reps, max_test) -> dict:
+    deployment = Deployment(run)
+    splits = deployment.data.splits
+    test_split = "test" if "test" in splits else "validation"
+    test = splits[test_split]
     if max_test:
         test = test.select(range(min(max_test, len(test))))
     labels = np.asarray(test["label"])
-    probe = encode_rows(run, test.select(range(min(2, len(test)))))
-    names = input_names(run, probe)
-    present = ["torch-fp32"] + [v for v in load_variants(run) if v == TORCH_DYNAMIC or
-                                (v in FILES and (deploy_dir(run) / FILES[v]).exists())]
-    # latency batches: random real test rows; batch 1 is the median-length row (a typical single request)
+    names = deployment.input_names(deployment.encode_rows(test.select(range(min(2, len(test))))))
+    present = ["torch-fp32"] + present_variants(run)
+    # latency batches: random real test rows; batch 1 is the median-size row (a typical single request)
     rng = np.random.default_rng(0)
     latency_rows = {b: test.select(rng.choice(len(test), size=min(b, len(test)), replace=False).tolist())
                     for b in batch_sizes}
-    if run.modality.name == "text" and 1 in latency_rows:
-        lengths = np.array([len(t) for t in test["text"]])
+    lengths = run.modality.lengths(test[run.modality.row_column])
+    if lengths is not None and 1 in latency_rows:
         latency_rows[1] = test.select([int(np.argsort(lengths)[len(lengths) // 2])])
-    latency_batches = {b: encode_rows(run, rows) for b, rows in latency_rows.items()}
+    latency_batches = {b: deployment.encode_rows(rows) for b, rows in latency_rows.items()}
     results = {}
     for name in present:
-        variant = _Variant(name, run, names, threads)
-        logits = np.concatenate([variant(encode_rows(run, test.select(range(i, min(i + 32, len(test))))))
+        variant = _Variant(name, deployment, names, threads)
+        logits = np.concatenate([variant(deployment.encode_rows(test.select(range(i, min(i + 32, len(test))))))
                                  for i in range(0, len(test), 32)])
         quality = summary_metrics(labels, logits.argmax(-1))
         row = {"size_mb": round(variant.size / 2**20, 2), "load_s": round(variant.load_s, 3),
@@ -121,18 +109,19 @@ def bench(run: Run, *, batch_sizes=(1, 8, 32), threads: int = 2, max_drop: float
     typical = latency_batches.get(1, {}).get("input_ids")
     report = {"run": str(run.path), "modality": run.modality.name, "threads": threads, "batch_sizes": list(batch_sizes),
               "batch1_tokens": int(typical.shape[1]) if typical is not None else None,
-              "test_rows": int(len(labels)), "machine": cpu_info(), "torch": torch.__version__,
-              "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "variants": results}
+              "scored_split": test_split, "test_rows": int(len(labels)), "machine": cpu_info(),
+              "torch": torch.__version__, "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "variants": results}
     if max_drop is not None:
         allowed = [n for n, r in results.items() if r["macro_f1_drop_pt"] <= max_drop]
         chosen = min(allowed, key=lambda n: results[n]["latency_ms"][str(batch_sizes[0])]["p50"])
         report["chosen"] = {"variant": chosen, "max_drop_pt": max_drop,
                             "why": f"fastest at batch {batch_sizes[0]} with a macro-F1 drop <= {max_drop} pt"}
-    out = deploy_dir(run)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "bench.json", report)
-    atomic_write_text(out / "bench.md", bench_markdown(report))
-    atomic_write_bytes(out / "bench.png", _plot(report))
+    layout = run.layout
+    layout.deploy.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(layout.bench_json, report)
+    atomic_write_text(layout.bench_md, bench_markdown(report))
+    atomic_write_bytes(layout.bench_plot, _plot(report))
+    run.__dict__["bench"] = report
     return report
 
 
@@ -141,8 +130,9 @@ def bench_markdown(report: dict) -> str:
     head = ("| variant | size MB | load s | " + " | ".join(f"p50 / p95 ms @{b}" for b in sizes) +
             " | throughput @" + str(sizes[-1]) + " /s | test acc | macro-F1 | drop pt | speed-up @" + str(sizes[0]) + " |")
     lines = [f"CPU: {report['machine']['cpu']} ({', '.join(report['machine']['isa_flags']) or 'no AVX2'}), "
-             f"{report['threads']} threads, {report['test_rows']} test rows", "", head,
-             "|" + "---|" * (7 + len(sizes))]
+             f"{report['threads']} threads, {report['test_rows']} {report.get('scored_split', 'test')} rows", "",
+             head,
+             "|" + "---|" * (head.count("|") - 1)]
     for name, r in report["variants"].items():
         lat = " | ".join(f"{r['latency_ms'][str(b)]['p50']} / {r['latency_ms'][str(b)]['p95']}" for b in sizes)
         lines.append(f"| {name} | {r['size_mb']} | {r['load_s']} | {lat} | "
@@ -154,25 +144,13 @@ def bench_markdown(report: dict) -> str:
 
 
 def _plot(report: dict) -> bytes:
-    from ..report.html import plt
+    from ..report.plots import png_bytes, subplots
 
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = subplots(figsize=(6, 3.8))
     b = str(report["batch_sizes"][0])
     for name, r in report["variants"].items():
         ax.scatter(r["latency_ms"][b]["p50"], r["test_macro_f1"], s=30 + 4 * r["size_mb"], label=name)
     ax.set_xlabel(f"p50 latency at batch {b} (ms)"), ax.set_ylabel("test macro-F1")
     ax.set_title("variants: latency vs quality (marker size ~ file size)"), ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def chosen_variant(run: Run) -> str | None:
-    path = deploy_dir(run) / "bench.json"
-    if path.exists():
-        chosen = json.loads(path.read_text()).get("chosen", {}).get("variant")
-        if chosen in FILES:
-            return chosen
-    return FP32 if (deploy_dir(run) / FILES[FP32]).exists() else None
+    return png_bytes(fig)

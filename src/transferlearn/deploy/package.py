@@ -16,11 +16,8 @@ import yaml
 
 from ..errors import ConfigError
 from ..models.zoo import ZOO, is_offline_name
-from ..train.run import Run
-from .bench import chosen_variant
-from .export import FILES, deploy_dir
-
-PIPELINE_TAG = {"text": "text-classification", "image": "image-classification", "audio": "audio-classification"}
+from ..run import Run
+from .variants import chosen_variant
 
 
 def _base_model(run: Run) -> str | None:
@@ -34,16 +31,16 @@ def model_card(run: Run, files: list[str]) -> str:
     metrics, config = run.metrics, run.config
     test = metrics.get("test") or metrics.get("validation", {})
     split = "test" if "test" in metrics else "validation"
-    library = "timm" if (run.model_dir / "config.json").exists() and "architecture" in json.loads(
-        (run.model_dir / "config.json").read_text()) else "transformers"
+    modality = run.modality
+    library = modality.library_name(run.model_dir)
     base = _base_model(run)
     dataset_name = Path(config.data).name if Path(config.data).exists() else config.data
     meta = {
-        "library_name": library, "pipeline_tag": PIPELINE_TAG[run.modality.name],
-        "tags": ["transferlearn", run.modality.name, f"strategy-{config.strategy.split(':')[0]}"],
+        "library_name": library, "pipeline_tag": modality.pipeline_tag,
+        "tags": ["transferlearn", modality.name, f"strategy-{config.strategy.split(':')[0]}"],
         "datasets": [dataset_name],
         "model-index": [{"name": run.path.name, "results": [{
-            "task": {"type": PIPELINE_TAG[run.modality.name]},
+            "task": {"type": modality.pipeline_tag},
             "dataset": {"name": dataset_name, "type": dataset_name, "split": split},
             "metrics": [{"type": "accuracy", "value": round(test.get("accuracy", 0.0), 4)},
                         {"type": "f1", "name": "macro F1", "value": round(test.get("macro_f1", 0.0), 4)}],
@@ -53,7 +50,7 @@ def model_card(run: Run, files: list[str]) -> str:
         meta["base_model"] = base
     lines = ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
              f"# {run.path.name}", "",
-             f"A {run.modality.name} classifier fine-tuned with [transferlearn](https://github.com/) from "
+             f"A {modality.name} classifier fine-tuned with [transferlearn](https://github.com/) from "
              f"`{config.model}`" + (f" (same weights as `{base}`)" if base else "") +
              f" on `{dataset_name}` with the `{config.strategy}` strategy.", "",
              f"Labels: {', '.join(run.label_names)}", "", "## Results", "",
@@ -63,7 +60,7 @@ def model_card(run: Run, files: list[str]) -> str:
             m = metrics[name]
             lines.append(f"| {name} | {m['num_samples']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
                          f"{m['weighted_f1']:.4f} |")
-    bench_md = deploy_dir(run) / "bench.md"
+    bench_md = run.layout.bench_md
     if bench_md.exists():
         lines += ["", "## Deployment variants (measured by `tl bench`)", "", bench_md.read_text().strip()]
     train = metrics.get("train", {})
@@ -71,19 +68,16 @@ def model_card(run: Run, files: list[str]) -> str:
               f"{train.get('num_samples')} training rows, {train.get('epochs')} epochs, "
               f"{train.get('trainable_parameters'):,} of {train.get('total_parameters') or 0:,} parameters trained, "
               f"{train.get('runtime_s')} s on {train.get('device')}.", "", "```yaml",
-              yaml.safe_dump({k: v for k, v in config.model_dump(mode="json").items()
-                              if k not in ("output", "overwrite", "resume", "progress")}, sort_keys=False).strip(),
+              yaml.safe_dump({**{k: v for k, v in config.model_dump(mode="json").items()
+                                 if k not in ("output", "overwrite", "resume", "progress")},
+                              "data": dataset_name}, sort_keys=False).strip(),  # a name, never a local path
               "```", "", "## Use", ""]
-    if library == "timm":
-        lines += ["```python", "import timm", 'model = timm.create_model("local-dir:.", pretrained=True).eval()', "```"]
-    else:
-        lines += ["```python", "from transformers import pipeline",
-                  f'classify = pipeline("{PIPELINE_TAG[run.modality.name]}", model=".")', "```"]
+    lines += modality.usage_snippet(run.model_dir)
     if any(f.startswith("onnx/") for f in files):
         lines += ["", "ONNX (onnxruntime only): `onnx/` holds the variant chosen by `tl bench`; inputs as listed in "
                   "`onnx/variant.json`."]
     lines += ["", "## Intended use and limitations", "",
-              f"Classifying {run.modality.name} inputs like those in `{dataset_name}` into the labels above. Scores "
+              f"Classifying {modality.name} inputs like those in `{dataset_name}` into the labels above. Scores "
               "are measured on that dataset's held-out split only; expect lower accuracy on other domains, "
               "languages, or input conditions, and check for the classes and groups that matter to you before "
               "relying on it. Not for decisions about people without human review."]
@@ -95,6 +89,7 @@ def package(run: Run, out_dir: str | Path, *, overwrite: bool = False) -> list[s
     out_dir = Path(out_dir)
     if not run.model_dir.exists():
         raise ConfigError(f"{run.path}: no model/ folder to package (did training finish?)")
+    _refuse_run_folder(run, out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir} exists and is not empty; pass --overwrite or another --out")
     tmp = Path(tempfile.mkdtemp(prefix=".package-", dir=out_dir.parent if out_dir.parent.exists() else None))
@@ -105,9 +100,8 @@ def package(run: Run, out_dir: str | Path, *, overwrite: bool = False) -> list[s
         variant = chosen_variant(run)
         if variant:
             (tmp / "onnx").mkdir()
-            shutil.copy2(deploy_dir(run) / FILES[variant], tmp / "onnx" / "model.onnx")
-            info = json.loads((deploy_dir(run) / "variants.json").read_text()).get(variant, {})
-            fp32 = json.loads((deploy_dir(run) / "variants.json").read_text()).get("onnx-fp32", {})
+            shutil.copy2(run.layout.onnx_file(variant), tmp / "onnx" / "model.onnx")
+            info, fp32 = run.variants.get(variant, {}), run.variants.get("onnx-fp32", {})
             (tmp / "onnx" / "variant.json").write_text(json.dumps({"variant": variant, **info,
                                                                    "inputs": fp32.get("inputs")}, indent=2))
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
@@ -120,6 +114,16 @@ def package(run: Run, out_dir: str | Path, *, overwrite: bool = False) -> list[s
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+
+
+def _refuse_run_folder(run: Run, out_dir: Path) -> None:
+    """``--out`` may not be, hold, or sit inside a run folder: replacing it would destroy the run."""
+    out, root = out_dir.resolve(), run.path.resolve()
+    if out == root or root in out.parents or out in root.parents:
+        raise ConfigError(f"--out {out_dir} is, holds or sits inside the run folder {run.path}; choose a folder "
+                          "outside it")
+    if (out_dir / "config.yaml").exists() or (out_dir / "metrics.json").exists():
+        raise ConfigError(f"--out {out_dir} holds a run folder; choose another folder")
 
 
 def push(run: Run, repo_id: str, *, private: bool = False, dry_run: bool = False) -> dict:

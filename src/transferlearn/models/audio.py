@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from .bundle import ModelBundle, hf_config_and_processor, hf_weights, resolve_model
 from .contract import param_groups
-from .text import ModelBundle, resolve_model, set_backbone_dropout
 
 log = logging.getLogger(__name__)
 
@@ -81,32 +80,16 @@ def truncate_whisper(model: nn.Module, feature_extractor, max_seconds: float) ->
 def load_audio_classifier(name: str, label_names: list[str], *, from_scratch: bool = False, head_dropout: float = 0.1,
                           backbone_dropout: float | None = None, max_seconds: float = 3.0,
                           freeze_feature_encoder: bool = True, trust_remote_code: bool = False) -> ModelBundle:
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     source = resolve_model(name)
-    id2label = dict(enumerate(label_names))
-    try:
-        config = AutoConfig.from_pretrained(source, num_labels=len(label_names), id2label=id2label,
-                                            label2id={v: k for k, v in id2label.items()},
-                                            trust_remote_code=trust_remote_code)
-        feature_extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load audio model '{name}': {exc}\nOffline? Use a local model folder or the "
-                         "offline zoo (`tl models`).") from None
-    if backbone_dropout is not None:
-        set_backbone_dropout(config, backbone_dropout)
+    config, feature_extractor = hf_config_and_processor(source, name, label_names, AutoFeatureExtractor,
+                                                        trust_remote_code=trust_remote_code,
+                                                        backbone_dropout=backbone_dropout, what="audio model")
     if hasattr(config, "final_dropout"):
         config.final_dropout = head_dropout
-    if from_scratch:
-        model, new = AutoModelForAudioClassification.from_config(config), set()
-    else:
-        try:
-            model, loading = AutoModelForAudioClassification.from_pretrained(
-                source, config=config, output_loading_info=True, ignore_mismatched_sizes=True,
-                trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load audio model '{name}': {exc}") from None
-        new = set(loading.get("missing_keys", [])) | {k for k, *_ in loading.get("mismatched_keys", [])}
+    model, new = hf_weights(AutoModelForAudioClassification, source, name, config, from_scratch=from_scratch,
+                            trust_remote_code=trust_remote_code, resize_head=True, what="audio model")
     if config.model_type == "whisper":
         truncate_whisper(model, feature_extractor, max_seconds)
     processing = AudioProcessing(feature_extractor, max_seconds)

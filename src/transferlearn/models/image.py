@@ -19,11 +19,11 @@ from transformers import PretrainedConfig
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from ..data.augment import ImageSpec
-from . import small_cnn  # noqa: F401  (registers the from-scratch baseline as a timm model)
 from ..errors import ModelError
+from . import small_cnn  # noqa: F401  (registers the from-scratch baseline as a timm model)
+from .bundle import ModelBundle, hf_config_and_processor, hf_weights, resolve_model
 from .contract import param_groups
 from .features import FeatureSplit
-from .text import ModelBundle, resolve_model, set_backbone_dropout
 
 log = logging.getLogger(__name__)
 
@@ -206,28 +206,15 @@ def load_image_classifier(name: str, label_names: list[str], *, from_scratch: bo
 
 def _hf_vision(source, name, label_names, *, from_scratch, head_dropout, backbone_dropout, image_size,
                trust_remote_code):
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    id2label = dict(enumerate(label_names))
-    try:
-        config = AutoConfig.from_pretrained(source, num_labels=len(label_names), id2label=id2label,
-                                            label2id={v: k for k, v in id2label.items()},
-                                            trust_remote_code=trust_remote_code)
-        processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load image model '{name}': {exc}\nOffline? Use offline:efficientnet-lite0 "
-                         "(`tl models`) or a local model folder.") from None
-    if backbone_dropout is not None:
-        set_backbone_dropout(config, backbone_dropout)
+    config, processor = hf_config_and_processor(source, name, label_names, AutoImageProcessor,
+                                                trust_remote_code=trust_remote_code,
+                                                backbone_dropout=backbone_dropout, what="image model")
     if hasattr(config, "classifier_dropout"):
         config.classifier_dropout = head_dropout
-    if from_scratch:
-        return AutoModelForImageClassification.from_config(config), ImageProcessing(
-            _spec_from_processor(processor, image_size), processor), set()
-    model, loading = AutoModelForImageClassification.from_pretrained(
-        source, config=config, ignore_mismatched_sizes=True, output_loading_info=True,
-        trust_remote_code=trust_remote_code)
-    new = set(loading.get("missing_keys", [])) | {k for k, *_ in loading.get("mismatched_keys", [])}
+    model, new = hf_weights(AutoModelForImageClassification, source, name, config, from_scratch=from_scratch,
+                            trust_remote_code=trust_remote_code, resize_head=True, what="image model")
     return model, ImageProcessing(_spec_from_processor(processor, image_size), processor), new
 
 
@@ -260,7 +247,6 @@ def load_image_model_folder(folder: str | Path) -> tuple[nn.Module, ImageSpec]:
 @torch.no_grad()
 def image_batch(spec: ImageSpec, images: list) -> dict:
     from ..data.augment import eval_transform, open_image
-
     from ..errors import DataError
 
     transform = eval_transform(spec)

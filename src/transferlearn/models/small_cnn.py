@@ -9,8 +9,8 @@ knows the architecture once this module has registered it).
 
 from __future__ import annotations
 
-from torch import nn
 from timm.models import register_model
+from torch import nn
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

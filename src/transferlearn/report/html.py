@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 
-import matplotlib
+import numpy as np
+import yaml
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-
-from ..io import atomic_write_text  # noqa: E402
+from ..io import atomic_write_text
+from .plots import png_bytes, subplots
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -27,12 +23,8 @@ img{max-width:520px;border:1px solid #eee}pre{background:#f7f7f7;padding:.8em;ov
 
 
 def figure_to_data_uri(fig) -> str:
-    if isinstance(fig, bytes):  # an already rendered PNG
-        return "data:image/png;base64," + base64.b64encode(fig).decode()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    png = fig if isinstance(fig, bytes) else png_bytes(fig)  # bytes: an already rendered PNG
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def _series(history: list[dict], key: str) -> tuple[list, list]:
@@ -41,7 +33,7 @@ def _series(history: list[dict], key: str) -> tuple[list, list]:
 
 
 def loss_figure(history):
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     for key, label in (("loss", "train loss"), ("eval_loss", "validation loss")):
         x, y = _series(history, key)
         if x:
@@ -51,7 +43,7 @@ def loss_figure(history):
 
 
 def lr_figure(history):
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     x, y = _series(history, "learning_rate")
     ax.plot(x, y)
     ax.set_xlabel("step"), ax.set_ylabel("learning rate"), ax.set_title("Learning-rate schedule"), ax.grid(alpha=0.3)
@@ -59,7 +51,7 @@ def lr_figure(history):
 
 
 def validation_figure(history):
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     for key in ("eval_macro_f1", "eval_accuracy"):
         points = [(h["epoch"], h[key]) for h in history if key in h]
         if points:
@@ -70,7 +62,7 @@ def validation_figure(history):
 
 def per_class_figure(split_metrics, title):
     names = list(split_metrics["per_class"])
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 3.6))
+    fig, ax = subplots(figsize=(max(6, 0.6 * len(names) + 2), 3.6))
     x = np.arange(len(names))
     for i, key in enumerate(("precision", "recall", "f1")):
         ax.bar(x + (i - 1) * 0.27, [split_metrics["per_class"][n][key] for n in names], 0.27, label=key)
@@ -83,7 +75,7 @@ def confusion_figure(split_metrics, title):
     matrix = np.asarray(split_metrics["confusion_matrix"])
     names = split_metrics["label_names"]
     size = max(4, 0.45 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(names)), names, rotation=90), ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title)
@@ -117,20 +109,18 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
         for title, make in (("Per-class scores", per_class_figure), ("Confusion matrix", confusion_figure)):
             caption = f"{title} ({main_split})"
             figures.append((caption, make(metrics[main_split], caption)))
-    lr_plot = run.path / "lr_find" / "lr_find.png"
-    if lr_plot.exists():  # --lr auto: the finder's curve goes into the report as it is
-        figures.append(("LR finder (--lr auto)", lr_plot.read_bytes()))
-    for file, caption in (("augmentation.png", "Augmented training samples (what the model sees)"),
-                          ("deploy/bench.png", "Deployment variants: latency vs quality (tl bench)")):
-        if (run.path / file).exists():
-            figures.append((caption, (run.path / file).read_bytes()))
+    layout = run.layout
+    for path, caption in ((layout.lr_find_plot, "LR finder (--lr auto)"),
+                          (layout.augmentation, "Augmented training samples (what the model sees)"),
+                          (layout.bench_plot, "Deployment variants: latency vs quality (tl bench)")):
+        if path.exists():  # already rendered: embedded as they are
+            figures.append((caption, path.read_bytes()))
     images = "".join(
         f'<figure><img alt="{html.escape(caption)}" src="{figure_to_data_uri(fig)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         for caption, fig in figures
     )
-    data_path = run.path / "data.json"
-    data_summary = json.loads(data_path.read_text()) if data_path.exists() else {}
+    data_summary = run.data_summary
     config_yaml = yaml.safe_dump(run.config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     sections = [
         ("Results", _metrics_table(metrics) + (
@@ -149,4 +139,4 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
 
 
 def write_report(run, extra_sections=None) -> None:
-    atomic_write_text(run.path / "report.html", render_report(run, extra_sections))
+    atomic_write_text(run.layout.report, render_report(run, extra_sections))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from torch import nn
 
@@ -11,6 +12,17 @@ from ..errors import ConfigError
 from ..models.contract import ParamGroups
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight", "norm.weight", "bn", "ln_")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of a strategy, run by the engine: ``probe`` trains the head on cached backbone features,
+    ``finetune`` trains the prepared model end to end. ``final``: this step's model is the result."""
+
+    kind: Literal["probe", "finetune"]
+    epochs: float | None = None  # None: the config's
+    lr: float | None = None  # None: the config's
+    final: bool = False
 
 
 @dataclass
@@ -26,6 +38,17 @@ class Strategy:
     cached_probe: ClassVar[bool] = False
     finetune_after_probe: ClassVar[bool] = True
     probe_lr: ClassVar[float] = 1e-3
+
+    @classmethod
+    def parse_arg(cls, name: str, arg: str | None) -> str | None:
+        """Check the ``NAME:ARG`` argument; by default a strategy takes none."""
+        if arg is not None:
+            raise ConfigError(f"strategy '{name}' takes no argument (got '{name}:{arg}')")
+        return None
+
+    def steps(self) -> list[Step]:
+        """What the engine runs, in order."""
+        return [Step("finetune", final=True)]
 
     def trainable(self, groups: ParamGroups) -> set[str]:
         """Names of the parameters that train from the first step."""
@@ -53,9 +76,13 @@ class Strategy:
     def callbacks(self, groups: ParamGroups) -> list:
         return []
 
-    def finalize(self, model: nn.Module, run_dir) -> nn.Module:
-        """The model to save once training ends (LoRA merges its adapters here)."""
+    def finalize(self, model: nn.Module, adapter_dir) -> nn.Module:
+        """The model to save once training ends (LoRA writes its adapter to ``adapter_dir`` and merges it)."""
         return model
+
+    def release(self, model: nn.Module) -> None:
+        """Undo what ``prepare`` installed that outlives training (the eval-mode hook on frozen modules)."""
+        remove_eval_policy(model)
 
 
 def frozen_modules(model: nn.Module) -> list[nn.Module]:
@@ -74,14 +101,42 @@ def frozen_modules(model: nn.Module) -> list[nn.Module]:
     return out
 
 
-def _eval_frozen(model: nn.Module, args) -> None:
-    if model.training:
+class EvalPolicy:
+    """Frozen parts run in eval mode while the rest trains: BatchNorm keeps its pretrained statistics (the Keras
+    ``trainable`` vs ``training`` trap) and dropout stays off, so a frozen backbone computes exactly the features
+    a linear probe caches; with ``batchnorm`` every BatchNorm layer keeps its statistics. A forward pre-hook
+    rather than a callback, because the Trainer calls ``model.train()`` before every step and gradual unfreezing
+    changes the frozen set. Installed on the model by ``prepare`` and removed by ``Strategy.release``."""
+
+    def __init__(self, model: nn.Module):
+        self.batchnorm = False
+        self.handle = model.register_forward_pre_hook(self)
+
+    def __call__(self, model: nn.Module, args) -> None:
+        if not model.training:
+            return
         for module in frozen_modules(model):
             module.eval()
-        if getattr(model, "_tl_frozen_batchnorm", False):
+        if self.batchnorm:
             for module in model.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
+
+
+_POLICIES: "weakref.WeakKeyDictionary[nn.Module, EvalPolicy]" = weakref.WeakKeyDictionary()
+
+
+def keep_frozen_modules_in_eval(model: nn.Module) -> EvalPolicy:
+    """The model's eval policy, installed once."""
+    if model not in _POLICIES:
+        _POLICIES[model] = EvalPolicy(model)
+    return _POLICIES[model]
+
+
+def remove_eval_policy(model: nn.Module) -> None:
+    policy = _POLICIES.pop(model, None)
+    if policy is not None:
+        policy.handle.remove()
 
 
 def freeze_batchnorm_statistics(model: nn.Module, config) -> bool:
@@ -90,19 +145,9 @@ def freeze_batchnorm_statistics(model: nn.Module, config) -> bool:
     by default on for pretrained weights, off from scratch, where there are no statistics worth keeping)."""
     frozen = (not config.from_scratch) if config.frozen_batchnorm is None else config.frozen_batchnorm
     has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    model._tl_frozen_batchnorm = frozen and has_batchnorm
-    keep_frozen_modules_in_eval(model)
-    return model._tl_frozen_batchnorm
-
-
-def keep_frozen_modules_in_eval(model: nn.Module) -> None:
-    """Frozen parts run in eval mode while the rest trains: BatchNorm keeps its pretrained statistics
-    (the Keras ``trainable`` vs ``training`` trap) and dropout stays off, so a frozen backbone computes
-    exactly the features a linear probe caches. A forward pre-hook rather than a callback, because the
-    Trainer calls ``model.train()`` before every step and gradual unfreezing changes the frozen set."""
-    if not getattr(model, "_tl_frozen_eval_hook", False):
-        model.register_forward_pre_hook(_eval_frozen)
-        model._tl_frozen_eval_hook = True
+    policy = keep_frozen_modules_in_eval(model)
+    policy.batchnorm = bool(frozen and has_batchnorm)
+    return policy.batchnorm
 
 
 def layerwise_groups(model: nn.Module, groups: ParamGroups, lr: float, weight_decay: float,

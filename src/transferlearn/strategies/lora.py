@@ -9,7 +9,6 @@ both forms: ``model/`` holds the merged weights (loads with plain transformers, 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from torch import nn
 
@@ -65,10 +64,16 @@ class LoRA(Strategy):
             log.warning("layer_lr_decay is ignored by the lora strategy (only adapters and the head train)")
         return decay_split([(n, p) for n, p in model.named_parameters() if p.requires_grad], lr, weight_decay)
 
-    def finalize(self, model: nn.Module, run_dir) -> nn.Module:
+    @classmethod
+    def parse_arg(cls, name, arg):
+        from .registry import int_arg
+
+        return int_arg(name, arg, required=False)
+
+    def finalize(self, model: nn.Module, adapter_dir) -> nn.Module:
         from peft import PeftModel
 
         if not isinstance(model, PeftModel):
             return model
-        model.save_pretrained(str(Path(run_dir) / "adapter"))
+        model.save_pretrained(str(adapter_dir))
         return model.merge_and_unload()

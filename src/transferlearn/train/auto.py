@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from pathlib import Path
 
 from ..config import TrainConfig
 from ..io import atomic_write_json
+from ..layout import RunLayout
+from .setup import Setup
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,14 @@ def pick_strategy(n_train: int, num_labels: int, probe_score: float) -> tuple[st
             "to fine-tune every layer; starting from the probed head (LP-FT) keeps the features intact early on", {})
 
 
-def choose_strategy(config: TrainConfig, bundle, encoded: dict, modality, run_dir: Path, raw_splits: dict):
+def choose_strategy(config: TrainConfig, setup: Setup, layout: RunLayout):
     """Run the quick probe, pick, log and record why (``auto.json``); returns (probe data, choice)."""
     from .probe import probe_data, train_probe
 
-    probe = probe_data(config, bundle, encoded, modality, run_dir, raw_splits)
+    bundle, encoded = setup.bundle, setup.encoded
+    probe = probe_data(config, setup, layout)
     initial_head = copy.deepcopy(probe.split.head.state_dict())
-    trainer, _ = train_probe(config, bundle, probe, run_dir / "auto", epochs=QUICK_PROBE_EPOCHS, lr=1e-3, main=False)
+    trainer, _ = train_probe(config, bundle, probe, layout.auto, epochs=QUICK_PROBE_EPOCHS, lr=1e-3, main=False)
     metric = "macro_f1" if config.metric == "loss" else config.metric
     score = float(trainer.evaluate(probe.datasets["validation"])[f"eval_{metric}"])
     probe.split.head.load_state_dict(initial_head)  # the chosen strategy starts from the same head as any run
@@ -56,6 +58,6 @@ def choose_strategy(config: TrainConfig, bundle, encoded: dict, modality, run_di
     updates = {k: v for k, v in updates.items() if getattr(config, k) is None}  # the user's settings win
     choice = {"strategy": strategy, "reason": reason, "probe_metric": metric, "probe_score": round(score, 4),
               "probe_epochs": QUICK_PROBE_EPOCHS, "train_rows": n_train, "config": updates}
-    atomic_write_json(run_dir / "auto.json", choice)
-    log.warning("--strategy auto chose '%s': %s", strategy, reason)
+    atomic_write_json(layout.auto_record, choice)
+    log.info("--strategy auto chose '%s': %s", strategy, reason)
     return probe, choice

@@ -1,5 +1,7 @@
-"""LR range test (Smith 2015, fastai's ``lr_find``): the HF Trainer runs a few hundred steps while an
-exponential schedule sweeps the learning rate; a callback records the loss and stops on divergence.
+"""LR range test (Smith 2015, fastai's ``lr_find``): ``fit`` with a callback. The one Trainer factory builds the
+same trainer as a fine-tune (class weights, mixing, strategy preparation, batch order); the :class:`LRFinder`
+callback sweeps the learning rate exponentially, records the loss and stops on divergence; the weights are put
+back afterwards, so a run that follows starts from the pretrained ones.
 
 Suggestions follow fastai: ``steepest`` (most negative slope of the smoothed loss vs log-LR) and
 ``valley`` (two-thirds into the longest descending stretch, fastai's default since v2.5).
@@ -13,35 +15,48 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers import TrainerCallback
 
 from ..config import TrainConfig
+from ..errors import TransferLearnError
 from ..io import atomic_write_bytes, atomic_write_json
-from ..modalities import detect_modality
 from ..strategies import parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
-from .engine import trainer_class, use_cpu
-from .sampling import token_length_sampler
+from .setup import Setup
+from .trainer import make_trainer, training_arguments, use_cpu
 
 log = logging.getLogger(__name__)
 
 
-class _RecordLoss(TrainerCallback):
-    def __init__(self, diverge: float, beta: float = 0.98):
+class LRFinder(TrainerCallback):
+    """Sets every parameter group's rate from the sweep (keeping their ratios: discriminative rates sweep
+    together), records the loss at each step, and stops the run once the smoothed loss diverges."""
+
+    def __init__(self, start_lr: float, end_lr: float, num_steps: int, diverge: float, beta: float = 0.98):
+        self.start_lr, self.ratio, self.num_steps = start_lr, end_lr / start_lr, num_steps
         self.diverge, self.beta = diverge, beta
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self._avg = 0.0
+        self._scales: list[float] | None = None
+        self._lr = start_lr
+
+    def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+        if self._scales is None:
+            top = max(group["lr"] for group in optimizer.param_groups)
+            self._scales = [group["lr"] / top for group in optimizer.param_groups]
+        self._lr = self.start_lr * self.ratio ** (state.global_step / max(1, self.num_steps - 1))
+        for group, scale in zip(optimizer.param_groups, self._scales):
+            group["lr"] = self._lr * scale
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "loss" not in logs or "learning_rate" not in logs:
+        if not logs or "loss" not in logs:
             return
         loss = float(logs["loss"])
         self._avg = self.beta * self._avg + (1 - self.beta) * loss
         smooth = self._avg / (1 - self.beta ** (len(self.losses) + 1))  # bias-corrected EMA
-        self.lrs.append(float(logs["learning_rate"]))
+        self.lrs.append(self._lr)
         self.losses.append(loss)
         self.smoothed.append(smooth)
         if not math.isfinite(loss) or smooth > self.diverge * min(self.smoothed):
@@ -76,68 +91,74 @@ def default_sweep_steps(config: TrainConfig) -> int:
 
 
 def _plot(lrs, smoothed, suggestions: dict[str, float]) -> bytes:
-    import io
+    from ..report.plots import png_bytes, subplots
 
-    from ..report.html import plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = subplots(figsize=(6, 3.8))
     ax.plot(lrs, smoothed)
     for (name, lr), color in zip(suggestions.items(), ("tab:red", "tab:green")):
         ax.axvline(lr, color=color, linestyle="--", label=f"{name}: {lr:.2e}")
     ax.set_xscale("log"), ax.set_xlabel("learning rate"), ax.set_ylabel("smoothed loss")
     ax.set_title("LR finder"), ax.grid(alpha=0.3), ax.legend()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7, end_lr: float = 10.0,
             num_steps: int | None = None, diverge: float = 4.0) -> dict:
-    """Sweep the learning rate on the training split; writes ``lr_find.json`` and ``lr_find.png``.
-    ``num_steps`` defaults to ``default_sweep_steps`` (100 on a GPU, 50 on a CPU)."""
-    from transformers import TrainingArguments, set_seed
+    """``tl lr-find``: the setup a run would have (``auto`` resolved the way a run resolves it), then the sweep."""
+    from transformers import set_seed
 
+    from ..layout import RunLayout
+
+    set_seed(config.seed)
+    out_dir = Path(out_dir)
+    setup = Setup.build(config)
+    config = config.model_copy(update={"task": setup.modality.name})
+    if parse_strategy(config.strategy).name == "auto":
+        from .auto import choose_strategy
+
+        _, choice = choose_strategy(config, setup, RunLayout(out_dir))
+        config = config.model_copy(update={"strategy": choice["strategy"], **choice.get("config", {})})
+    return lr_find_on(setup, config, out_dir, start_lr=start_lr, end_lr=end_lr, num_steps=num_steps,
+                      diverge=diverge)
+
+
+def lr_find_on(setup: Setup, config: TrainConfig, out_dir: Path, *, start_lr: float = 1e-7, end_lr: float = 10.0,
+               num_steps: int | None = None, diverge: float = 4.0) -> dict:
+    """Sweep the learning rate on ``setup``'s training split with ``config.strategy`` (a concrete one); writes
+    ``lr_find.json`` and ``lr_find.png`` into ``out_dir``. ``num_steps`` defaults to ``default_sweep_steps``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
     num_steps = num_steps or default_sweep_steps(config)
-    modality = detect_modality(config)
-    data = modality.load_data(config)
-    bundle = modality.load_model(config, data.label_names)
-    strategy = parse_strategy(config.strategy)
+    config = config.model_copy(update={"group_by_length": setup.modality.token_lengths and config.group_by_length})
+    bundle, strategy = setup.bundle, parse_strategy(config.strategy)
+    weights = setup.snapshot()
     model = strategy.prepare(bundle.model, bundle.groups)
     freeze_batchnorm_statistics(model, config)  # as tl train will
-    train = modality.encode(bundle, data.splits["train"], config)
-    groups = strategy.optimizer_groups(model, bundle.groups, start_lr, config.weight_decay, config.layer_lr_decay)
-    optimizer = torch.optim.AdamW(groups, lr=start_lr, fused=True)  # ~7x faster step on large embeddings (CPU)
-    ratio = end_lr / start_lr
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: ratio ** (step / max(1, num_steps - 1)))
     # fastai smooths with beta 0.98 over 100 steps; the same smoothing per LR decade over fewer steps needs a
     # shorter memory, else the curve (and the divergence stop) lags behind the sweep
-    recorder = _RecordLoss(diverge, beta=0.98 ** (100 / num_steps))
-    args = TrainingArguments(
-        output_dir=str(out_dir / "lr_find_tmp"), max_steps=num_steps, per_device_train_batch_size=config.batch_size,
-        logging_steps=1, eval_strategy="no", save_strategy="no", report_to=[], seed=config.seed,
-        disable_tqdm=not config.progress, use_cpu=use_cpu(config), max_grad_norm=config.max_grad_norm,
-        dataloader_num_workers=config.num_workers, remove_unused_columns=False,
-    )
-    trainer = trainer_class()(model=model, args=args, train_dataset=train, processing_class=bundle.processor,
-                              data_collator=modality.collator(bundle, config), optimizers=(optimizer, schedule),
-                              callbacks=[recorder])
-    if config.group_by_length:  # batches as tl train makes them
-        trainer.length_sampler = token_length_sampler(train, args.train_batch_size, config.seed)
-    trainer.train()
-    shutil.rmtree(out_dir / "lr_find_tmp", ignore_errors=True)  # the Trainer's output_dir; nothing saved there
-    if len(recorder.lrs) < 5:
-        raise RuntimeError(f"the loss diverged after {len(recorder.lrs)} steps; lower --start-lr")
+    finder = LRFinder(start_lr, end_lr, num_steps, diverge, beta=0.98 ** (100 / num_steps))
+    args = training_arguments(config, out_dir / "lr_find_tmp", max_steps=num_steps, learning_rate=start_lr,
+                              lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, logging_first_step=False,
+                              eval_strategy="no", save_strategy="no", load_best_model_at_end=False, report_to=[])
+    groups = strategy.optimizer_groups(model, bundle.groups, start_lr, config.weight_decay, config.layer_lr_decay)
+    trainer = make_trainer(config, model, args, setup.encoded["train"], collator=setup.modality.collator(bundle, config),
+                           processor=bundle.processor, param_groups=groups, num_labels=len(setup.data.label_names),
+                           callbacks=[finder], early_stopping=False)
+    try:
+        trainer.train()
+    finally:
+        strategy.release(model)
+        setup.restore(weights)
+        shutil.rmtree(out_dir / "lr_find_tmp", ignore_errors=True)  # the Trainer's output_dir; nothing saved there
+    if len(finder.lrs) < 5:
+        raise TransferLearnError(f"the loss diverged after {len(finder.lrs)} steps; lower --start-lr")
     # the last points are past divergence; fastai drops them too
-    keep = max(5, len(recorder.lrs) - 3) if len(recorder.lrs) < num_steps else len(recorder.lrs)
-    lrs, smoothed = np.array(recorder.lrs[:keep]), np.array(recorder.smoothed[:keep])
+    keep = max(5, len(finder.lrs) - 3) if len(finder.lrs) < num_steps else len(finder.lrs)
+    lrs, smoothed = np.array(finder.lrs[:keep]), np.array(finder.smoothed[:keep])
     suggestions = {"valley": valley(lrs, smoothed), "steepest": steepest(lrs, smoothed)}
     result = {"model": config.model, "strategy": config.strategy, "start_lr": start_lr, "end_lr": end_lr,
-              "steps": len(recorder.lrs), "suggestion": suggestions["valley"], "suggestions": suggestions,
-              "lrs": recorder.lrs, "losses": recorder.losses, "smoothed": recorder.smoothed}
+              "steps": len(finder.lrs), "suggestion": suggestions["valley"], "suggestions": suggestions,
+              "lrs": finder.lrs, "losses": finder.losses, "smoothed": finder.smoothed}
     atomic_write_json(out_dir / "lr_find.json", result)
     atomic_write_bytes(out_dir / "lr_find.png", _plot(lrs, smoothed, suggestions))
     return result

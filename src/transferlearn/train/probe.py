@@ -16,8 +16,12 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..config import TrainConfig
+from ..layout import RunLayout
 from ..models.features import FeatureSplit, verified_split
+from ..strategies import decay_split
 from .feature_cache import FeaturesDataset, cached_features, default_cache_root, weights_fingerprint
+from .setup import Setup
+from .trainer import make_trainer, training_arguments, use_cpu
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +47,21 @@ class ProbeData:
     cache: dict[str, dict]  # split name -> cache entry metadata (hit, path, seconds)
 
 
-def cache_root(config: TrainConfig, run_dir: Path) -> Path:
+def cache_root(config: TrainConfig, layout: RunLayout) -> Path:
     if config.feature_cache == "run":
-        return run_dir / "features"
+        return layout.features
     return Path(config.feature_cache).expanduser() if config.feature_cache else default_cache_root()
 
 
 def feature_device(config: TrainConfig) -> torch.device:
-    from .engine import use_cpu
-
     return torch.device("cpu" if use_cpu(config) else "cuda")
 
 
-def probe_data(config: TrainConfig, bundle, encoded: dict, modality, run_dir: Path, raw_splits: dict) -> ProbeData:
+def probe_data(config: TrainConfig, setup: Setup, layout: RunLayout) -> ProbeData:
     """Cached features of every split (computed on a miss), after checking the split on a real batch."""
+    bundle, encoded, modality = setup.bundle, setup.encoded, setup.modality
     if modality.augments(config):  # features come from fixed (evaluation-time) inputs
-        encoded = {**encoded, "train": modality.encode(bundle, raw_splits["train"], config, train=False)}
+        encoded = {**encoded, "train": modality.encode(bundle, setup.data.splits["train"], config, train=False)}
     collator = modality.collator(bundle, config)
     sample = collator([encoded["train"][i] for i in range(min(4, len(encoded["train"])))])
     sample.pop("labels", None)
@@ -70,7 +73,7 @@ def probe_data(config: TrainConfig, bundle, encoded: dict, modality, run_dir: Pa
     datasets, cache = {}, {}
     for name, dataset in encoded.items():
         features, meta = cached_features(
-            bundle.model, split, dataset, collator, root=cache_root(config, run_dir), preprocessing=preprocessing,
+            bundle.model, split, dataset, collator, root=cache_root(config, layout), preprocessing=preprocessing,
             weights_hash=weights_hash, device=device, batch_size=config.eval_batch_size or config.batch_size * 2,
             name=name, progress=config.progress,
         )
@@ -84,9 +87,6 @@ def train_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, *,
                 main: bool):
     """Train the head on cached features; returns (trainer, train output). ``main`` runs report to
     the user's trackers and write the run's history; a preliminary probe keeps to its own folder."""
-    from .engine import make_trainer, training_arguments
-    from ..strategies import decay_split
-
     head_model = CachedFeaturesHead(probe.split.head, bundle.model.config)
     for param in head_model.parameters():
         param.requires_grad_(True)
@@ -94,7 +94,7 @@ def train_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, *,
     if not main:
         update["report_to"] = ["none"]
     probe_config = config.model_copy(update=update)
-    args = training_arguments(probe_config, out_dir)
+    args = training_arguments(probe_config, out_dir / "checkpoints")
     groups = decay_split(list(head_model.named_parameters()), lr, config.weight_decay)
     trainer = make_trainer(probe_config, head_model, args, probe.datasets["train"], probe.datasets["validation"],
                            collator=None, processor=None, param_groups=groups,

@@ -104,7 +104,7 @@ def test_gradual_unfreezing_trains_groups_top_down(tmp_path, sentiment_folder, t
     pretrained = AutoModel.from_pretrained(source)
     run = finetune(load_config(data=str(sentiment_folder), model=str(source), strategy="gradual:1", epochs=3,
                                lr=1e-2, layer_lr_decay=0.5, output=str(tmp_path / "gradual"), progress=False,
-                               early_stopping_patience=0))
+                               early_stopping_patience=0, keep_checkpoints=True))
     # the last checkpoint (model/ holds the best epoch, which may come before every group unfroze)
     last = max((run.path / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     assert last.name == "checkpoint-9"  # 3 epochs x 3 steps
@@ -228,8 +228,8 @@ def test_text_training_draws_length_bucketed_batches_in_random_order(tmp_path, s
     from transferlearn import load_config
     from transferlearn.modalities import detect_modality
     from transferlearn.strategies import parse_strategy
-    from transferlearn.train.engine import make_trainer, training_arguments
     from transferlearn.train.sampling import LengthBucketedSampler
+    from transferlearn.train.trainer import make_trainer, training_arguments
 
     rows = (sentiment_folder / "train.csv").read_text().splitlines()[1:]
     folder = tmp_path / "data"

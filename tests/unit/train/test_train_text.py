@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from transferlearn import ConfigError, finetune, load_config
-from transferlearn.train.run import Run
+from transferlearn import ConfigError, Run, finetune, load_config
 
 
 def test_run_folder_contract(trained_tiny_run):
@@ -102,7 +101,7 @@ def test_existing_run_folder_is_never_clobbered(trained_tiny_run, sentiment_fold
 def test_resume_continues_from_last_checkpoint(tmp_path, sentiment_folder, tiny_text_model):
     out = tmp_path / "resume"
     base = dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), batch_size=32, lr=1e-3,
-                output=str(out), progress=False, early_stopping_patience=0, logging_steps=1)
+                output=str(out), progress=False, early_stopping_patience=0, logging_steps=1, keep_checkpoints=True)
     first = finetune(load_config(**base, epochs=1))
     assert first.metrics["train"]["steps"] == 3
     with pytest.raises(ConfigError, match="no checkpoint"):

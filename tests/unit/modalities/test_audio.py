@@ -173,8 +173,9 @@ def test_long_clip_is_flagged_and_cropped(tmp_path):
 
 def test_hub_dataset_path_reads_undecoded_audio(tmp_path, monkeypatch):
     """The online route (e.g. PolyAI/minds14): Audio(decode=False) bytes, ClassLabel names."""
-    import datasets
     import io
+
+    import datasets
 
     def clip(label, i):
         buffer = io.BytesIO()

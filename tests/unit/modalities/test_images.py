@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import struct
 import subprocess
 import sys
@@ -185,8 +184,8 @@ def test_train_save_reload_predict(kind, image_folder, tiny_image_model, tmp_pat
     # the reloaded model scores exactly what the run measured on the test split
     assert np.mean([a == b for a, b in zip(predicted, truth)]) == pytest.approx(run.metrics["test"]["accuracy"])
     # the saved folder loads without transferlearn and predicts the same
-    from transferlearn.models.image import image_batch
     from transferlearn.data.augment import ImageSpec
+    from transferlearn.models.image import image_batch
 
     batch = image_batch(ImageSpec.load(run.model_dir), images)
     if kind.startswith("timm"):

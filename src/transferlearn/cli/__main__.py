@@ -1,0 +1,5 @@
+"""``python -m transferlearn.cli``: the same as ``tl``."""
+
+from . import main
+
+main()

@@ -1,0 +1,91 @@
+"""Audio: class folders of clips, file-name labels, split lists, Hub datasets; transformers audio classifiers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import TrainConfig
+from ..data.splits import LabelledData
+from ..errors import ConfigError
+from .base import Modality, augment_preset, register
+
+
+@register
+class Audio(Modality):
+    name = "audio"
+    row_column = "audio"
+    pipeline_tag = "audio-classification"
+    onnx_inputs = ("input_values", "attention_mask", "input_features")
+    sequence_inputs = ("input_values", "attention_mask")  # raw waveforms; Whisper's mel frames are fixed
+
+    def load_data(self, config: TrainConfig, label_names=None, data=None) -> LabelledData:
+        from ..data.audio import load_audio_data
+
+        return load_audio_data(
+            data or config.data, audio_column=config.audio_column, label_column=config.label_column,
+            label_from_filename=config.label_from_filename, group_from_filename=config.group_from_filename,
+            val_split=config.val_split, seed=config.seed,
+            max_train_samples=config.max_train_samples if data is None else None,
+            max_eval_samples=config.max_eval_samples, on_bad_rows=config.on_bad_rows,
+            data_config=config.data_config, label_names=label_names, carve_validation=data is None,
+        )
+
+    def load_model(self, config: TrainConfig, label_names):
+        from ..models.audio import load_audio_classifier
+
+        if config.head != "linear":
+            raise ConfigError(f"head '{config.head}' is not available for audio models (they keep their own head)")
+        return load_audio_classifier(
+            config.model, label_names, from_scratch=config.from_scratch, head_dropout=config.head_dropout,
+            backbone_dropout=config.backbone_dropout, max_seconds=config.max_duration,
+            freeze_feature_encoder=config.freeze_feature_encoder, trust_remote_code=config.trust_remote_code,
+        )
+
+    def load_model_folder(self, folder: Path):
+        from ..models.audio import load_audio_model_folder
+
+        return load_audio_model_folder(folder)[0]
+
+    def load_processor(self, folder: Path):
+        from ..models.audio import AudioProcessing
+
+        return AudioProcessing.load(folder)
+
+    def encode(self, bundle, dataset, config: TrainConfig, train: bool = False):
+        from ..data.audio import read_audio
+        from ..data.audio_augment import audio_augmentation
+
+        processing = bundle.processor
+        augment = audio_augmentation(augment_preset(config), config.background_noise_dir) if train else None
+
+        def decode(batch):
+            arrays = [read_audio(a, processing.sampling_rate, config.max_duration) for a in batch["audio"]]
+            if augment is not None:
+                arrays = [augment(samples=a, sample_rate=processing.sampling_rate) for a in arrays]
+            features = processing(arrays)
+            return {**{k: list(v) for k, v in features.items()}, "label": batch["label"]}
+
+        return dataset.with_transform(decode)
+
+    def collator(self, bundle, config: TrainConfig):
+        from ..data.audio import collate_features
+
+        return collate_features
+
+    def read_inputs(self, processor, items: list, max_length: int = 0) -> dict:
+        from ..models.audio import audio_batch
+
+        return audio_batch(processor, list(items))
+
+    def preprocessing(self, bundle, config: TrainConfig) -> dict:
+        fe = bundle.processor.feature_extractor
+        return {"modality": "audio", "feature_extractor": fe.to_dict(), "max_seconds": bundle.processor.max_seconds}
+
+    def augments(self, config: TrainConfig) -> bool:
+        return augment_preset(config) != "none"
+
+    def quantization_misfit(self, method: str) -> str | None:
+        return None
+
+    def describe_input(self, item) -> str:
+        return str(item) if isinstance(item, (str, Path)) else "<clip>"

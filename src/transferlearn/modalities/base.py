@@ -1,0 +1,114 @@
+"""The modality contract: everything that differs between text, image and audio, asked by every stage.
+
+A stage never compares ``modality.name``; it asks the modality (how data loads, how a model and its processor
+load, how rows become model inputs, what the ONNX graph takes, which quantization fits, ...). A new modality is
+one subclass registered with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..config import TrainConfig
+from ..data.splits import LabelledData
+
+MODALITIES: dict[str, "Modality"] = {}
+
+
+def register(cls: type["Modality"]) -> type["Modality"]:
+    """Class decorator: one instance of each modality, found by name (``task`` in the config)."""
+    MODALITIES[cls.name] = cls()
+    return cls
+
+
+def augment_preset(config: TrainConfig) -> str:
+    """``auto``: light augmentation, except for strategies whose cached features need fixed inputs."""
+    if config.augment != "auto":
+        return config.augment
+    return "none" if config.strategy.split(":")[0] in ("linear-probe", "auto") else "light"
+
+
+class Modality(ABC):
+    name: ClassVar[str]
+    row_column: ClassVar[str]  # the raw-input column of its datasets (what predict / evaluate read)
+    pipeline_tag: ClassVar[str]  # the Hugging Face task name
+    onnx_inputs: ClassVar[tuple[str, ...]]  # model inputs the ONNX graph may take, in order
+    sequence_inputs: ClassVar[tuple[str, ...]] = ()  # inputs whose axis 1 has a variable length
+    token_lengths: ClassVar[bool] = False  # rows have a length: batches can be grouped by it
+
+    # --- data and model -------------------------------------------------------------------------
+    @abstractmethod
+    def load_data(self, config: TrainConfig, label_names: list[str] | None = None,
+                  data: str | None = None) -> LabelledData:
+        """The run's splits; with ``data``, another source scored against ``label_names`` (no carve-out)."""
+
+    @abstractmethod
+    def load_model(self, config: TrainConfig, label_names: list[str]):
+        """A :class:`~transferlearn.models.bundle.ModelBundle` for training."""
+
+    @abstractmethod
+    def load_model_folder(self, folder: Path):
+        """A saved ``model/`` folder as an eval-mode model."""
+
+    @abstractmethod
+    def load_processor(self, folder: Path):
+        """The saved processor (tokenizer / image spec / audio feature extractor), without the model."""
+
+    # --- rows to model inputs -------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, bundle, dataset, config: TrainConfig, train: bool = False):
+        """A dataset of model inputs + label (tokenized, or decoded by a transform on access)."""
+
+    @abstractmethod
+    def collator(self, bundle, config: TrainConfig):
+        """The Trainer's data collator."""
+
+    @abstractmethod
+    def read_inputs(self, processor, items: list, max_length: int) -> dict:
+        """Raw inputs (texts, image files, clips) -> a batch of tensors."""
+
+    def preprocessing(self, bundle, config: TrainConfig) -> dict:
+        """The settings that shape the model inputs (part of the feature-cache key)."""
+        return {"modality": self.name}
+
+    def augments(self, config: TrainConfig) -> bool:
+        """Are training inputs random each epoch (so cached features cannot stand for them)?"""
+        return False
+
+    def lengths(self, items: list) -> list[int] | None:
+        """A size per raw input, for grouping similar ones in a batch; None where inputs have no length."""
+        return None
+
+    def augmentation_preview(self, encoded_train, bundle, config: TrainConfig) -> bytes | None:
+        """A PNG of augmented training inputs for the report, where one can be drawn."""
+        return None
+
+    # --- deployment -----------------------------------------------------------------------------
+    def dynamic_axes(self, names: list[str]) -> dict:
+        axes = {n: ({0: "batch", 1: "sequence"} if n in self.sequence_inputs else {0: "batch"}) for n in names}
+        return {**axes, "logits": {0: "batch"}}
+
+    def quantization_misfit(self, method: str) -> str | None:
+        """Why ``method`` suits this modality's models badly, or None when it fits."""
+        return None
+
+    def dynamic_int8_ops(self) -> list[str]:
+        """Op types onnxruntime's dynamic quantization converts."""
+        return ["MatMul"]
+
+    def fusable_family(self, model) -> bool:
+        """Does onnxruntime's transformer optimizer (fused attention, layer norm) apply to ``model``?"""
+        return False
+
+    def library_name(self, model_dir: Path) -> str:
+        return "transformers"
+
+    def usage_snippet(self, model_dir: Path) -> list[str]:
+        """Model-card lines showing how the packaged folder loads."""
+        return ["```python", "from transformers import pipeline",
+                f'classify = pipeline("{self.pipeline_tag}", model=".")', "```"]
+
+    def describe_input(self, item: Any) -> str:
+        return str(item)[:80]

@@ -1,0 +1,109 @@
+"""Images: class folders, lists, IDX files, Hub datasets; timm and transformers vision classifiers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import TrainConfig
+from ..data.splits import LabelledData
+from .base import Modality, augment_preset, register
+
+
+@register
+class Image(Modality):
+    name = "image"
+    row_column = "image"
+    pipeline_tag = "image-classification"
+    onnx_inputs = ("pixel_values",)
+
+    def load_data(self, config: TrainConfig, label_names=None, data=None) -> LabelledData:
+        from ..data.images import load_image_data
+
+        return load_image_data(
+            data or config.data, image_column=config.image_column, label_column=config.label_column,
+            val_split=config.val_split, seed=config.seed,
+            max_train_samples=config.max_train_samples if data is None else None,
+            max_eval_samples=config.max_eval_samples, on_bad_rows=config.on_bad_rows,
+            data_config=config.data_config, label_names=label_names, carve_validation=data is None,
+        )
+
+    def load_model(self, config: TrainConfig, label_names):
+        from ..models.image import load_image_classifier
+
+        return load_image_classifier(
+            config.model, label_names, from_scratch=config.from_scratch, head=config.head,
+            head_dropout=config.head_dropout, backbone_dropout=config.backbone_dropout, image_size=config.image_size,
+            trust_remote_code=config.trust_remote_code,
+        )
+
+    def load_model_folder(self, folder: Path):
+        from ..models.image import load_image_model_folder
+
+        return load_image_model_folder(folder)[0]
+
+    def load_processor(self, folder: Path):
+        from ..data.augment import ImageSpec
+        from ..models.image import ImageProcessing
+
+        return ImageProcessing(ImageSpec.load(folder))
+
+    def encode(self, bundle, dataset, config: TrainConfig, train: bool = False):
+        from ..data.augment import eval_transform, open_image, train_transform
+
+        spec = bundle.processor.spec
+        transform = train_transform(spec, augment_preset(config)) if train else eval_transform(spec)
+
+        def decode(batch):
+            return {"pixel_values": [transform(open_image(image)) for image in batch["image"]],
+                    "label": batch["label"], "_train": [train] * len(batch["label"])}
+
+        return dataset.with_transform(decode)
+
+    def collator(self, bundle, config: TrainConfig):
+        from ..data.augment import MixCollator
+
+        return MixCollator(len(bundle.model.config.id2label), mixup=config.mixup, cutmix=config.cutmix)
+
+    def read_inputs(self, processor, items: list, max_length: int = 0) -> dict:
+        from ..models.image import image_batch
+
+        return image_batch(processor.spec, list(items))
+
+    def preprocessing(self, bundle, config: TrainConfig) -> dict:
+        from dataclasses import asdict
+
+        return {"modality": "image", **asdict(bundle.processor.spec)}
+
+    def augments(self, config: TrainConfig) -> bool:
+        return augment_preset(config) != "none" or config.mixup > 0 or config.cutmix > 0
+
+    def augmentation_preview(self, encoded_train, bundle, config: TrainConfig) -> bytes | None:
+        if not self.augments(config):
+            return None
+        from ..data.augment import augmented_grid
+
+        return augmented_grid(encoded_train, bundle.processor.spec, self.collator(bundle, config), n=16,
+                              seed=config.seed)
+
+    def quantization_misfit(self, method: str) -> str | None:
+        if method == "dynamic":
+            return ("dynamic int8 quantization does not suit convolutional image models (measured: EfficientNet "
+                    "logits off by 0.73); use --method static, which calibrates activations on training images")
+        if method == "torch-dynamic":
+            return ("torch dynamic quantization only converts Linear layers; an image model's compute is in its "
+                    "convolutions, so it would gain nothing. Use --method static")
+        return None
+
+    def library_name(self, model_dir: Path) -> str:
+        config = model_dir / "config.json"
+        return "timm" if config.exists() and "architecture" in json.loads(config.read_text()) else "transformers"
+
+    def usage_snippet(self, model_dir: Path) -> list[str]:
+        if self.library_name(model_dir) == "timm":
+            return ["```python", "import timm", 'model = timm.create_model("local-dir:.", pretrained=True).eval()',
+                    "```"]
+        return super().usage_snippet(model_dir)
+
+    def describe_input(self, item) -> str:
+        return str(item) if isinstance(item, (str, Path)) else "<image>"

@@ -1,0 +1,35 @@
+"""What every training job needs before its first step, built once: the modality, the data, the model bundle and
+the encoded splits. Fine-tuning, ``auto``'s probe and the LR finder all start from the same :class:`Setup`."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from ..config import TrainConfig
+from ..modalities import Modality, detect_modality
+
+
+@dataclass
+class Setup:
+    config: TrainConfig  # as asked; ``task`` may still be auto
+    modality: Modality
+    data: object  # LabelledData
+    bundle: object  # ModelBundle
+    encoded: dict
+
+    @classmethod
+    def build(cls, config: TrainConfig) -> "Setup":
+        modality = detect_modality(config)
+        data = modality.load_data(config)
+        bundle = modality.load_model(config, data.label_names)
+        encoded = {split: modality.encode(bundle, ds, config, train=split == "train")
+                   for split, ds in data.splits.items()}
+        return cls(config, modality, data, bundle, encoded)
+
+    def snapshot(self) -> dict:
+        """The model's weights, to put back after a job that trains it only to measure (the LR finder)."""
+        return copy.deepcopy(self.bundle.model.state_dict())
+
+    def restore(self, state: dict) -> None:
+        self.bundle.model.load_state_dict(state)

@@ -1,0 +1,87 @@
+"""The modality contract: no per-modality branch outside the package; evaluate and predict on image and audio
+runs score the asked split (not every split merged)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import transferlearn
+from transferlearn import finetune, load_config
+from transferlearn.cli import app
+from transferlearn.modalities import MODALITIES, Modality
+
+SRC = Path(transferlearn.__file__).parent
+
+
+def test_no_modality_name_comparison_outside_the_modalities_package():
+    offenders = [f"{p.relative_to(SRC)}:{i}" for p in SRC.rglob("*.py") if "modalities" not in p.parts
+                 for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if re.search(r"modality\.name\s*[!=]=|\.modality\s*[!=]=\s*[\"']", line)]
+    assert offenders == []
+
+
+def test_every_modality_answers_the_whole_contract():
+    assert set(MODALITIES) == {"text", "image", "audio"}
+    for modality in MODALITIES.values():
+        assert isinstance(modality, Modality)
+        assert modality.row_column and modality.pipeline_tag.endswith("-classification") and modality.onnx_inputs
+        assert set(modality.sequence_inputs) <= set(modality.onnx_inputs)
+
+
+@pytest.fixture(scope="module")
+def media_runs(image_folder, audio_folder, tiny_image_model, tiny_audio_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("media-runs")
+    image = finetune(load_config(data=str(image_folder), model=str(tiny_image_model("timm-efficientnet")), epochs=2,
+                                 batch_size=16, image_size=32, lr=1e-2, output=str(root / "image"), progress=False,
+                                 early_stopping_patience=0))
+    audio = finetune(load_config(data=str(audio_folder), model=str(tiny_audio_model("wav2vec2")), epochs=1,
+                                 batch_size=12, max_duration=1.0, output=str(root / "audio"), progress=False,
+                                 early_stopping_patience=0))
+    return {"image": image, "audio": audio}
+
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+def test_evaluate_scores_the_asked_split(kind, media_runs):
+    run = media_runs[kind]
+    runner = CliRunner()
+    for split, expected in (("test", run.metrics["test"]), ("validation", run.metrics["validation"])):
+        result = runner.invoke(app, ["evaluate", str(run.path), "--split", split, "--json"])
+        assert result.exit_code == 0, result.output
+        got = json.loads(result.stdout)
+        assert got["split"] == split and got["num_samples"] == expected["num_samples"] == 12 + 4 * (kind == "image")
+        assert got["accuracy"] == pytest.approx(expected["accuracy"]) and got["confusion_matrix"] == expected[
+            "confusion_matrix"]
+
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+def test_evaluate_on_other_data_keeps_its_splits(kind, media_runs, tmp_path):
+    run = media_runs[kind]
+    data = Path(run.config.data)
+    other = tmp_path / "other"
+    shutil.copytree(data / "test", other / "test")
+    shutil.copytree(data / "val", other / "val")
+    result = CliRunner().invoke(app, ["evaluate", str(run.path), "--data", str(other), "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got["split"] == "test" and got["num_samples"] == run.metrics["test"]["num_samples"]  # not test + val
+    assert got["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+def test_predict_files_matches_the_python_api(kind, media_runs):
+    run = media_runs[kind]
+    files = sorted(str(p) for p in (Path(run.config.data) / "test").glob("*/*"))[:4]
+    result = CliRunner().invoke(app, ["predict", str(run.path), *files, "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.strip().splitlines()]
+    expected = run.predict(files)
+    assert [x["input"] for x in lines] == files
+    assert [x["label"] for x in lines] == [e["label"] for e in expected]
+    for line, e in zip(lines, expected):
+        assert line["score"] == pytest.approx(e["score"], abs=1e-6)

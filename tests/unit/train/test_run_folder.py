@@ -1,0 +1,70 @@
+"""Intent vs plan, disk hygiene, and --lr auto with --strategy auto."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from transferlearn import finetune, load_config
+
+
+def _common(sentiment_folder, tiny_text_model, out, **kw):
+    return dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=1, batch_size=32,
+                output=str(out), progress=False, early_stopping_patience=0, **kw)
+
+
+def test_finished_run_drops_checkpoints_unless_kept(tmp_path, sentiment_folder, tiny_text_model):
+    dropped = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "a")))
+    assert not (dropped.path / "checkpoints").exists() and (dropped.path / "model" / "model.safetensors").exists()
+    kept = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "b"), keep_checkpoints=True))
+    assert list((kept.path / "checkpoints").glob("checkpoint-*"))
+
+
+def test_config_stays_the_intent_and_the_plan_records_decisions(tmp_path, sentiment_folder, tiny_text_model):
+    run = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "run"), strategy="auto"))
+    intent = yaml.safe_load((run.path / "config.yaml").read_text())
+    plan = json.loads((run.path / "plan.json").read_text())
+    assert intent["strategy"] == "auto" and intent["task"] == "auto" and intent["lr"] is None
+    assert plan["task"] == "text" and plan["strategy"] != "auto" and plan["lr"] > 0 and plan["group_by_length"]
+    assert any(d.startswith("strategy:") for d in plan["decisions"])
+    assert run.config.strategy == plan["strategy"] and run.config.lr == plan["lr"]  # Run reads the resolved config
+    assert run.modality.name == "text"
+
+
+def test_lr_auto_with_strategy_auto_trains(tmp_path, sentiment_folder, tiny_text_model):
+    run = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "run"), strategy="auto",
+                               lr="auto"))
+    plan = json.loads((run.path / "plan.json").read_text())
+    finder = json.loads((run.path / "lr_find" / "lr_find.json").read_text())
+    assert plan["lr"] == finder["suggestion"] and finder["strategy"] == plan["strategy"] != "auto"
+    assert run.metrics["test"]["num_samples"] == 32
+
+
+def test_lr_finder_leaves_the_pretrained_weights(tmp_path, sentiment_folder, tiny_text_model):
+    import torch
+
+    from transferlearn.train.lr_find import lr_find_on
+    from transferlearn.train.setup import Setup
+
+    config = load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "run"), strategy="full")
+    setup = Setup.build(config)
+    before = {k: v.clone() for k, v in setup.bundle.model.state_dict().items()}
+    lr_find_on(setup, config, tmp_path / "lrf", num_steps=8, end_lr=1.0)
+    after = setup.bundle.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not setup.bundle.model._forward_pre_hooks  # the strategy removed its eval-mode hook
+
+
+def test_reproducing_a_run_applies_its_plan(tmp_path, sentiment_folder, tiny_text_model):
+    from typer.testing import CliRunner
+
+    from transferlearn.cli import app
+
+    first = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "first"), strategy="auto"))
+    result = CliRunner().invoke(app, ["train", "-c", str(first.path / "config.yaml"), "--output",
+                                      str(tmp_path / "again")])
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "again" / "plan.json").read_text())
+    assert again["strategy"] == first.plan.strategy and again["lr"] == first.plan.lr
+    assert not (tmp_path / "again" / "auto.json").exists()  # the plan was applied: auto did not run again
