@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from transferlearn.train.run import Run
+    from transferlearn import Run
 
     deploy_report("hymenoptera", Run.load(args.run), "static", args.threads, goal={"max_drop_pt": 1.0})
 

@@ -28,8 +28,7 @@ def main() -> None:
     parser.add_argument("--output", default="runs/bench-deploy-smsa")
     args = parser.parse_args()
 
-    from transferlearn import finetune, load_config
-    from transferlearn.train.run import Run
+    from transferlearn import Run, finetune, load_config
 
     if args.run:
         run = Run.load(args.run)

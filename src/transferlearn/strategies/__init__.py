@@ -132,8 +132,6 @@ class LinearProbe(FreezeBackbone):
     """``linear-probe`` — backbone frozen, its features computed once and cached; only the head trains,
     on the cache. Falls back to ``freeze-backbone`` when augmentation makes every epoch's inputs new."""
 
-    cached_probe = True
-    finetune_after_probe = False
     fallback = "freeze-backbone"  # what runs when cached features cannot stand for the training inputs
 
     def steps(self):
@@ -146,8 +144,6 @@ class ProbeThenFinetune(Full):
     """``probe-then-finetune[:E]`` — LP-FT (Kumar et al. 2022): E epochs (default 10) of linear probe on
     cached features, then every parameter fine-tunes from the probed head. A trained head does not
     send large random gradients into the pretrained features at the start of fine-tuning."""
-
-    cached_probe = True
 
     @classmethod
     def parse_arg(cls, name, arg):

@@ -33,10 +33,7 @@ class Strategy:
     # Used when the user sets no --lr: a head alone on frozen features wants a far larger step than a
     # whole pretrained network (fastai and Keras recipes use ~1e-3 vs ~1e-5..5e-5).
     default_lr: ClassVar[float] = 5e-5
-    # Strategies that train the head on cached backbone features first (linear-probe, probe-then-finetune);
-    # after the probe, either the whole network goes on training (LP-FT) or the probed head is the result.
-    cached_probe: ClassVar[bool] = False
-    finetune_after_probe: ClassVar[bool] = True
+    # the rate of a cached-probe step that starts a fine-tune (LP-FT): a head alone on frozen features
     probe_lr: ClassVar[float] = 1e-3
 
     @classmethod
