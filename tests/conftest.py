@@ -120,7 +120,8 @@ def trained_tiny_run(tmp_path_factory, sentiment_folder, tiny_text_model):
     from transferlearn import finetune, load_config
 
     out = tmp_path_factory.mktemp("runs") / "tiny-bert"
-    config = load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=6, lr=1e-2, warmup_ratio=0.0,
+    config = load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), strategy="full", epochs=6,
+                         head_lr_multiplier=1.0, lr=1e-2, warmup_ratio=0.0,
                          batch_size=16, output=str(out), progress=False, logging_steps=2, seed=1,
                          early_stopping_patience=0)
     return finetune(config)

@@ -28,12 +28,13 @@ class Run(_run.Run):
         return self.predictor("onnx" if onnx else "torch").predict(inputs, top_k)
 
 
-def finetune(config: TrainConfig | dict | str) -> Run:
-    """Fine-tune as ``tl train`` does. ``config`` is a TrainConfig, a dict of its keys, or a YAML path."""
+def finetune(config: TrainConfig | dict | str, plan=None) -> Run:
+    """Fine-tune as ``tl train`` does. ``config`` is a TrainConfig, a dict of its keys, or a YAML path; ``plan``
+    (a :class:`~transferlearn.config.Plan`) reuses another run's decisions."""
     from .train.engine import finetune as _finetune
 
     if isinstance(config, dict):
         config = load_config(**config)
     elif not isinstance(config, TrainConfig):
         config = load_config(config)
-    return Run.load(_finetune(config).path)
+    return Run.load(_finetune(config, plan).path)

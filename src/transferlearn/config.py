@@ -42,8 +42,9 @@ class TrainConfig(BaseModel):
         "error", description="A bad row or file stops the run (error) or is dropped and counted (skip).")
 
     # --- model ------------------------------------------------------------------------------
-    strategy: str = Field("full", description="full | linear-probe | freeze-backbone | freeze:N | gradual[:K] | "
-                          "discriminative[:F] | probe-then-finetune[:E] | lora[:r] | auto  (tl strategies)")
+    strategy: str = Field("auto", description="auto (a converged probe, then fine-tuning candidates kept only if "
+                          "validation says so) | full | linear-probe | freeze-backbone | freeze:N | gradual[:K] | "
+                          "discriminative[:F] | probe-then-finetune[:E] | lora[:r]  (tl strategies)")
     from_scratch: bool = Field(False, description="Same architecture, random weights.")
     head: Literal["linear", "mlp", "keras"] = Field(
         "linear", description="Classification head (mlp: text, hidden sizes from head_hidden; keras: timm images).")
@@ -69,7 +70,21 @@ class TrainConfig(BaseModel):
     trust_remote_code: bool = Field(False, description="Run model code shipped with a Hub model (off: safe).")
 
     # --- optimisation -----------------------------------------------------------------------
-    epochs: float = Field(3.0, gt=0, description="Training epochs (fractions allowed).")
+    epochs: float = Field(3.0, gt=0, description="Training epochs (fractions allowed); unless given, raised to reach "
+                          "min_steps on small data and lowered to fit the time budget.")
+    min_steps: int = Field(200, ge=0, description="Optimizer steps a fine-tune gets at least when --epochs is not "
+                           "given (few rows: enough steps to converge; early stopping keeps the best).")
+    time_budget: str | None = Field(
+        None, description="Wall-time budget, e.g. 15m, 2h, 90s, or none; default 15m on CPU, none on GPU. auto "
+        "fits its candidates and epochs to it; an explicit --time-budget also shortens other strategies.")
+    head_lr_multiplier: float | None = Field(
+        None, gt=0, description="A new head trains at lr x this (fastai-style); default 10 where a new head trains "
+        "with the body (full, freeze:N, gradual, discriminative), 1 where it starts probed or trains alone.")
+    probe_solver: Literal["lbfgs", "trainer"] = Field(
+        "lbfgs", description="Cached linear probe: full-batch L-BFGS to convergence with the L2 strength chosen "
+        "on validation (lbfgs), or --epochs of AdamW through the Trainer (trainer).")
+    baseline: bool = Field(True, description="Also fit a classical baseline on the same split (TF-IDF / pixels / "
+                           "MFCC + logistic regression) and report it beside the model.")
     batch_size: int = Field(32, gt=0, description="Training batch size.")
     eval_batch_size: int | None = Field(None, gt=0, description="Evaluation batch size (default: 2 x batch size).")
     gradient_accumulation_steps: int = Field(1, gt=0, description="Batches summed into one optimizer step.")
@@ -146,6 +161,10 @@ class Plan(BaseModel):
     lr: float
     group_by_length: bool
     updates: dict[str, Any] = Field(default_factory=dict, description="Other keys the engine decided.")
+    candidates: list[dict[str, Any]] = Field(default_factory=list,
+                                             description="auto: the fine-tunes tried after the probe.")
+    budget_s: float | None = Field(None, description="The wall-time budget in seconds (None: none).")
+    estimate_s: float | None = Field(None, description="The estimated training time, when it was estimated.")
     decisions: list[str] = Field(default_factory=list, description="Each decision and why, in words.")
 
     def apply(self, config: TrainConfig) -> TrainConfig:

@@ -62,7 +62,7 @@ def test_strategies_lists_the_registry():
 def test_train_with_yaml_and_flags_then_reproduce(tmp_path, sentiment_folder, tiny_text_model):
     config = tmp_path / "run.yaml"
     config.write_text(f"data: {sentiment_folder}\nmodel: {tiny_text_model('bert')}\nepochs: 3\nbatch_size: 32\n"
-                      f"lr: 0.005\nprogress: false\n")
+                      f"lr: 0.005\nprogress: false\nstrategy: full\n")
     out = tmp_path / "runs" / "a"
     proc = _tl("train", "-c", config, "--epochs", 1, "--output", out, "--report-to", "tensorboard", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -95,7 +95,7 @@ def test_wandb_offline_tracking(tmp_path, sentiment_folder, tiny_text_model, mon
 
     for var in ("WANDB_MODE", "WANDB_DIR", "WANDB_API_KEY"):
         monkeypatch.delenv(var, raising=False)
-    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=1,
+    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), strategy="full", epochs=1,
                                output=str(tmp_path / "wb"), report_to="wandb", progress=False))
     assert list(Path(run.path / "wandb").glob("offline-run-*")), "wandb did not log offline into the run folder"
 
@@ -106,7 +106,7 @@ def test_mlflow_tracking_to_sqlite_in_run_folder(tmp_path, sentiment_folder, tin
 
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(var, raising=False)
-    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=1,
+    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), strategy="full", epochs=1,
                                output=str(tmp_path / "ml"), report_to="mlflow", progress=False))
     db = run.path / "mlflow.db"
     assert db.exists()

@@ -23,30 +23,39 @@ out = Console()
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+    """Our own messages at INFO; other libraries' only from WARNING (onnxruntime's quantization notes, timm's
+    checkpoint lines, ...) unless --verbose, which shows everything at DEBUG."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "datasets", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not verbose:  # transformers' load report lists every freshly initialised head weight; we log a summary
+    logging.getLogger("transferlearn").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:
+        import warnings
+
         import transformers
 
-        transformers.logging.set_verbosity_error()
+        transformers.logging.set_verbosity_error()  # its load report lists every new head weight; we log a summary
+        for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "datasets", "matplotlib", "timm",
+                      "onnxruntime", "root"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")  # torch, on read-only audio
+        warnings.filterwarnings("ignore", category=UserWarning, module="onnxruntime")
 
 
 def _load_train_config(config: Path | None, overrides: dict, sets: list[str] | None):
-    """Config file, then flags, then --set. A run's own ``config.yaml`` reproduces that run: the plan beside it
-    (``plan.json``) is applied, and the output goes to a fresh folder, never over the original."""
+    """(config, plan or None): config file, then flags, then --set. A run's own ``config.yaml`` reproduces that
+    run: the plan beside it (``plan.json``) is reused as it is unless a flag changes what it decided (strategy,
+    learning rate, epochs, task), and the output goes to a fresh folder, never over the original."""
     from ..config import Plan, load_config
 
-    values = {**overrides, **parse_sets(sets)}
-    cfg = load_config(config, **values)
+    values = {k: v for k, v in {**overrides, **parse_sets(sets)}.items() if v is not None}
+    cfg, plan = load_config(config, **values), None
     if config is not None and Path(config).name == "config.yaml":
         plan_file = Path(config).with_name("plan.json")
-        if plan_file.exists() and values.get("strategy") is None and values.get("lr") is None:
-            cfg = Plan.load(plan_file).apply(cfg)
+        if plan_file.exists() and not {"strategy", "lr", "epochs", "task", "data", "model"} & set(values):
+            plan = Plan.load(plan_file)
         if values.get("output") is None and not values.get("resume"):
             cfg = cfg.model_copy(update={"output": None, "overwrite": False})
-    return cfg
+    return cfg, plan
 
 
 @app.command()
@@ -59,10 +68,10 @@ def train(
 ):
     """Fine-tune a pretrained model and write a run folder."""
     _setup_logging(verbose)
-    cfg = _load_train_config(config, overrides, set_)
+    cfg, plan = _load_train_config(config, overrides, set_)
     from ..api import finetune
 
-    run = finetune(cfg)
+    run = finetune(cfg, plan)
     _print_run(run)
 
 
@@ -71,12 +80,26 @@ def _print_run(run) -> None:
     table = Table(title=f"run folder: {run.path}")
     for col in ("split", "samples", "accuracy", "macro F1", "weighted F1"):
         table.add_column(col, justify="right")
+    baseline = metrics.get("baseline", {})
     for split in ("validation", "test"):
         if split in metrics:
             m = metrics[split]
             table.add_row(split, str(m["num_samples"]), f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}",
                           f"{m['weighted_f1']:.4f}")
+            if split in baseline:
+                b = baseline[split]
+                table.add_row(f"  baseline ({split})", "", f"{b['accuracy']:.4f}", f"{b['macro_f1']:.4f}",
+                              f"{b['weighted_f1']:.4f}", style="dim")
     out.print(table)
+    if baseline:
+        out.print(f"baseline: {baseline['name']}")
+    if baseline.get("warning"):
+        out.print(f"[bold red]warning:[/bold red] {baseline['warning']}")
+    auto = metrics.get("train", {}).get("auto")
+    if auto:
+        tried = ", ".join(f"{c['name']} {c['validation']:.3f}" if "validation" in c else f"{c['name']} skipped"
+                          for c in auto["candidates"])
+        out.print(f"auto kept [bold]{auto['winner']}[/bold] ({auto['why']}); tried: {tried}")
     train = metrics.get("train", {})
     size = run.layout.size_bytes() / 2**20
     out.print(f"trained in {train.get('runtime_s')} s; report: {run.layout.report}; run folder {size:,.1f} MB")
@@ -233,7 +256,7 @@ def quantize(
 
     info = run_quantize(Run.load(run_dir), method, calibration_samples=calibration_samples, force=force)
     v = info["validation"]
-    out.print(f"{info['method']}: {info['file'] or '(rebuilt at load time)'}; on {v['samples']} test samples "
+    out.print(f"{info['method']}: {info['file'] or '(rebuilt at load time)'}; on {v['samples']} {v['split']} samples "
               f"accuracy {v['accuracy']:.4f} (fp32 {v['accuracy_fp32']:.4f}), agreement with fp32 "
               f"{v['argmax_agreement_with_fp32']:.3f}")
 

@@ -47,16 +47,19 @@ class Deployment:
     def data(self):
         return self.modality.load_data(self.run.config)
 
-    def rows(self, n: int, split: str = "test"):
-        splits = self.data.splits
-        rows = splits.get(split) or splits.get("validation") or splits["train"]
+    def rows(self, n: int):
+        rows = self.data.splits[self.scored_split]
         return rows.select(range(min(n, len(rows))))
 
     def encode_rows(self, rows) -> dict:
         return self.torch.encode(rows[self.modality.row_column])
 
+    @property
+    def scored_split(self) -> str:
+        return next(s for s in ("test", "validation", "train") if s in self.data.splits)
+
     def sample(self, n: int) -> tuple[dict, np.ndarray]:
-        """``n`` real rows through the run's preprocessing: (batch of tensors, labels)."""
+        """``n`` real rows of the scored split through the run's preprocessing: (batch of tensors, labels)."""
         rows = self.rows(n)
         return self.encode_rows(rows), np.asarray(rows["label"])
 
@@ -132,7 +135,8 @@ def quantize(run: Run, method: str, *, calibration_samples: int = 100, force: bo
         got = TorchBackend(torch_dynamic_int8(deployment.torch.model), names)(batch)
         info = {"file": None, "method": "torch.ao.quantization.quantize_dynamic(nn.Linear, qint8)",
                 "seconds": round(time.time() - start, 2),
-                "validation": _agreement(deployment.expected(batch, names), got, labels)}
+                "validation": _agreement(deployment.expected(batch, names), got, labels,
+                                         deployment.scored_split)}
         record_variant(run, TORCH_DYNAMIC, info)
         return info
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -158,7 +162,8 @@ def quantize(run: Run, method: str, *, calibration_samples: int = 100, force: bo
     tmp.replace(target)
     info = {"file": target.name, "method": f"onnxruntime quantize_{method}", **details,
             "seconds": round(time.time() - start, 2),
-            "validation": _agreement(deployment.expected(batch, names), got, labels)}
+            "validation": _agreement(deployment.expected(batch, names), got, labels,
+                                         deployment.scored_split)}
     record_variant(run, name, info)
     return info
 
@@ -198,8 +203,8 @@ def _fuse_transformer(deployment: Deployment, source: Path) -> Path | None:
     return target
 
 
-def _agreement(expected: np.ndarray, got: np.ndarray, labels: np.ndarray) -> dict:
-    return {"samples": int(len(labels)),
+def _agreement(expected: np.ndarray, got: np.ndarray, labels: np.ndarray, split: str) -> dict:
+    return {"samples": int(len(labels)), "split": split,
             "argmax_agreement_with_fp32": float((got.argmax(-1) == expected.argmax(-1)).mean()),
             "accuracy": float((got.argmax(-1) == labels).mean()),
             "accuracy_fp32": float((expected.argmax(-1) == labels).mean())}

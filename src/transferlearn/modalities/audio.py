@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+
+import numpy as np
 
 from ..config import TrainConfig
 from ..data.splits import LabelledData
@@ -14,6 +17,7 @@ from .base import Modality, augment_preset, register
 class Audio(Modality):
     name = "audio"
     row_column = "audio"
+    finetune_lr = 5e-5  # auto's fine-tunes start from a probed head at this rate
     pipeline_tag = "audio-classification"
     onnx_inputs = ("input_values", "attention_mask", "input_features")
     sequence_inputs = ("input_values", "attention_mask")  # raw waveforms; Whisper's mel frames are fixed
@@ -40,6 +44,22 @@ class Audio(Modality):
             backbone_dropout=config.backbone_dropout, max_seconds=config.max_duration,
             freeze_feature_encoder=config.freeze_feature_encoder, trust_remote_code=config.trust_remote_code,
         )
+
+    def settings_from_data(self, config: TrainConfig, data: LabelledData) -> dict:
+        """``max_duration`` from the training clips: their 99th-percentile length rounded up to 0.5 s (1-30 s), so
+        short clips are not padded to 3 s (Whisper's cost grows with the window) and long ones are not cut."""
+        if "max_duration" in config.model_fields_set:
+            return {}
+        from ..data.audio import clip_seconds
+
+        lengths = clip_seconds(data.splits["train"].with_format(None)["audio"])
+        if not lengths:
+            return {}
+        p99 = float(np.percentile(lengths, 99))
+        value = min(30.0, max(1.0, math.ceil(p99 * 2) / 2))
+        if value == config.max_duration:
+            return {}
+        return {"max_duration": (value, f"99 % of the training clips last <= {p99:.2f} s")}
 
     def load_model_folder(self, folder: Path):
         from ..models.audio import load_audio_model_folder
@@ -89,3 +109,8 @@ class Audio(Modality):
 
     def describe_input(self, item) -> str:
         return str(item) if isinstance(item, (str, Path)) else "<clip>"
+
+    def baseline(self):
+        from ..data.baseline_features import MfccStatistics
+
+        return "MFCC statistics + logistic regression", MfccStatistics()

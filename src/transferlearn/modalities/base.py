@@ -37,6 +37,7 @@ class Modality(ABC):
     onnx_inputs: ClassVar[tuple[str, ...]]  # model inputs the ONNX graph may take, in order
     sequence_inputs: ClassVar[tuple[str, ...]] = ()  # inputs whose axis 1 has a variable length
     token_lengths: ClassVar[bool] = False  # rows have a length: batches can be grouped by it
+    finetune_lr: ClassVar[float] = 5e-5  # auto's fine-tunes (from a probed head): transformers 5e-5, CNNs higher
 
     # --- data and model -------------------------------------------------------------------------
     @abstractmethod
@@ -77,6 +78,10 @@ class Modality(ABC):
         """Are training inputs random each epoch (so cached features cannot stand for them)?"""
         return False
 
+    def settings_from_data(self, config: TrainConfig, data: LabelledData) -> dict[str, tuple[Any, str]]:
+        """Config keys to set from the data itself (only keys the user did not set): {key: (value, why)}."""
+        return {}
+
     def lengths(self, items: list) -> list[int] | None:
         """A size per raw input, for grouping similar ones in a batch; None where inputs have no length."""
         return None
@@ -84,6 +89,10 @@ class Modality(ABC):
     def augmentation_preview(self, encoded_train, bundle, config: TrainConfig) -> bytes | None:
         """A PNG of augmented training inputs for the report, where one can be drawn."""
         return None
+
+    @abstractmethod
+    def baseline(self):
+        """(name, scikit-learn transformer from raw inputs to features) of the built-in classical baseline."""
 
     # --- deployment -----------------------------------------------------------------------------
     def dynamic_axes(self, names: list[str]) -> dict:

@@ -14,6 +14,7 @@ from .base import Modality, augment_preset, register
 class Image(Modality):
     name = "image"
     row_column = "image"
+    finetune_lr = 2e-4  # auto's fine-tunes start from a probed head at this rate
     pipeline_tag = "image-classification"
     onnx_inputs = ("pixel_values",)
 
@@ -107,3 +108,8 @@ class Image(Modality):
 
     def describe_input(self, item) -> str:
         return str(item) if isinstance(item, (str, Path)) else "<image>"
+
+    def baseline(self):
+        from ..data.baseline_features import Pixels
+
+        return "16x16 pixels + logistic regression", Pixels()

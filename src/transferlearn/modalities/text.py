@@ -16,6 +16,7 @@ FUSABLE_FAMILIES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra")
 class Text(Modality):
     name = "text"
     row_column = "text"
+    finetune_lr = 5e-5  # auto's fine-tunes start from a probed head at this rate
     pipeline_tag = "text-classification"
     onnx_inputs = ("input_ids", "attention_mask", "token_type_ids")
     sequence_inputs = ("input_ids", "attention_mask", "token_type_ids")
@@ -82,3 +83,8 @@ class Text(Modality):
 
     def describe_input(self, item) -> str:
         return repr(str(item)[:80])
+
+    def baseline(self):
+        from ..data.baseline_features import tfidf
+
+        return "TF-IDF (words, 1-2 grams) + logistic regression", tfidf()

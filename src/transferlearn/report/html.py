@@ -88,13 +88,31 @@ def confusion_figure(split_metrics, title):
 
 def _metrics_table(metrics: dict) -> str:
     rows = []
+    baseline = metrics.get("baseline", {})
     for split in ("validation", "test"):
         if split in metrics:
             m = metrics[split]
             rows.append(f"<tr><td>{split}</td><td>{m['num_samples']}</td><td>{m['accuracy']:.4f}</td>"
                         f"<td>{m['macro_f1']:.4f}</td><td>{m['weighted_f1']:.4f}</td></tr>")
+            if split in baseline:
+                b = baseline[split]
+                rows.append(f"<tr class='note'><td>baseline ({html.escape(baseline['name'])})</td><td></td>"
+                            f"<td>{b['accuracy']:.4f}</td><td>{b['macro_f1']:.4f}</td><td>{b['weighted_f1']:.4f}</td></tr>")
     return ("<table><tr><th>split</th><th>samples</th><th>accuracy</th><th>macro F1</th><th>weighted F1</th></tr>"
             + "".join(rows) + "</table>")
+
+
+def _auto_section(auto: dict) -> list[tuple[str, str]]:
+    rows = "".join(
+        f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(c.get('strategy', ''))}</td>"
+        f"<td>{c.get('epochs', '')}</td><td>{c['validation']:.4f}</td><td>{c.get('seconds', '')}</td></tr>"
+        if "validation" in c else
+        f"<tr><td>{html.escape(c['name'])}</td><td colspan='4'>skipped: {html.escape(c['skipped'])}</td></tr>"
+        for c in auto["candidates"])
+    text = (f"<p><b>auto kept {html.escape(auto['winner'])}</b>: {html.escape(auto['why'])}. Budget "
+            f"{auto.get('budget_s')} s, estimated {auto.get('estimate_s')} s, spent {auto.get('seconds')} s.</p>")
+    return [("What auto tried", text + f"<table><tr><th>candidate</th><th>strategy</th><th>epochs</th>"
+             f"<th>validation {html.escape(auto['metric'])}</th><th>seconds</th></tr>{rows}</table>")]
 
 
 def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> str:
@@ -124,9 +142,12 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
     config_yaml = yaml.safe_dump(run.config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     sections = [
         ("Results", _metrics_table(metrics) + (
+            f"<p style='color:#b00'><b>{html.escape(metrics['baseline']['warning'])}</b></p>"
+            if metrics.get("baseline", {}).get("warning") else "") + (
             f"<p>Training: {train.get('runtime_s')} s, {train.get('steps')} steps, {train.get('epochs')} epochs, "
             f"{train.get('samples_per_second')} samples/s; trainable parameters {train.get('trainable_parameters'):,} "
             f"of {train.get('total_parameters'):,}.</p>" if train.get("trainable_parameters") is not None else "")),
+        *(_auto_section(train["auto"]) if train.get("auto") else []),
         ("Plots", f'<div class="grid">{images}</div>'),
         ("Data", f"<pre>{html.escape(json.dumps(data_summary, indent=2, ensure_ascii=False))}</pre>"),
         ("Configuration", f"<pre>{html.escape(config_yaml)}</pre>"),

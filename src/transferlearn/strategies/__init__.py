@@ -17,6 +17,8 @@ __all__ = ["REGISTRY", "Step", "Strategy", "parse_strategy", "register", "decay_
 
 @register("full", "train every parameter")
 class Full(Strategy):
+    head_lr_multiplier = 10.0
+
     def trainable(self, groups):
         return set(groups.backbone()) | set(groups.head)
 
@@ -32,6 +34,8 @@ class FreezeBackbone(Strategy):
 @register("freeze", "freeze:N — embeddings and the first N blocks frozen")
 class FreezeFirst(Strategy):
     """``freeze:N`` — embeddings and blocks 0..N-1 frozen, the rest trains."""
+
+    head_lr_multiplier = 10.0
 
     @classmethod
     def parse_arg(cls, name, arg):
@@ -60,9 +64,9 @@ class Discriminative(Full):
             raise ConfigError(f"strategy 'discriminative:{arg}': the decay factor must be in (0, 1]")
         return arg
 
-    def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None):
+    def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None, head_lr_multiplier=1.0):
         decay = layer_lr_decay if layer_lr_decay is not None else float(self.arg or 1 / 2.6)
-        return super().optimizer_groups(model, groups, lr, weight_decay, decay)
+        return super().optimizer_groups(model, groups, lr, weight_decay, decay, head_lr_multiplier)
 
 
 @register("gradual", "gradual[:K] — unfreeze one more group from the top every K epochs, or at milestones "
@@ -87,11 +91,14 @@ class Gradual(Strategy):
             raise ConfigError(f"strategy 'gradual:{arg}': epochs must be positive")
         return arg
 
+    head_lr_multiplier = 10.0
+
     def trainable(self, groups):
         return set(groups.head)
 
-    def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None):
-        return layerwise_groups(model, groups, lr, weight_decay, layer_lr_decay, trainable_only=False)
+    def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None, head_lr_multiplier=1.0):
+        return layerwise_groups(model, groups, lr, weight_decay, layer_lr_decay, trainable_only=False,
+                                head_lr_multiplier=head_lr_multiplier)
 
     def milestones(self, num_groups: int) -> list[float]:
         """Epochs at which the 2nd, 3rd, ... group (from the top) unfreezes."""
@@ -138,34 +145,38 @@ class LinearProbe(FreezeBackbone):
         return [Step("probe", final=True)]
 
 
-@register("probe-then-finetune", "probe-then-finetune[:E] — E epochs of cached linear probe (10), then full "
-          "fine-tune (LP-FT)")
+@register("probe-then-finetune", "probe-then-finetune[:E] — a cached linear probe (converged, or E epochs), "
+          "then full fine-tune from the probed head (LP-FT)")
 class ProbeThenFinetune(Full):
-    """``probe-then-finetune[:E]`` — LP-FT (Kumar et al. 2022): E epochs (default 10) of linear probe on
-    cached features, then every parameter fine-tunes from the probed head. A trained head does not
+    """``probe-then-finetune[:E]`` — LP-FT (Kumar et al. 2022): a linear probe on cached features (fit to
+    convergence, or E epochs of AdamW), then every parameter fine-tunes from the probed head. A trained head does not
     send large random gradients into the pretrained features at the start of fine-tuning."""
+
+    head_lr_multiplier = 1.0  # the head starts probed
 
     @classmethod
     def parse_arg(cls, name, arg):
         return int_arg(name, arg, required=False)
 
     @property
-    def probe_epochs(self) -> float:
-        return float(self.arg or 10)
+    def probe_epochs(self) -> float | None:
+        """E epochs of AdamW when given; else the probe is fit to convergence (L-BFGS)."""
+        return float(self.arg) if self.arg else None
 
     def steps(self):
         return [Step("probe", epochs=self.probe_epochs, lr=self.probe_lr), Step("finetune", final=True)]
 
 
-@register("auto", "pick a strategy from the data size and a quick linear probe; the choice is recorded")
+@register("auto", "the default: a converged linear probe, then fine-tuning candidates that fit the time budget; "
+          "the best on validation wins (never below the probe)")
 class Auto(Strategy):
-    """``auto`` — resolved to a concrete strategy by the planner before training (see ``train/auto.py``)."""
+    """``auto`` — the probe and the planned candidates (``strategies/auto.py`` chooses, ``train/auto.py`` runs)."""
 
     def steps(self):
-        raise ConfigError("strategy 'auto' is resolved to a concrete strategy before training")
+        return [Step("candidates", final=True)]
 
     def trainable(self, groups):
-        raise ConfigError("strategy 'auto' is resolved to a concrete strategy before training")
+        raise ConfigError("strategy 'auto' trains its candidates' strategies, not one of its own")
 
 
 register("lora", "lora[:r] — LoRA adapters (rank r, default 8) on the blocks' linear layers + head")(LoRA)

@@ -19,7 +19,7 @@ class Step:
     """One stage of a strategy, run by the engine: ``probe`` trains the head on cached backbone features,
     ``finetune`` trains the prepared model end to end. ``final``: this step's model is the result."""
 
-    kind: Literal["probe", "finetune"]
+    kind: Literal["probe", "finetune", "candidates"]
     epochs: float | None = None  # None: the config's
     lr: float | None = None  # None: the config's
     final: bool = False
@@ -35,6 +35,9 @@ class Strategy:
     default_lr: ClassVar[float] = 5e-5
     # the rate of a cached-probe step that starts a fine-tune (LP-FT): a head alone on frozen features
     probe_lr: ClassVar[float] = 1e-3
+    # a new head trains at lr x this beside a pretrained body (fastai trains the head at the base rate and the body
+    # lower); 1 where the head trains alone or starts probed
+    head_lr_multiplier: ClassVar[float] = 1.0
 
     @classmethod
     def parse_arg(cls, name: str, arg: str | None) -> str | None:
@@ -61,14 +64,16 @@ class Strategy:
         return model
 
     def optimizer_groups(self, model: nn.Module, groups: ParamGroups, lr: float, weight_decay: float,
-                         layer_lr_decay: float | None = None) -> list[dict]:
-        """AdamW groups: trainable parameters, no weight decay on biases and norms.
+                         layer_lr_decay: float | None = None, head_lr_multiplier: float = 1.0) -> list[dict]:
+        """AdamW groups: trainable parameters, no weight decay on biases and norms; the head at
+        ``lr * head_lr_multiplier``.
 
         With ``layer_lr_decay`` F, every contract group gets its own learning rate: the head ``lr``,
         the block below it ``lr * F``, the next ``lr * F**2`` ... down to the embeddings (ULMFiT's
         discriminative fine-tuning; timm's ``--layer-decay``).
         """
-        return layerwise_groups(model, groups, lr, weight_decay, layer_lr_decay, trainable_only=True)
+        return layerwise_groups(model, groups, lr, weight_decay, layer_lr_decay, trainable_only=True,
+                                head_lr_multiplier=head_lr_multiplier)
 
     def callbacks(self, groups: ParamGroups) -> list:
         return []
@@ -148,16 +153,24 @@ def freeze_batchnorm_statistics(model: nn.Module, config) -> bool:
 
 
 def layerwise_groups(model: nn.Module, groups: ParamGroups, lr: float, weight_decay: float,
-                     layer_lr_decay: float | None, trainable_only: bool) -> list[dict]:
+                     layer_lr_decay: float | None, trainable_only: bool, head_lr_multiplier: float = 1.0) -> list[dict]:
     params = dict(model.named_parameters())
+    head = set(groups.head)
     if layer_lr_decay is None:
         named = [(n, p) for n, p in params.items() if p.requires_grad or not trainable_only]
-        return decay_split(named, lr, weight_decay)
+        if head_lr_multiplier == 1.0:
+            return decay_split(named, lr, weight_decay)
+        body_groups = decay_split([(n, p) for n, p in named if n not in head], lr, weight_decay)
+        head_groups = decay_split([(n, p) for n, p in named if n in head], lr * head_lr_multiplier, weight_decay)
+        for group in head_groups:
+            group["name"] = "head"
+        return body_groups + head_groups
     out = []
     ordered = groups.ordered()  # embeddings, block.0 .. block.N-1, head
     for depth, (group_name, names) in enumerate(reversed(ordered)):
         named = [(n, params[n]) for n in names if params[n].requires_grad or not trainable_only]
-        for group in decay_split(named, lr * layer_lr_decay**depth, weight_decay):
+        scale = head_lr_multiplier if group_name == "head" else 1.0
+        for group in decay_split(named, lr * scale * layer_lr_decay**depth, weight_decay):
             group["name"] = group_name
             out.append(group)
     return out

@@ -59,7 +59,7 @@ class LoRA(Strategy):
         keep_frozen_modules_in_eval(peft_model)
         return peft_model
 
-    def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None):
+    def optimizer_groups(self, model, groups, lr, weight_decay, layer_lr_decay=None, head_lr_multiplier=1.0):
         if layer_lr_decay is not None:
             log.warning("layer_lr_decay is ignored by the lora strategy (only adapters and the head train)")
         return decay_split([(n, p) for n, p in model.named_parameters() if p.requires_grad], lr, weight_decay)

@@ -1,63 +1,112 @@
-"""``--strategy auto``: a quick linear probe on cached features, then a rule on data size and probe score.
+"""``--strategy auto`` (the default): a converged linear probe, then the planned fine-tuning candidates, each from
+the probed head; the best validation score wins, the probe included. What was tried, each candidate's score and
+cost, and why the winner won go to ``auto.json``, ``metrics.json`` and the report.
 
-The rule follows the usual transfer-learning guidance (CS231n "Transfer Learning" notes; ULMFiT;
-LP-FT): when frozen features already separate the classes, or there are too few examples per class
-to move a backbone safely, keep the backbone frozen; on a small dataset unfreeze gradually with
-layer-wise learning rates; with enough data fine-tune everything, starting from a probed head.
-The features cached by the quick probe are reused by the chosen strategy when it probes too.
+The candidates and their epochs were chosen before training (``plan.json``: data size, measured step times, the
+time budget; see ``strategies/auto.py``). A candidate that would overrun the budget as it stands is skipped.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import shutil
+import time
 
-from ..config import TrainConfig
+from ..config import Plan, TrainConfig
 from ..io import atomic_write_json
 from ..layout import RunLayout
+from ..strategies import parse_strategy
+from ..strategies.base import freeze_batchnorm_statistics
 from .setup import Setup
+from .trainer import make_trainer, training_arguments
 
 log = logging.getLogger(__name__)
 
-PROBE_IS_ENOUGH = 0.95  # validation score of the frozen features above which training the backbone adds little
-MIN_PER_CLASS = 20  # fewer examples per class than this: a backbone overfits before it adapts
-SMALL_DATASET = 2000
-QUICK_PROBE_EPOCHS = 5
+
+def _score(trainer, metric: str) -> float:
+    """The best validation score of a finished fine-tune (higher is better; loss is negated)."""
+    best = trainer.state.best_metric
+    if best is None:
+        best = trainer.evaluate()[f"eval_{metric}"]
+    return -float(best) if metric == "loss" else float(best)
 
 
-def pick_strategy(n_train: int, num_labels: int, probe_score: float) -> tuple[str, str, dict]:
-    """(strategy, reason, config updates) for a dataset of ``n_train`` rows and a quick-probe score."""
-    per_class = n_train / max(num_labels, 1)
-    if probe_score >= PROBE_IS_ENOUGH:
-        return ("linear-probe", f"the frozen features already score {probe_score:.3f} (>= {PROBE_IS_ENOUGH}) on "
-                "validation: training the backbone has little to add", {})
-    if per_class < MIN_PER_CLASS:
-        return ("linear-probe", f"only {per_class:.0f} training examples per class (< {MIN_PER_CLASS}): too few "
-                "to move the backbone without overfitting", {})
-    if n_train < SMALL_DATASET:
-        return ("gradual", f"a small dataset ({n_train} rows < {SMALL_DATASET}) and a probe score of "
-                f"{probe_score:.3f}: gradual unfreezing with discriminative learning rates (ULMFiT) adapts the "
-                "top of the backbone while protecting the pretrained features", {"layer_lr_decay": 1 / 2.6})
-    return ("probe-then-finetune", f"{n_train} training rows and a probe score of {probe_score:.3f}: enough data "
-            "to fine-tune every layer; starting from the probed head (LP-FT) keeps the features intact early on", {})
+def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, outcome) -> None:
+    """Fill ``outcome`` (trainer, output, model, eval sets, extra) with the winner."""
+    from .probe import probe_data, solve_probe
+
+    started = time.time()
+    bundle = setup.bundle
+    metric = config.metric
+    probe = probe_data(config, setup, layout, splits=("train", "validation"))
+    probe_trainer, probe_output, fit = solve_probe(config, bundle, probe, layout.auto, main=True)
+    probe_score = -float(probe_trainer.evaluate()["eval_loss"]) if metric == "loss" else fit["validation_score"]
+    tried = [{"name": "linear-probe", "strategy": "linear-probe", "validation": round(probe_score, 4),
+              "seconds": round(time.time() - started, 1), "l2": fit["l2"]}]
+    log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", probe_score, metric, fit["l2"])
+    probed = copy.deepcopy(bundle.model.state_dict())  # pretrained backbone + probed head: every candidate's start
+    best = {"name": "linear-probe", "score": probe_score, "state": None, "trainer": None, "output": probe_output}
+    for candidate in plan.candidates:
+        elapsed = time.time() - started
+        if plan.budget_s is not None and elapsed + candidate["estimated_s"] > plan.budget_s * 1.1:
+            tried.append({**candidate, "skipped": f"{elapsed:.0f} s spent; ~{candidate['estimated_s']:.0f} s more "
+                          f"would pass the {plan.budget_s:.0f} s budget"})
+            continue
+        bundle.model.load_state_dict(probed)
+        start = time.time()
+        trainer, output = _finetune_candidate(config, setup, layout, candidate)
+        score = _score(trainer, metric)
+        tried.append({**candidate, "validation": round(score, 4), "seconds": round(time.time() - start, 1),
+                      "steps": output.global_step})
+        log.info("auto: %s (%s) scores %.4f on validation in %.0f s", candidate["name"], candidate["strategy"], score,
+                 time.time() - start)
+        if score > best["score"]:
+            best = {"name": candidate["name"], "score": score, "trainer": trainer, "output": output,
+                    "state": copy.deepcopy(trainer.model.state_dict()), "history": layout.auto / candidate["name"]}
+    winner = best["name"]
+    if best["state"] is None:  # the probe won: its head on the pretrained backbone
+        bundle.model.load_state_dict(probed)
+        full = probe_data(config, setup, layout)  # the test split's features, only now that they are needed
+        outcome.trainer, outcome.output, outcome.eval_sets = probe_trainer, probe_output, full.datasets
+        outcome.extra["feature_cache"] = full.cache
+        shutil.copyfile(layout.auto / "history.jsonl", layout.history)
+    else:
+        bundle.model.load_state_dict(best["state"])
+        outcome.trainer, outcome.output, outcome.eval_sets = best["trainer"], best["output"], setup.encoded
+        shutil.copyfile(best["history"] / "history.jsonl", layout.history)  # the report's curves are the winner's
+    outcome.model = bundle.model
+    runner_up = max((t for t in tried if "validation" in t and t["name"] != winner), key=lambda t: t["validation"],
+                    default=None)
+    why = (f"best validation {metric}: {best['score']:.4f}" +
+           (f" vs {runner_up['name']} {runner_up['validation']:.4f}" if runner_up else " (the only candidate)"))
+    record = {"winner": winner, "why": why, "metric": metric, "probe_score": round(probe_score, 4),
+              "candidates": tried, "budget_s": plan.budget_s, "estimate_s": plan.estimate_s,
+              "seconds": round(time.time() - started, 1), "probe": fit}
+    atomic_write_json(layout.auto_record, record)
+    outcome.extra["auto"] = record
+    log.info("auto kept %s: %s", winner, why)
 
 
-def choose_strategy(config: TrainConfig, setup: Setup, layout: RunLayout):
-    """Run the quick probe, pick, log and record why (``auto.json``); returns (probe data, choice)."""
-    from .probe import probe_data, train_probe
-
-    bundle, encoded = setup.bundle, setup.encoded
-    probe = probe_data(config, setup, layout)
-    initial_head = copy.deepcopy(probe.split.head.state_dict())
-    trainer, _ = train_probe(config, bundle, probe, layout.auto, epochs=QUICK_PROBE_EPOCHS, lr=1e-3, main=False)
-    metric = "macro_f1" if config.metric == "loss" else config.metric
-    score = float(trainer.evaluate(probe.datasets["validation"])[f"eval_{metric}"])
-    probe.split.head.load_state_dict(initial_head)  # the chosen strategy starts from the same head as any run
-    n_train = len(encoded["train"])
-    strategy, reason, updates = pick_strategy(n_train, len(bundle.model.config.id2label), score)
-    updates = {k: v for k, v in updates.items() if getattr(config, k) is None}  # the user's settings win
-    choice = {"strategy": strategy, "reason": reason, "probe_metric": metric, "probe_score": round(score, 4),
-              "probe_epochs": QUICK_PROBE_EPOCHS, "train_rows": n_train, "config": updates}
-    atomic_write_json(layout.auto_record, choice)
-    log.info("--strategy auto chose '%s': %s", strategy, reason)
-    return probe, choice
+def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, candidate: dict):
+    """One candidate: the strategy on the model as it stands (pretrained + probed head), in ``auto/<name>/``."""
+    bundle = setup.bundle
+    strategy = parse_strategy(candidate["strategy"])
+    run_config = config.model_copy(update={"epochs": candidate["epochs"], "lr": candidate["lr"],
+                                           "strategy": candidate["strategy"]})  # each candidate logs to the trackers
+    folder = layout.auto / candidate["name"]
+    model = strategy.prepare(bundle.model, bundle.groups)
+    freeze_batchnorm_statistics(model, run_config)
+    groups = strategy.optimizer_groups(model, bundle.groups, candidate["lr"], config.weight_decay,
+                                       config.layer_lr_decay, head_lr_multiplier=1.0)  # the head is probed already
+    trainer = make_trainer(run_config, model, training_arguments(run_config, folder / "checkpoints"),
+                           setup.encoded["train"], setup.encoded["validation"],
+                           collator=setup.modality.collator(bundle, run_config), processor=bundle.processor,
+                           param_groups=groups, num_labels=len(setup.data.label_names),
+                           history=folder / "history.jsonl", callbacks=strategy.callbacks(bundle.groups))
+    try:
+        output = trainer.train()
+    finally:
+        strategy.release(model)
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the best epoch is loaded; nothing resumes a candidate
+    return trainer, output

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..io import atomic_write_bytes, atomic_write_json
 from ..layout import RunLayout
 from ..metrics import classification_metrics
+from ..modalities import augment_preset
 from ..run import Run, default_run_dir
 from ..strategies import Step, Strategy, parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
@@ -78,8 +79,9 @@ def prepare_run_dir(layout: RunLayout, *, overwrite: bool, resume: bool) -> None
     layout.root.mkdir(parents=True, exist_ok=True)
 
 
-def finetune(config: TrainConfig) -> Run:
-    """Train, evaluate and report; returns the finished :class:`Run`."""
+def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
+    """Train, evaluate and report; returns the finished :class:`Run`. ``plan``: decisions to reuse as they are
+    (reproducing a run) instead of resolving them again."""
     layout = RunLayout(config.output or default_run_dir(config))
     resume_from = None
     if config.resume:
@@ -90,7 +92,7 @@ def finetune(config: TrainConfig) -> Run:
     config = config.model_copy(update={"output": str(layout.root)})
     save_config(config, layout.config)  # once: what was asked for
     with _tracking_env(config, layout):
-        return _finetune_in(config, layout, resume_from)
+        return _finetune_in(config, layout, resume_from, plan)
 
 
 @dataclass
@@ -105,7 +107,7 @@ class Outcome:
     extra: dict = field(default_factory=dict)
 
 
-def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None) -> Run:
+def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None, given: Plan | None) -> Run:
     from transformers import set_seed
 
     set_seed(intent.seed)
@@ -113,6 +115,9 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     atomic_write_json(layout.data_summary, setup.data.summary())
     if resume_from and layout.plan.exists():  # a resumed run keeps the decisions its checkpoints were made with
         plan, probe, extra = Plan.load(layout.plan), None, {}
+    elif given is not None:
+        plan, probe, extra = given, None, {}
+        plan.save(layout.plan)
     else:
         plan, probe, extra = resolve_plan(intent, setup, layout)
     config = plan.apply(intent)
@@ -122,12 +127,16 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     start = time.time()
     outcome = Outcome(extra=extra)
     for step in strategy.steps():
-        probe = _run_step(step, strategy, config, setup, layout, probe, outcome, resume_from)
+        probe = _run_step(step, strategy, config, plan, setup, layout, probe, outcome, resume_from)
     train_time = time.time() - start
     trainable = sum(p.numel() for p in outcome.trainer.model.parameters() if p.requires_grad)
     final_model = strategy.finalize(outcome.model, layout.adapter)
     strategy.release(outcome.model)
     _save_model(final_model, setup.bundle.processor, layout.model)
+    if config.baseline:
+        from .baseline import fit_baseline
+
+        outcome.extra["baseline"] = fit_baseline(config, setup)
     _write_metrics(config, setup, layout, outcome, train_time, trainable)
     preview = setup.modality.augmentation_preview(setup.encoded["train"], setup.bundle, config)
     if preview is not None:
@@ -142,31 +151,45 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     return run
 
 
-def _run_step(step: Step, strategy: Strategy, config: TrainConfig, setup: Setup, layout: RunLayout, probe,
-              outcome: Outcome, resume_from: str | None):
+def _run_step(step: Step, strategy: Strategy, config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout,
+              probe, outcome: Outcome, resume_from: str | None):
     """Run one step into ``outcome``; returns the probe data (computed once, reused by later steps)."""
     bundle = setup.bundle
+    if step.kind == "candidates":
+        from .auto import run_auto
+
+        run_auto(config, plan, setup, layout, outcome)
+        return probe
     if step.kind == "probe":
-        from .probe import probe_data, train_probe
+        from .probe import probe_data, solve_probe, train_probe
 
         probe = probe or probe_data(config, setup, layout)
         outcome.extra["feature_cache"] = probe.cache
-        if step.final:
-            outcome.trainer, outcome.output = train_probe(config, bundle, probe, layout.root, epochs=config.epochs,
-                                                          lr=config.lr, main=True)
-            outcome.model, outcome.eval_sets = bundle.model, probe.datasets
-        else:  # LP-FT: the probed head starts the fine-tune
-            lr = step.lr or config.lr
-            _, output = train_probe(config, bundle, probe, layout.probe, epochs=step.epochs or config.epochs, lr=lr,
-                                    main=False)
-            outcome.extra["probe"] = {"epochs": step.epochs, "lr": lr, "train_loss": output.training_loss,
+        folder = layout.root if step.final else layout.probe
+        # the probe converges (L-BFGS, L2 chosen on validation) unless AdamW epochs were asked for
+        converge = config.probe_solver == "lbfgs" and (step.final or step.epochs is None)
+        if converge:
+            trainer, output, fit = solve_probe(config, bundle, probe, folder, main=step.final)
+            outcome.extra["probe"] = fit
+        else:
+            lr = config.lr if step.final else (step.lr or config.lr)
+            trainer, output = train_probe(config, bundle, probe, folder, epochs=step.epochs or config.epochs, lr=lr,
+                                          main=step.final)
+            outcome.extra["probe"] = {"solver": "trainer", "epochs": step.epochs or config.epochs, "lr": lr,
+                                      "train_loss": output.training_loss,
                                       "runtime_s": output.metrics.get("train_runtime")}
+        if step.final:
+            outcome.trainer, outcome.output = trainer, output
+            outcome.model, outcome.eval_sets = bundle.model, probe.datasets
         return probe
     model = strategy.prepare(bundle.model, bundle.groups)
     if freeze_batchnorm_statistics(model, config):
         log.info("BatchNorm layers keep their pretrained statistics while fine-tuning (frozen_batchnorm)")
+    head_lr_multiplier = config.head_lr_multiplier or strategy.head_lr_multiplier
     param_groups = strategy.optimizer_groups(model, bundle.groups, config.lr, config.weight_decay,
-                                             config.layer_lr_decay)
+                                             config.layer_lr_decay, head_lr_multiplier)
+    log.info("fine-tuning (%s): lr %.2g, head lr %.2g, %g epochs, augmentation %s", strategy.name, config.lr,
+             config.lr * head_lr_multiplier, config.epochs, augment_preset(config))
     trainer = make_trainer(
         config, model, training_arguments(config, layout.checkpoints), setup.encoded["train"],
         setup.encoded["validation"], collator=setup.modality.collator(bundle, config), processor=bundle.processor,
@@ -193,15 +216,23 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "best_metric": trainer.state.best_metric,
             "device": str(trainer.args.device),
-            **outcome.extra,
+            **{k: v for k, v in outcome.extra.items() if k != "baseline"},
         },
     }
+    if "baseline" in outcome.extra:
+        metrics["baseline"] = outcome.extra["baseline"]
     for split in ("validation", "test"):
         if split in outcome.eval_sets:
             predictions = trainer.predict(outcome.eval_sets[split])
             logits = predictions.predictions
             logits = logits[0] if isinstance(logits, tuple) else logits
             metrics[split] = classification_metrics(predictions.label_ids, np.asarray(logits), label_names)
+    from .baseline import compare_with_baseline
+
+    warning = compare_with_baseline(metrics)
+    if warning:
+        metrics["baseline"]["warning"] = warning
+        log.warning(warning)
     atomic_write_json(layout.metrics, metrics)
 
 

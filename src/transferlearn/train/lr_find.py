@@ -104,20 +104,15 @@ def _plot(lrs, smoothed, suggestions: dict[str, float]) -> bytes:
 
 def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7, end_lr: float = 10.0,
             num_steps: int | None = None, diverge: float = 4.0) -> dict:
-    """``tl lr-find``: the setup a run would have (``auto`` resolved the way a run resolves it), then the sweep."""
+    """``tl lr-find``: the setup a run would have, then the sweep (``auto``: on its full fine-tune candidate)."""
     from transformers import set_seed
-
-    from ..layout import RunLayout
 
     set_seed(config.seed)
     out_dir = Path(out_dir)
     setup = Setup.build(config)
     config = config.model_copy(update={"task": setup.modality.name})
-    if parse_strategy(config.strategy).name == "auto":
-        from .auto import choose_strategy
-
-        _, choice = choose_strategy(config, setup, RunLayout(out_dir))
-        config = config.model_copy(update={"strategy": choice["strategy"], **choice.get("config", {})})
+    if parse_strategy(config.strategy).name == "auto":  # as a run does: auto's rate is swept on its full candidate
+        config = config.model_copy(update={"strategy": "full"})
     return lr_find_on(setup, config, out_dir, start_lr=start_lr, end_lr=end_lr, num_steps=num_steps,
                       diverge=diverge)
 

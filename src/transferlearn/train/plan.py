@@ -8,10 +8,13 @@ strategy, else the strategy's default); whether batches are grouped by length (o
 from __future__ import annotations
 
 import logging
+import math
 
 from ..config import Plan, TrainConfig
 from ..layout import RunLayout
 from ..strategies import parse_strategy
+from ..strategies.auto import choose_candidates, epochs_for
+from .budget import budget_seconds, forward_seconds, step_seconds
 from .setup import Setup
 
 log = logging.getLogger(__name__)
@@ -26,16 +29,12 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
     probe = None
     if intent.task != modality.name:
         decisions.append(f"modality: {modality.name} (detected from the data)")
-    config = intent.model_copy(update={"task": modality.name})
-    if parse_strategy(config.strategy).name == "auto":
-        from .auto import choose_strategy
-
-        probe, choice = choose_strategy(config, setup, layout)
-        extra["auto"] = choice
-        updates.update(choice.get("config", {}))
-        config = config.model_copy(update={"strategy": choice["strategy"], **updates})
-        decisions.append(f"strategy: {choice['strategy']} (auto: {choice['reason']})")
+    for key, (value, why) in (setup.settings or {}).items():
+        updates[key] = value
+        decisions.append(f"{key}: {value} ({why})")
+    config = intent.model_copy(update={"task": modality.name, **updates})
     strategy = parse_strategy(config.strategy)
+    budget = budget_seconds(config)
     fallback = getattr(strategy, "fallback", None)
     if fallback and modality.augments(config):
         log.warning("%s: augmentation is on, so cached features cannot be used (each epoch sees new inputs); "
@@ -46,18 +45,60 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
     if config.lr == "auto":
         from .lr_find import lr_find_on
 
-        found = lr_find_on(setup, config.model_copy(update={"lr": None, "progress": False}), layout.lr_find)
+        # auto: the sweep runs on the candidate that moves every layer; its rate serves every candidate
+        sweep = config.model_copy(update={"lr": None, "progress": False,
+                                          **({"strategy": "full"} if strategy.name == "auto" else {})})
+        found = lr_find_on(setup, sweep, layout.lr_find)
         lr = found["suggestion"]
         decisions.append(f"learning rate: {lr:.2e} (the LR finder's valley; plot in {layout.lr_find_plot})")
         log.info("--lr auto: the LR finder suggests %.2e (valley); plot in %s", lr, layout.lr_find_plot)
+    elif config.lr is None and strategy.name == "auto":
+        lr = setup.modality.finetune_lr
+        decisions.append(f"learning rate: {lr:g} for auto's fine-tunes (the {modality.name} modality's default)")
     elif config.lr is None:
         lr = strategy.default_lr
         decisions.append(f"learning rate: {lr:g} (the {strategy.name} strategy's default)")
         log.info("learning rate %.0e (the %s strategy's default)", lr, strategy.name)
     else:
         lr = config.lr
+    candidates, estimate = [], None
+    steps_per_epoch = math.ceil(len(setup.encoded["train"]) / (config.batch_size * config.gradient_accumulation_steps))
+    epochs_asked = intent.epochs if "epochs" in intent.model_fields_set else None
+    if strategy.name == "auto":
+        candidates, estimate, notes = _auto_candidates(config, setup, budget, lr, steps_per_epoch, epochs_asked)
+        decisions += notes
+    elif epochs_asked is None and strategy.steps()[-1].kind == "finetune":
+        epochs = epochs_for(steps_per_epoch, config.min_steps, None, config.epochs)
+        if epochs != config.epochs:
+            updates["epochs"] = epochs
+            decisions.append(f"epochs: {epochs:g} ({steps_per_epoch} steps an epoch; at least {config.min_steps} "
+                             "steps, early stopping keeps the best epoch)")
     plan = Plan(task=modality.name, strategy=config.strategy, lr=lr,
                 group_by_length=modality.token_lengths and config.group_by_length, updates=updates,
+                candidates=[c.as_dict() for c in candidates], budget_s=budget, estimate_s=estimate,
                 decisions=decisions)
     plan.save(layout.plan)
     return plan, probe, extra
+
+
+def _auto_candidates(config: TrainConfig, setup: Setup, budget: float | None, lr: float, steps_per_epoch: int,
+                     epochs_asked: float | None):
+    """Time a step of each candidate here, then choose what fits the budget after the probe's own cost."""
+    groups = setup.bundle.groups
+    wanted = (["freeze:%d" % (groups.num_blocks // 2)] if groups.num_blocks >= 2 else []) + ["full"]
+    step_s = {spec: step_seconds(setup, config, spec) for spec in wanted}
+    forward = forward_seconds(setup, config)
+    eval_batches = math.ceil(len(setup.encoded["validation"]) / (config.eval_batch_size or config.batch_size * 2))
+    rows = len(setup.encoded["train"]) + len(setup.encoded["validation"])
+    probe_s = forward * math.ceil(rows / (config.eval_batch_size or config.batch_size * 2)) + 5.0  # features + fit
+    left = None if budget is None else budget - probe_s
+    candidates, notes = choose_candidates(
+        n_train=len(setup.encoded["train"]), num_labels=len(setup.data.label_names), num_blocks=groups.num_blocks,
+        steps_per_epoch=steps_per_epoch, epoch_eval_s=eval_batches * forward, step_s=step_s, budget_s=left,
+        lr=lr, min_steps=config.min_steps, epochs_asked=epochs_asked, default_epochs=config.epochs)
+    estimate = round(probe_s + sum(c.estimated_s for c in candidates), 1)
+    parts = ", ".join(f"{c.name} {c.estimated_s:.0f} s ({c.epochs:g} epochs)" for c in candidates)
+    budget_text = f"budget {budget / 60:.0f} min" if budget else "no budget"
+    message = f"auto: about {estimate / 60:.1f} min ({budget_text}): probe {probe_s:.0f} s" + (f", {parts}" if parts else "")
+    log.info(message)
+    return candidates, estimate, [message] + notes

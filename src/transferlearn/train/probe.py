@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -57,9 +58,11 @@ def feature_device(config: TrainConfig) -> torch.device:
     return torch.device("cpu" if use_cpu(config) else "cuda")
 
 
-def probe_data(config: TrainConfig, setup: Setup, layout: RunLayout) -> ProbeData:
-    """Cached features of every split (computed on a miss), after checking the split on a real batch."""
-    bundle, encoded, modality = setup.bundle, setup.encoded, setup.modality
+def probe_data(config: TrainConfig, setup: Setup, layout: RunLayout, splits: tuple[str, ...] | None = None) -> ProbeData:
+    """Cached features of every split (or of ``splits``), computed on a miss, after checking the feature split on a
+    real batch."""
+    bundle, modality = setup.bundle, setup.modality
+    encoded = {k: v for k, v in setup.encoded.items() if splits is None or k in splits}
     if modality.augments(config):  # features come from fixed (evaluation-time) inputs
         encoded = {**encoded, "train": modality.encode(bundle, setup.data.splits["train"], config, train=False)}
     collator = modality.collator(bundle, config)
@@ -81,6 +84,168 @@ def probe_data(config: TrainConfig, setup: Setup, layout: RunLayout) -> ProbeDat
         datasets[name] = FeaturesDataset(features, dataset.with_format(None)["label"])
         cache[name] = {k: meta[k] for k in ("hit", "path", "rows", "dim", "seconds")}
     return ProbeData(split, datasets, cache)
+
+
+L2_SWEEP = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # on the mean loss; the strongest within noise of the best wins
+
+
+def _tensor(features, device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
+
+
+@torch.no_grad()
+def _score(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, metric: str) -> float:
+    from ..metrics import summary_metrics
+
+    logits = head(features)
+    if metric == "loss":
+        return -float(nn.functional.cross_entropy(logits, labels))
+    return summary_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())[metric]
+
+
+def _lbfgs(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float, max_iter: int) -> tuple[float, int]:
+    """Minimise cross-entropy + l2 * ||weights||^2 over the whole training set; (final loss, iterations)."""
+    params = list(head.parameters())
+    for param in params:
+        param.requires_grad_(True)
+    decayed = [p for p in params if p.ndim > 1]
+    optimizer = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-9,
+                                  history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(head(x), y, weight=weight) + l2 * sum((p**2).sum() for p in decayed)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        loss = float(nn.functional.cross_entropy(head(x), y, weight=weight))
+    return loss, int(optimizer.state[params[0]].get("n_iter", 0))
+
+
+def _single_linear(head: nn.Module) -> nn.Linear | None:
+    """The head's one Linear layer when everything else in it is parameter-free (dropout, identity)."""
+    with_params = [m for m in head.modules() if any(True for _ in m.parameters(recurse=False))]
+    return with_params[0] if len(with_params) == 1 and isinstance(with_params[0], nn.Linear) else None
+
+
+def _sklearn_lbfgs(linear: nn.Linear, x: np.ndarray, y: np.ndarray, weights: str | None, l2: float,
+                   max_iter: int) -> int:
+    """The same objective (mean cross-entropy + l2 * ||W||^2, bias free) through scikit-learn's compiled L-BFGS,
+    written into ``linear``: far less overhead per iteration than a Python closure. Returns the iterations."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0 / (2.0 * l2 * len(y)), max_iter=max_iter, tol=1e-6, class_weight=weights)
+    model.fit(x, y)
+    coef, intercept = model.coef_, model.intercept_
+    if coef.shape[0] == 1:  # two classes: one log-odds row, as softmax logits [-z/2, z/2]
+        coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    full_coef = np.zeros((linear.out_features, coef.shape[1]), dtype=np.float32)
+    full_bias = np.full(linear.out_features, -1e4 if len(model.classes_) < linear.out_features else 0.0,
+                        dtype=np.float32)  # a class absent from train is never predicted
+    full_coef[model.classes_], full_bias[model.classes_] = coef, intercept
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(full_coef))
+        linear.bias.copy_(torch.from_numpy(full_bias))
+    return int(np.max(model.n_iter_))
+
+
+SWEEP_ROWS = 4096  # the L2 strength is chosen on at most this many training rows; the chosen one refits on all
+
+
+def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200) -> dict:
+    """The CLIP linear-probe protocol on cached features: L-BFGS on (class-weighted) cross-entropy + L2, to
+    convergence, for each L2 strength of a small sweep; the best validation score (ties: the stronger L2) wins
+    and is refit on every training row into the model's own head. Seconds on CPU, whatever ``--epochs`` says.
+
+    A head that is one Linear layer is solved by scikit-learn's compiled L-BFGS; a head with more layers (BERT's
+    pretrained pooler, an MLP) by ``torch.optim.LBFGS``, warm-started from the stronger L2's solution, the sweep on
+    a stratified sample of at most ``SWEEP_ROWS`` rows."""
+    import copy
+    import time
+
+    from .losses import balanced_class_weights
+
+    head = probe.split.head
+    device = next(head.parameters()).device
+    features, labels = probe.datasets["train"].features, np.asarray(probe.datasets["train"].labels)
+    val_x = _tensor(probe.datasets["validation"].features, device)
+    val_y = torch.tensor(probe.datasets["validation"].labels, device=device)
+    num_labels = len(bundle.model.config.id2label)
+    balanced = config.class_weights == "balanced"
+    weight = balanced_class_weights(labels, num_labels).to(device) if balanced else None
+    metric = "macro_f1" if config.metric == "loss" else config.metric
+    start, initial = time.time(), copy.deepcopy(head.state_dict())
+    was_training = head.training
+    head.eval()  # dropout off: the probe is a deterministic fit (convex for a linear head)
+    linear = _single_linear(head)
+    rows = np.arange(len(labels))
+    if linear is None and len(rows) > SWEEP_ROWS:
+        from ..data.splits import stratified_indices
+
+        rows, _ = stratified_indices(labels, SWEEP_ROWS, config.seed)
+
+    def fit(x, y, l2):
+        if linear is not None:
+            iterations = _sklearn_lbfgs(linear, x.cpu().numpy(), y.cpu().numpy(), "balanced" if balanced else None,
+                                        l2, 1000)
+            with torch.no_grad():
+                return float(nn.functional.cross_entropy(head(x), y, weight=weight)), iterations
+        return _lbfgs(head, x, y, weight, l2, max_iter)
+
+    sweep_x, sweep_y = _tensor(features[rows], device), torch.tensor(labels[rows], device=device)
+    results, states = {}, {}
+    for l2 in sorted(L2_SWEEP, reverse=True):  # strong to weak: each warm-starts the next (torch path)
+        if linear is not None:
+            head.load_state_dict(initial)
+        loss, iterations = fit(sweep_x, sweep_y, l2)
+        results[l2] = {"validation": round(_score(head, val_x, val_y, metric), 4), "train_loss": round(loss, 4),
+                       "iterations": iterations}
+        states[l2] = copy.deepcopy(head.state_dict())
+    best_score = max(r["validation"] for r in results.values())
+    best = max(l2 for l2, r in results.items() if r["validation"] >= best_score - 1e-3)  # strongest within noise
+    head.load_state_dict(states[best])
+    loss, iterations = results[best]["train_loss"], results[best]["iterations"]
+    if len(rows) < len(labels):  # refit the chosen strength on every row, from its sweep solution
+        loss, iterations = fit(_tensor(features, device), torch.tensor(labels, device=device), best)
+        loss = round(loss, 4)
+    result = {"solver": "lbfgs (scikit-learn)" if linear is not None else "lbfgs (torch)", "l2": best,
+            "metric": metric, "validation_score": round(_score(head.eval(), val_x, val_y, metric), 4),
+            "train_loss": loss, "iterations": iterations, "sweep_rows": int(len(rows)),
+            "sweep": {f"{l2:g}": r for l2, r in sorted(results.items())}, "seconds": round(time.time() - start, 2)}
+    head.train(was_training)
+    return result
+
+
+def probe_trainer(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, main: bool):
+    """A factory trainer over the cached features with the head as its model (to evaluate and predict)."""
+    head_model = CachedFeaturesHead(probe.split.head, bundle.model.config)
+    probe_config = config.model_copy(update={"group_by_length": False, **({} if main else {"report_to": ["none"]})})
+    args = training_arguments(probe_config, out_dir / "checkpoints", report_to=[])
+    groups = decay_split(list(head_model.named_parameters()), config.lr or 1e-3, config.weight_decay)
+    return make_trainer(probe_config, head_model, args, probe.datasets["train"], probe.datasets["validation"],
+                        collator=None, processor=None, param_groups=groups,
+                        num_labels=len(bundle.model.config.id2label))
+
+
+def solve_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, main: bool):
+    """The L-BFGS probe, returned like a Trainer run: (trainer to evaluate with, TrainOutput, fit record)."""
+    from transformers.trainer_utils import TrainOutput
+
+    fit = fit_probe(config, bundle, probe)
+    trainer = probe_trainer(config, bundle, probe, out_dir, main)
+    rows = len(probe.datasets["train"])
+    output = TrainOutput(fit["iterations"], fit["train_loss"],
+                         {"train_runtime": fit["seconds"],
+                          "train_samples_per_second": round(rows * max(1, fit["iterations"]) / max(fit["seconds"], 1e-6), 1)})
+    if main:
+        from ..io import append_jsonl
+
+        append_jsonl(out_dir / "history.jsonl", {"step": fit["iterations"], "epoch": 0.0, "probe_l2": fit["l2"],
+                                                 "loss": fit["train_loss"],
+                                                 f"eval_{fit['metric']}": fit["validation_score"]})
+    return trainer, output, fit
 
 
 def train_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, *, epochs: float, lr: float,

@@ -18,14 +18,19 @@ class Setup:
     bundle: object  # ModelBundle
     encoded: dict
 
+    settings: dict = None  # config keys set from the data: {key: (value, why)}
+
     @classmethod
     def build(cls, config: TrainConfig) -> "Setup":
         modality = detect_modality(config)
         data = modality.load_data(config)
+        settings = modality.settings_from_data(config, data)
+        if settings:
+            config = config.model_copy(update={k: v for k, (v, _) in settings.items()})
         bundle = modality.load_model(config, data.label_names)
         encoded = {split: modality.encode(bundle, ds, config, train=split == "train")
                    for split, ds in data.splits.items()}
-        return cls(config, modality, data, bundle, encoded)
+        return cls(config, modality, data, bundle, encoded, settings)
 
     def snapshot(self) -> dict:
         """The model's weights, to put back after a job that trains it only to measure (the LR finder)."""

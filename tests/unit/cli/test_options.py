@@ -49,7 +49,11 @@ def test_flags_reach_the_config(monkeypatch, tmp_path):
     seen = {}
     from transferlearn import api
 
-    monkeypatch.setattr(api, "finetune", lambda cfg: seen.setdefault("cfg", cfg) and (_ for _ in ()).throw(SystemExit(0)))
+    def finetune(cfg, plan=None):
+        seen["cfg"] = cfg
+        raise SystemExit(0)
+
+    monkeypatch.setattr(api, "finetune", finetune)
     from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, ["train", "--data", "d.csv", "--model", "m", "--from-scratch", "--resume",

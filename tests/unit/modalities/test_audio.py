@@ -119,7 +119,8 @@ def test_contract_and_feature_encoder(kind, tiny_audio_model):
 
 
 def _train(data, model, out, **kw):
-    base = dict(data=str(data), model=str(model), epochs=6, batch_size=12, max_duration=1.0, lr=1e-2, output=str(out),
+    base = dict(data=str(data), model=str(model), strategy="full", head_lr_multiplier=1.0,
+                epochs=6, batch_size=12, max_duration=1.0, lr=1e-2, output=str(out),
                 progress=False, early_stopping_patience=0, logging_steps=50, warmup_ratio=0.0)
     return finetune(load_config(**{**base, **kw}))
 

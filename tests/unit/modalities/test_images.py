@@ -167,7 +167,8 @@ def test_strategies_on_image_backbones(kind, spec, tiny_image_model):
 
 
 def _train(data, model, out, **kw):
-    base = dict(data=str(data), model=str(model), epochs=4, batch_size=16, image_size=32, lr=1e-2, output=str(out),
+    base = dict(data=str(data), model=str(model), strategy="full", head_lr_multiplier=1.0,
+                epochs=4, batch_size=16, image_size=32, lr=1e-2, output=str(out),
                 progress=False, early_stopping_patience=0, logging_steps=50, warmup_ratio=0.0)
     return finetune(load_config(**{**base, **kw}))
 
@@ -226,7 +227,7 @@ def test_linear_probe_decodes_each_image_once(image_folder, tiny_image_model, tm
     opened = []
     real_open = augment.open_image
     monkeypatch.setattr(augment, "open_image", lambda image: opened.append(1) or real_open(image))
-    run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", strategy="linear-probe",
+    run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", strategy="linear-probe", baseline=False,
                  epochs=1, feature_cache="run")
     rows = 48 + 16 + 16
     assert "feature_cache" in run.metrics["train"]
@@ -235,7 +236,7 @@ def test_linear_probe_decodes_each_image_once(image_folder, tiny_image_model, tm
 
 
 def test_linear_probe_with_augmentation_falls_back(image_folder, tiny_image_model, tmp_path, caplog):
-    run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", strategy="linear-probe",
+    run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", strategy="linear-probe", baseline=False,
                  augment="light", epochs=1)
     assert run.config.strategy == "freeze-backbone" and "feature_cache" not in run.metrics["train"]
     assert "cached features cannot be used" in caplog.text

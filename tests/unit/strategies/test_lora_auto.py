@@ -1,8 +1,6 @@
-"""lora, auto, frozen modules in eval mode, backbone dropout."""
+"""lora, frozen modules in eval mode, backbone dropout (auto: test_auto.py)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 import torch
@@ -13,7 +11,6 @@ from transferlearn.models.contract import param_groups
 from transferlearn.models.text import load_text_classifier
 from transferlearn.strategies import parse_strategy
 from transferlearn.strategies.base import frozen_modules, keep_frozen_modules_in_eval
-from transferlearn.train.auto import pick_strategy
 
 LABELS = ["a", "b", "c"]
 
@@ -68,29 +65,6 @@ def test_lora_rank_must_be_positive(tiny_text_model):
     bundle = load_text_classifier(str(tiny_text_model("bert")), LABELS)
     with pytest.raises(ConfigError, match="at least 1"):
         parse_strategy("lora:0").prepare(bundle.model, bundle.groups)
-
-
-@pytest.mark.parametrize("n, labels, score, expected", [
-    (5000, 3, 0.97, "linear-probe"),
-    (40, 3, 0.50, "linear-probe"),
-    (600, 3, 0.60, "gradual"),
-    (11000, 3, 0.70, "probe-then-finetune"),
-])
-def test_auto_rule(n, labels, score, expected):
-    strategy, reason, updates = pick_strategy(n, labels, score)
-    assert strategy == expected and reason
-    assert ("layer_lr_decay" in updates) == (strategy == "gradual")
-
-
-def test_auto_run_records_its_choice(sentiment_folder, tiny_text_model, tmp_path):
-    run = finetune(load_config(data=str(sentiment_folder), model=str(tiny_text_model("bert")), strategy="auto",
-                               lr=1e-2, epochs=1, batch_size=16, output=str(tmp_path / "run"), progress=False,
-                               feature_cache="run"))
-    choice = json.loads((run.path / "auto.json").read_text())
-    assert choice["strategy"] == run.config.strategy == "gradual"  # 96 rows, probe far from separable
-    assert run.config.layer_lr_decay == pytest.approx(1 / 2.6)
-    assert 0.0 <= choice["probe_score"] <= 1.0 and choice["train_rows"] == 96
-    assert run.metrics["train"]["auto"]["reason"] == choice["reason"]
 
 
 def test_frozen_batchnorm_and_dropout_stay_in_eval_mode():

@@ -113,7 +113,7 @@ def test_run_folder_cache_and_prediction(sentiment_folder, tiny_text_model, tmp_
 
 def test_linear_probe_matches_freeze_backbone(sentiment_folder, tiny_text_model, tmp_path):
     """Same head, same features (frozen backbone in eval mode), same optimisation: same accuracy."""
-    common = dict(group_by_length=False, epochs=10)
+    common = dict(group_by_length=False, epochs=10, probe_solver="trainer")  # the same AdamW epochs on both sides
     probe = finetune(_config(sentiment_folder, tiny_text_model("bert"), tmp_path / "p", feature_cache="run", **common))
     frozen = finetune(_config(sentiment_folder, tiny_text_model("bert"), tmp_path / "f", strategy="freeze-backbone",
                               **common))

@@ -17,7 +17,8 @@ def _common(sentiment_folder, tiny_text_model, out, **kw):
 def test_finished_run_drops_checkpoints_unless_kept(tmp_path, sentiment_folder, tiny_text_model):
     dropped = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "a")))
     assert not (dropped.path / "checkpoints").exists() and (dropped.path / "model" / "model.safetensors").exists()
-    kept = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "b"), keep_checkpoints=True))
+    kept = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "b"), strategy="full",
+                                keep_checkpoints=True))
     assert list((kept.path / "checkpoints").glob("checkpoint-*"))
 
 
@@ -26,8 +27,9 @@ def test_config_stays_the_intent_and_the_plan_records_decisions(tmp_path, sentim
     intent = yaml.safe_load((run.path / "config.yaml").read_text())
     plan = json.loads((run.path / "plan.json").read_text())
     assert intent["strategy"] == "auto" and intent["task"] == "auto" and intent["lr"] is None
-    assert plan["task"] == "text" and plan["strategy"] != "auto" and plan["lr"] > 0 and plan["group_by_length"]
-    assert any(d.startswith("strategy:") for d in plan["decisions"])
+    assert plan["task"] == "text" and plan["strategy"] == "auto" and plan["lr"] > 0 and plan["group_by_length"]
+    assert [c["strategy"] for c in plan["candidates"]] == ["freeze:1", "full"] and plan["budget_s"] == 900.0
+    assert any(d.startswith("auto: about") for d in plan["decisions"])
     assert run.config.strategy == plan["strategy"] and run.config.lr == plan["lr"]  # Run reads the resolved config
     assert run.modality.name == "text"
 
@@ -37,7 +39,8 @@ def test_lr_auto_with_strategy_auto_trains(tmp_path, sentiment_folder, tiny_text
                                lr="auto"))
     plan = json.loads((run.path / "plan.json").read_text())
     finder = json.loads((run.path / "lr_find" / "lr_find.json").read_text())
-    assert plan["lr"] == finder["suggestion"] and finder["strategy"] == plan["strategy"] != "auto"
+    assert plan["lr"] == finder["suggestion"] and finder["strategy"] == "full"  # swept on auto's full candidate
+    assert {c["lr"] for c in plan["candidates"]} == {plan["lr"]}
     assert run.metrics["test"]["num_samples"] == 32
 
 
@@ -66,5 +69,8 @@ def test_reproducing_a_run_applies_its_plan(tmp_path, sentiment_folder, tiny_tex
                                       str(tmp_path / "again")])
     assert result.exit_code == 0, result.output
     again = json.loads((tmp_path / "again" / "plan.json").read_text())
-    assert again["strategy"] == first.plan.strategy and again["lr"] == first.plan.lr
-    assert not (tmp_path / "again" / "auto.json").exists()  # the plan was applied: auto did not run again
+    assert again == json.loads((first.path / "plan.json").read_text())  # the same decisions, not re-derived
+    first_auto = json.loads((first.path / "auto.json").read_text())
+    again_auto = json.loads((tmp_path / "again" / "auto.json").read_text())
+    assert again_auto["winner"] == first_auto["winner"]
+    assert [c.get("validation") for c in again_auto["candidates"]] == [c.get("validation") for c in first_auto["candidates"]]

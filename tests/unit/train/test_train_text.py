@@ -100,7 +100,7 @@ def test_existing_run_folder_is_never_clobbered(trained_tiny_run, sentiment_fold
 
 def test_resume_continues_from_last_checkpoint(tmp_path, sentiment_folder, tiny_text_model):
     out = tmp_path / "resume"
-    base = dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), batch_size=32, lr=1e-3,
+    base = dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), strategy="full", batch_size=32, lr=1e-3,
                 output=str(out), progress=False, early_stopping_patience=0, logging_steps=1, keep_checkpoints=True)
     first = finetune(load_config(**base, epochs=1))
     assert first.metrics["train"]["steps"] == 3
@@ -134,7 +134,7 @@ def test_balanced_class_weights_train(tmp_path, sentiment_folder, tiny_text_mode
 
 
 def test_early_stopping_stops_and_zero_disables(tmp_path, sentiment_folder, tiny_text_model):
-    base = dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), epochs=6, batch_size=32,
+    base = dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), strategy="full", epochs=6, batch_size=32,
                 lr=1e-9, progress=False)  # lr so small the validation metric never improves
     stopped = finetune(load_config(**base, early_stopping_patience=1, output=str(tmp_path / "es")))
     assert stopped.metrics["train"]["epochs"] == 2.0  # first evaluation, then one without improvement

@@ -1,0 +1,66 @@
+"""``auto``'s candidates: which fine-tunes to try after the converged probe, for how many epochs, within the budget.
+
+``auto`` never guesses. It fits the cached linear probe to convergence first (cheap), then tries the fine-tunes
+that the data size and the time budget allow, each starting from the probed head (LP-FT, Kumar et al. 2022: a
+trained head does not send large random gradients into the pretrained features), cheapest first: the top half
+of the blocks (``freeze:N``), then every layer (``full``). The candidate with the best validation score is kept,
+the probe included, so ``auto`` is never worse on validation than its own probe.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+MIN_PER_CLASS = 5  # fewer training examples per class: a backbone overfits before it adapts; the probe is the model
+
+
+@dataclass
+class Candidate:
+    name: str
+    strategy: str
+    epochs: float
+    lr: float
+    estimated_s: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def epochs_for(steps_per_epoch: int, min_steps: int, asked: float | None, default: float) -> float:
+    """The asked epochs; else the default epochs, raised to reach ``min_steps`` optimizer steps on small data."""
+    if asked is not None:
+        return asked
+    return float(max(default, math.ceil(min_steps / max(1, steps_per_epoch))))
+
+
+def choose_candidates(*, n_train: int, num_labels: int, num_blocks: int, steps_per_epoch: int, epoch_eval_s: float,
+                      step_s: dict[str, float], budget_s: float | None, lr: float, min_steps: int,
+                      epochs_asked: float | None, default_epochs: float = 3.0) -> tuple[list[Candidate], list[str]]:
+    """(candidates, notes). ``step_s``: measured seconds per training step of each candidate strategy;
+    ``budget_s``: seconds left after the probe (None: no budget)."""
+    notes: list[str] = []
+    per_class = n_train / max(num_labels, 1)
+    if per_class < MIN_PER_CLASS:
+        notes.append(f"{per_class:.1f} training examples per class (< {MIN_PER_CLASS}): too few to fine-tune a "
+                     "backbone; the converged probe is the model")
+        return [], notes
+    wanted = ([("freeze-half", f"freeze:{num_blocks // 2}")] if num_blocks >= 2 else []) + [("full", "full")]
+    epochs = epochs_for(steps_per_epoch, min_steps, epochs_asked, default_epochs)
+    out, left = [], budget_s
+    for name, strategy in wanted:
+        per_epoch = steps_per_epoch * step_s[strategy] + epoch_eval_s
+        run_epochs = epochs
+        if left is not None and per_epoch * run_epochs > left:
+            fit = math.floor(left / per_epoch * 2) / 2  # half epochs
+            if fit < min(1.0, epochs):
+                notes.append(f"{name} ({strategy}) skipped: one epoch takes ~{per_epoch:.0f} s, {max(left, 0):.0f} s "
+                             "of the budget are left")
+                continue
+            notes.append(f"{name} ({strategy}): {fit:g} epochs instead of {run_epochs:g} to fit the budget")
+            run_epochs = fit
+        estimate = per_epoch * run_epochs
+        out.append(Candidate(name, strategy, run_epochs, lr, round(estimate, 1)))
+        if left is not None:
+            left -= estimate
+    return out, notes

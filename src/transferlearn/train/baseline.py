@@ -1,0 +1,59 @@
+"""The built-in baseline of every run: the modality's classical features + logistic regression (scikit-learn) on
+the same split, trained in seconds, reported beside the transferred model. A run that loses to it says so."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..config import TrainConfig
+from ..metrics import summary_metrics
+from .setup import Setup
+
+log = logging.getLogger(__name__)
+
+C_SWEEP = (0.1, 1.0, 10.0)  # inverse L2 strength, chosen on validation
+
+
+def fit_baseline(config: TrainConfig, setup: Setup) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MaxAbsScaler
+
+    start = time.time()
+    name, featurizer = setup.modality.baseline()
+    column = setup.modality.row_column
+    raw = {split: ds.with_format(None) for split, ds in setup.data.splits.items()}
+    features = make_pipeline(featurizer, MaxAbsScaler())  # MaxAbs keeps TF-IDF sparse
+    x_train = features.fit_transform(raw["train"][column])
+    y_train = np.asarray(raw["train"]["label"])
+    encoded = {split: features.transform(ds[column]) for split, ds in raw.items() if split != "train"}
+    metric = "macro_f1" if config.metric == "loss" else config.metric
+    weights = "balanced" if config.class_weights == "balanced" else None
+    best = None
+    for c in C_SWEEP:
+        model = LogisticRegression(C=c, max_iter=1000, class_weight=weights).fit(x_train, y_train)
+        score = summary_metrics(raw["validation"]["label"], model.predict(encoded["validation"]))[metric]
+        if best is None or score > best[0]:
+            best = (score, c, model)
+    _, c, model = best
+    out = {"name": name, "C": c, "seconds": None}
+    for split, x in encoded.items():
+        out[split] = summary_metrics(raw[split]["label"], model.predict(x))
+    out["seconds"] = round(time.time() - start, 2)
+    return out
+
+
+def compare_with_baseline(metrics: dict) -> str | None:
+    """The loud line for a run that scores below its baseline on its main split, else None."""
+    baseline = metrics.get("baseline")
+    split = "test" if "test" in metrics else "validation"
+    if not baseline or split not in baseline or split not in metrics:
+        return None
+    ours, theirs = metrics[split]["macro_f1"], baseline[split]["macro_f1"]
+    if ours < theirs:
+        return (f"the transferred model scores BELOW its baseline on {split}: macro-F1 {ours:.4f} vs {theirs:.4f} "
+                f"({baseline['name']}). Try more epochs, another strategy, or check the data (tl train --help).")
+    return None

@@ -1,0 +1,141 @@
+"""auto: never below its own probe on validation; the planner fits candidates to the budget; the probe
+converges whatever --epochs says; a new head trains faster than the body; a baseline in every run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from transferlearn import finetune, load_config
+from transferlearn.strategies import parse_strategy
+from transferlearn.strategies.auto import choose_candidates
+
+
+def _plan(budget, step_full=1.0, step_half=0.5, n_train=3200, num_labels=4, epochs_asked=None):
+    return choose_candidates(n_train=n_train, num_labels=num_labels, num_blocks=12, steps_per_epoch=100,
+                             epoch_eval_s=10.0, step_s={"freeze:6": step_half, "full": step_full}, budget_s=budget,
+                             lr=5e-5, min_steps=200, epochs_asked=epochs_asked, default_epochs=3.0)
+
+
+def test_the_planner_fits_candidates_to_the_budget():
+    roomy, _ = _plan(budget=None)
+    assert [(c.strategy, c.epochs) for c in roomy] == [("freeze:6", 3.0), ("full", 3.0)]
+    assert roomy[0].estimated_s == pytest.approx(3 * (100 * 0.5 + 10)) and roomy[1].estimated_s == 330.0
+    tighter, notes = _plan(budget=400)  # freeze-half 180 s fits; full would need 330 s of the 220 left
+    assert [(c.strategy, c.epochs) for c in tighter] == [("freeze:6", 3.0), ("full", 2.0)]
+    assert any("2 epochs instead of 3" in n for n in notes)
+    tight, notes = _plan(budget=100)  # not even the cheap one at 3 epochs: 1.5 epochs of it, then nothing
+    assert [(c.strategy, c.epochs) for c in tight] == [("freeze:6", 1.5)]
+    assert any("full (full) skipped" in n for n in notes)
+    assert _plan(budget=20)[0] == []
+    assert sum(c.estimated_s for c in tighter) <= 400 and sum(c.estimated_s for c in tight) <= 100
+
+
+def test_the_planner_gives_small_data_enough_steps_and_tiny_data_none():
+    small, _ = _plan(budget=None, n_train=320)  # 100 steps an epoch here: 200 steps need 2 < 3 default epochs
+    assert small[0].epochs == 3.0
+    few = choose_candidates(n_train=40, num_labels=4, num_blocks=2, steps_per_epoch=2, epoch_eval_s=0.1,
+                            step_s={"freeze:1": 0.1, "full": 0.1}, budget_s=None, lr=5e-5, min_steps=200,
+                            epochs_asked=None, default_epochs=3.0)
+    assert [c.epochs for c in few[0]] == [100.0, 100.0]  # 2 steps an epoch: 100 epochs reach 200 steps
+    none, notes = _plan(budget=None, n_train=12, num_labels=4)
+    assert none == [] and "too few" in notes[0]
+
+
+def _common(sentiment_folder, tiny_text_model, out, **kw):
+    return dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), batch_size=16, output=str(out),
+                progress=False, feature_cache="run", **kw)
+
+
+def test_auto_is_never_below_its_probe(sentiment_folder, tiny_text_model, tmp_path):
+    # a learning rate that wrecks every fine-tune: the probe must win, and the saved model is the probe's
+    run = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "run"), lr=50.0, epochs=2))
+    auto = json.loads((run.path / "auto.json").read_text())
+    scores = {c["name"]: c["validation"] for c in auto["candidates"] if "validation" in c}
+    assert set(scores) == {"linear-probe", "freeze-half", "full"}
+    assert scores[auto["winner"]] == max(scores.values())  # the winner has the best validation score
+    assert run.metrics["validation"]["macro_f1"] >= scores["linear-probe"] - 1e-4  # scores are recorded to 4 places
+    assert run.metrics["train"]["auto"]["why"] == auto["why"] and "best validation" in auto["why"]
+    assert all(c.get("seconds") is not None for c in auto["candidates"])
+
+
+def test_auto_keeps_a_fine_tune_that_beats_the_probe(sentiment_folder, tiny_text_model, tmp_path):
+    run = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "run"), lr=1e-3, epochs=3))
+    auto = run.metrics["train"]["auto"]
+    kept = next(c for c in auto["candidates"] if c["name"] == auto["winner"])
+    assert kept["validation"] == max(c["validation"] for c in auto["candidates"] if "validation" in c)
+    assert run.metrics["validation"]["macro_f1"] == pytest.approx(kept["validation"], abs=1e-4)
+
+
+@pytest.mark.parametrize("epochs", [1, 30])
+def test_the_probe_converges_whatever_the_epochs(epochs, sentiment_folder, tiny_text_model, tmp_path):
+    run = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / f"e{epochs}"),
+                               strategy="linear-probe", epochs=epochs))
+    probe = run.metrics["train"]["probe"]
+    assert probe["solver"].startswith("lbfgs") and probe["iterations"] > 5 and probe["l2"] in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    assert set(probe["sweep"]) == {"1e-05", "0.0001", "0.001", "0.01", "0.1"}
+    # converged: more L-BFGS iterations from the solution do not move the loss
+    from transferlearn.train.probe import _lbfgs
+    from transferlearn.train.setup import Setup
+
+    config = run.config.model_copy(update={"output": str(tmp_path / "again")})
+    setup = Setup.build(config)
+    setup.bundle.model.load_state_dict(__import__("safetensors.torch", fromlist=["load_file"]).load_file(
+        run.path / "model" / "model.safetensors"), strict=False)
+    from transferlearn.layout import RunLayout
+    from transferlearn.train.probe import probe_data
+
+    features = probe_data(config, setup, RunLayout(tmp_path / "again"))
+    head = features.split.head.eval()
+    x = torch.from_numpy(features.datasets["train"].features[:].copy())
+    y = torch.tensor(features.datasets["train"].labels)
+    before = float(torch.nn.functional.cross_entropy(head(x), y))
+    after, _ = _lbfgs(head, x, y, None, probe["l2"], 200)
+    assert abs(before - probe["train_loss"]) < 1e-3 and after >= before - 1e-3
+
+
+def test_the_1_and_30_epoch_probes_are_the_same(sentiment_folder, tiny_text_model, tmp_path):
+    heads = []
+    for epochs in (1, 30):
+        run = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / f"e{epochs}"),
+                                   strategy="linear-probe", epochs=epochs))
+        heads.append(run.metrics["validation"])
+    assert heads[0] == heads[1]
+
+
+def test_a_new_head_trains_faster_than_the_body(tiny_text_model):
+    from transferlearn.models.text import load_text_classifier
+
+    for spec, multiplier in (("full", 10), ("freeze:1", 10), ("gradual", 10), ("discriminative", 10),
+                             ("probe-then-finetune", 1), ("lora", 1), ("linear-probe", 1), ("freeze-backbone", 1)):
+        assert parse_strategy(spec).head_lr_multiplier == multiplier, spec
+    bundle = load_text_classifier(str(tiny_text_model("bert")), ["a", "b"])
+    strategy = parse_strategy("full")
+    model = strategy.prepare(bundle.model, bundle.groups)
+    groups = strategy.optimizer_groups(model, bundle.groups, 1e-4, 0.01, head_lr_multiplier=10.0)
+    head = {id(p) for n, p in model.named_parameters() if n in set(bundle.groups.head)}
+    for group in groups:
+        is_head = {id(p) for p in group["params"]} <= head
+        assert group["lr"] == pytest.approx(1e-3 if is_head else 1e-4)
+    assert {g.get("name") for g in groups} >= {"head"}
+
+
+def test_every_modality_reports_a_baseline(sentiment_folder, image_folder, audio_folder, tiny_text_model,
+                                           tiny_image_model, tiny_audio_model, tmp_path):
+    runs = {
+        "text": dict(data=str(sentiment_folder), model=str(tiny_text_model("bert"))),
+        "image": dict(data=str(image_folder), model=str(tiny_image_model("timm-efficientnet")), image_size=32),
+        "audio": dict(data=str(audio_folder), model=str(tiny_audio_model("wav2vec2")), max_duration=1.0),
+    }
+    expected = {"text": "TF-IDF", "image": "pixels", "audio": "MFCC"}
+    for kind, args in runs.items():
+        run = finetune(load_config(**args, strategy="linear-probe", output=str(tmp_path / kind), progress=False,
+                                   feature_cache="run"))
+        baseline = json.loads((run.path / "metrics.json").read_text())["baseline"]
+        assert expected[kind] in baseline["name"] and baseline["C"] in (0.1, 1.0, 10.0)
+        for split in ("validation", "test"):
+            assert 0.0 <= baseline[split]["accuracy"] <= 1.0
+        assert baseline["test"]["accuracy"] >= 0.75, kind  # these toy tasks are easy for classical features too
+        assert "baseline (" in (run.path / "report.html").read_text()
