@@ -57,7 +57,7 @@ def run_one(name: str, output: Path) -> dict:
     command = ["tl", "train", "--data", str(SHARED_DATA / folder), "--model", model, *flags, "--output", str(out),
                "--overwrite"]
     start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "transferlearn.cli", *command[2:]], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "transferlearn.cli", *command[1:]], capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.time() - start
     if proc.returncode != 0:

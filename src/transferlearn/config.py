@@ -119,7 +119,10 @@ class TrainConfig(BaseModel):
 
     # --- output and tracking ----------------------------------------------------------------
     output: str | None = Field(None, description="Run folder (default runs/<model>-<data>-<time>).")
-    overwrite: bool = Field(False, description="Replace an existing run folder.")
+    overwrite: bool = Field(False, description="Replace an existing run folder (the old run is kept until the new "
+                            "one has finished, and put back if it fails).")
+    force: bool = Field(False, description="Write into a folder that is not a run but holds names a run writes "
+                        "(model/, report.html, ...), replacing them.")
     report_to: list[ReportTo] = Field(default_factory=lambda: ["none"],
                                       description="none | tensorboard | wandb | mlflow (comma-separated).")
     num_workers: int = Field(0, ge=0, description="Data-loading worker processes.")

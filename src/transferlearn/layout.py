@@ -149,6 +149,23 @@ class RunLayout:
         """Names of the entries present that show the folder holds a run."""
         return [p.name for p in (self.config, self.metrics, self.model, self.checkpoints) if p.exists()]
 
+    def is_run(self) -> bool:
+        return self.config.exists()
+
+    def owned_present(self) -> list[Path]:
+        return [p for p in self.owned() if p.exists() or p.is_symlink()]
+
+    def set_aside(self) -> "SetAside":
+        """Move every owned entry into a hidden sibling folder: restorable until :meth:`SetAside.discard`."""
+        import tempfile
+
+        aside = Path(tempfile.mkdtemp(prefix=f".{self.root.name}.replaced-", dir=self.root.parent))
+        moved = []
+        for path in self.owned_present():
+            path.rename(aside / path.name)  # same file system: a rename, nothing copied
+            moved.append(path.name)
+        return SetAside(self, aside, moved)
+
     def clear(self) -> None:
         """Remove every entry the layout owns (and nothing else)."""
         for path in self.owned():
@@ -159,3 +176,22 @@ class RunLayout:
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """An earlier run's entries, moved out of the way by ``--overwrite`` while the new run works: put back if it
+    fails, deleted once it has succeeded, so a bad new run never costs the old one."""
+
+    layout: RunLayout
+    folder: Path
+    moved: list
+
+    def restore(self) -> None:
+        self.layout.clear()  # whatever the failed run managed to write
+        for name in self.moved:
+            (self.folder / name).rename(self.layout.root / name)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -56,3 +56,35 @@ def test_overwrite_of_a_run_with_deploy_adapter_and_auto_leaves_none(tmp_path, s
     for stale in ("deploy", "adapter", "auto.json", "auto", "augmentation.png", "features"):
         assert not (out / stale).exists(), stale
     assert second.metrics["strategy"] == "full" and (out / "model").is_dir()
+
+
+def test_overwrite_with_bad_data_leaves_the_old_run_intact(tmp_path, trained_tiny_run):
+    import shutil
+
+    from transferlearn import DataError
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_tiny_run.path, run_dir)
+    before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with pytest.raises(DataError, match="typo.csv"):
+        finetune(load_config(data=str(tmp_path / "typo.csv"), model=str(trained_tiny_run.config.model),
+                             output=str(run_dir), overwrite=True, progress=False))
+    after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before  # every file back, byte for byte
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing left beside it either
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path, sentiment_folder, tiny_text_model):
+    folder = tmp_path / "mine"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "important.txt").write_text("keep me")
+    common = dict(data=str(sentiment_folder), model=str(tiny_text_model("bert")), strategy="full", epochs=1,
+                  output=str(folder), progress=False)
+    for extra in ({}, {"overwrite": True}):
+        with pytest.raises(ConfigError, match="not a run folder.*--force"):
+            finetune(load_config(**common, **extra))
+    assert (folder / "model" / "important.txt").read_text() == "keep me"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")  # names a run never writes: fine
+    run = finetune(load_config(**{**common, "output": str(tmp_path / "other")}))
+    assert (run.path / "notes.txt").read_text() == "mine" and (run.path / "model").is_dir()

@@ -19,7 +19,7 @@ import numpy as np
 from ..config import Plan, TrainConfig, save_config
 from ..errors import ConfigError
 from ..io import atomic_write_bytes, atomic_write_json
-from ..layout import RunLayout
+from ..layout import RunLayout, SetAside
 from ..metrics import classification_metrics
 from ..modalities import augment_preset
 from ..run import Run, default_run_dir
@@ -65,18 +65,25 @@ def _last_checkpoint(layout: RunLayout) -> str | None:
     return get_last_checkpoint(str(layout.checkpoints)) if layout.checkpoints.is_dir() else None
 
 
-def prepare_run_dir(layout: RunLayout, *, overwrite: bool, resume: bool) -> None:
-    """Never clobber an earlier run by accident: an existing run folder needs --overwrite or --resume;
-    --overwrite clears everything the run layout owns, and nothing else."""
+def prepare_run_dir(layout: RunLayout, *, overwrite: bool, resume: bool, force: bool = False) -> SetAside | None:
+    """Never clobber an earlier run by accident: an existing run folder needs --overwrite or --resume, and a
+    folder that is not a run but holds names a run writes (``model/``, ``report.html``, ...) needs --force.
+    What is replaced is only set aside (returned): the caller deletes it once the new run has succeeded."""
     if layout.root.exists() and not layout.root.is_dir():
         raise ConfigError(f"--output {layout.root} is a file, not a folder")
-    existing = layout.markers() if layout.root.exists() else []
-    if existing and not (overwrite or resume):
+    present = layout.owned_present() if layout.root.exists() else []
+    if present and not layout.is_run() and not force:
+        raise ConfigError(f"--output {layout.root} is not a run folder (no config.yaml) but holds "
+                          f"{', '.join(p.name for p in present)}, which a run would write over. Choose a new or "
+                          "empty folder, or pass --force to replace them.")
+    existing = layout.markers() if present else []
+    if existing and layout.is_run() and not (overwrite or resume):
         raise ConfigError(f"{layout.root} already holds a run ({', '.join(existing)}). Use --resume to continue it, "
                           "--overwrite to replace it, or another --output.")
-    if existing and overwrite and not resume:
-        layout.clear()
     layout.root.mkdir(parents=True, exist_ok=True)
+    if present and (overwrite or force) and not resume:
+        return layout.set_aside()
+    return None
 
 
 def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
@@ -88,11 +95,19 @@ def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
         resume_from = _last_checkpoint(layout)
         if resume_from is None:
             raise ConfigError(f"--resume: no checkpoint in {layout.checkpoints} to resume from")
-    prepare_run_dir(layout, overwrite=config.overwrite, resume=config.resume)
-    config = config.model_copy(update={"output": str(layout.root)})
-    save_config(config, layout.config)  # once: what was asked for
-    with _tracking_env(config, layout):
-        return _finetune_in(config, layout, resume_from, plan)
+    replaced = prepare_run_dir(layout, overwrite=config.overwrite, resume=config.resume, force=config.force)
+    try:
+        config = config.model_copy(update={"output": str(layout.root)})
+        save_config(config, layout.config)  # once: what was asked for
+        with _tracking_env(config, layout):
+            run = _finetune_in(config, layout, resume_from, plan)
+    except BaseException:
+        if replaced is not None:  # the new run failed: the old one comes back as it was
+            replaced.restore()
+        raise
+    if replaced is not None:
+        replaced.discard()
+    return run
 
 
 @dataclass
