@@ -269,3 +269,18 @@ def load_image_data(source: str, *, image_column: str | None = None, label_colum
     return finalise_splits(columns_by_split, label_names, source=str(source), columns=columns, notes=notes,
                            val_split=val_split, seed=seed, max_train_samples=max_train_samples,
                            max_eval_samples=max_eval_samples, carve_validation=carve_validation)
+
+
+def median_short_side(rows: list[dict], limit: int = 200) -> int:
+    """The median short side in pixels of up to ``limit`` evenly spread images (read from their headers)."""
+    from PIL import Image
+
+    step = max(1, len(rows) // limit)
+    sides = []
+    for row in rows[::step]:
+        try:
+            with Image.open(row["path"] if row.get("bytes") is None else io.BytesIO(row["bytes"])) as image:
+                sides.append(min(image.size))
+        except (OSError, ValueError):
+            continue
+    return int(np.median(sides)) if sides else 0

@@ -82,6 +82,14 @@ class Modality(ABC):
         """Config keys to set from the data itself (only keys the user did not set): {key: (value, why)}."""
         return {}
 
+    def input_sizes(self, config: TrainConfig, data: LabelledData, bundle) -> list[int]:
+        """Input sizes worth comparing on the probe (first: the model's own); one size where there is no choice."""
+        return []
+
+    def set_input_size(self, bundle, size: int) -> None:
+        """Make ``bundle`` preprocess inputs at ``size`` (what ``input_sizes`` offered)."""
+        raise NotImplementedError
+
     def lengths(self, items: list) -> list[int] | None:
         """A size per raw input, for grouping similar ones in a batch; None where inputs have no length."""
         return None

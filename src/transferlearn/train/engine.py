@@ -126,12 +126,12 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     from transformers import set_seed
 
     set_seed(intent.seed)
-    setup = Setup.build(intent)
+    # a resumed run keeps the decisions its checkpoints were made with; a reproduced one, the decisions it was given
+    known = Plan.load(layout.plan) if resume_from and layout.plan.exists() else given
+    setup = Setup.build(known.apply(intent) if known else intent)  # e.g. at the plan's input size
     atomic_write_json(layout.data_summary, setup.data.summary())
-    if resume_from and layout.plan.exists():  # a resumed run keeps the decisions its checkpoints were made with
-        plan, probe, extra = Plan.load(layout.plan), None, {}
-    elif given is not None:
-        plan, probe, extra = given, None, {}
+    if known is not None:
+        plan, probe, extra = known, None, {}
         plan.save(layout.plan)
     else:
         plan, probe, extra = resolve_plan(intent, setup, layout)

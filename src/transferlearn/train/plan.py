@@ -65,6 +65,12 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
     steps_per_epoch = math.ceil(len(setup.encoded["train"]) / (config.batch_size * config.gradient_accumulation_steps))
     epochs_asked = intent.epochs if "epochs" in intent.model_fields_set else None
     if strategy.name == "auto":
+        sizes = setup.modality.input_sizes(config, setup.data, setup.bundle)
+        if len(sizes) > 1:
+            size, note = _choose_input_size(config, setup, layout, sizes)
+            updates["image_size"] = size
+            decisions.append(note)
+            config = config.model_copy(update={"image_size": size})
         candidates, estimate, notes = _auto_candidates(config, setup, budget, lr, steps_per_epoch, epochs_asked)
         decisions += notes
     elif epochs_asked is None and strategy.steps()[-1].kind == "finetune":
@@ -102,3 +108,29 @@ def _auto_candidates(config: TrainConfig, setup: Setup, budget: float | None, lr
     message = f"auto: about {estimate / 60:.1f} min ({budget_text}): probe {probe_s:.0f} s" + (f", {parts}" if parts else "")
     log.info(message)
     return candidates, estimate, [message] + notes
+
+
+def _choose_input_size(config: TrainConfig, setup: Setup, layout: RunLayout, sizes: list[int]) -> tuple[int, str]:
+    """The converged probe at each size; the smallest within 0.005 of the best validation score wins (it is also
+    the cheapest to fine-tune). The setup is left encoding at the chosen size."""
+    import copy
+
+    from .probe import fit_probe, probe_data
+
+    head_state = copy.deepcopy(setup.bundle.model.state_dict())
+    scores = {}
+    for size in sizes:
+        setup.modality.set_input_size(setup.bundle, size)
+        setup.reencode()
+        probe = probe_data(config.model_copy(update={"image_size": size}), setup, layout,
+                           splits=("train", "validation"))
+        scores[size] = fit_probe(config, setup.bundle, probe)["validation_score"]
+        setup.bundle.model.load_state_dict(head_state)
+    best = max(scores.values())
+    chosen = min(s for s, v in scores.items() if v >= best - 0.005)
+    setup.modality.set_input_size(setup.bundle, chosen)
+    setup.reencode()
+    shown = ", ".join(f"{s} px {v:.4f}" for s, v in sorted(scores.items()))
+    note = f"image_size: {chosen} (the pictures are small: converged probe on validation at {shown})"
+    log.info(note)
+    return chosen, note

@@ -32,6 +32,11 @@ class Setup:
                    for split, ds in data.splits.items()}
         return cls(config, modality, data, bundle, encoded, settings)
 
+    def reencode(self) -> None:
+        """Encode the splits again after the bundle's preprocessing changed (an input size)."""
+        self.encoded = {split: self.modality.encode(self.bundle, ds, self.config, train=split == "train")
+                        for split, ds in self.data.splits.items()}
+
     def snapshot(self) -> dict:
         """The model's weights, to put back after a job that trains it only to measure (the LR finder)."""
         return copy.deepcopy(self.bundle.model.state_dict())

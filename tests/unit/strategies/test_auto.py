@@ -139,3 +139,26 @@ def test_every_modality_reports_a_baseline(sentiment_folder, image_folder, audio
             assert 0.0 <= baseline[split]["accuracy"] <= 1.0
         assert baseline["test"]["accuracy"] >= 0.75, kind  # these toy tasks are easy for classical features too
         assert "baseline (" in (run.path / "report.html").read_text()
+
+
+def test_small_pictures_are_probed_at_a_smaller_size_too(tmp_path, tiny_image_model):
+    from conftest import make_image
+
+    for split, n in (("train", 40), ("val", 16), ("test", 16)):
+        for i in range(n):
+            label = ("blue", "red")[i % 2]
+            (tmp_path / "data" / split / label).mkdir(parents=True, exist_ok=True)
+            make_image(label, hash((split, i)) % 10_000, size=16).save(tmp_path / "data" / split / label / f"{i}.png")
+    run = finetune(load_config(data=str(tmp_path / "data"), model=str(tiny_image_model("timm-efficientnet")),
+                               output=str(tmp_path / "run"), progress=False, feature_cache="run", epochs=1))
+    plan = json.loads((run.path / "plan.json").read_text())
+    note = next(d for d in plan["decisions"] if d.startswith("image_size:"))
+    from transferlearn.modalities import IMAGE
+
+    default = IMAGE.load_model(load_config(data="x", model=str(tiny_image_model("timm-efficientnet"))),
+                               ["blue", "red"]).processor.spec.size
+    assert "64 px" in note and f"{default} px" in note  # both sizes were probed
+    assert plan["updates"]["image_size"] in (64, default)
+    size = json.loads((run.path / "model" / "preprocessing.json").read_text())["size"]
+    assert size == plan["updates"]["image_size"]  # the saved model preprocesses at the chosen size
+    assert len(run.predict([str(p) for p in sorted((tmp_path / "data" / "test").glob("*/*"))[:3]])) == 3
