@@ -19,12 +19,24 @@ MIN_PER_CLASS = 5  # fewer training examples per class: a backbone overfits befo
 class Candidate:
     name: str
     strategy: str
-    epochs: float
+    epochs: float  # planned; 0 when it did not fit the budget as estimated (it runs if time turns out to be left)
     lr: float
     estimated_s: float
+    epoch_s: float = 0.0  # the estimated cost of one epoch (training + validation)
+    wanted_epochs: float = 0.0  # before the budget cut
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def fit_epochs(candidate: dict, left_s: float | None, scale: float) -> float:
+    """Epochs to run now: the planned ones, raised back up to the wanted ones or cut to what ``left_s`` allows at the
+    measured pace (``scale``: actual / estimated seconds of the candidates so far), in half epochs; 0: skip."""
+    wanted = candidate.get("wanted_epochs") or candidate["epochs"]
+    if left_s is None:
+        return wanted
+    per_epoch = max(candidate.get("epoch_s", 0.0) * scale, 1e-6)
+    return min(wanted, math.floor(left_s / per_epoch * 2) / 2)
 
 
 def epochs_for(steps_per_epoch: int, min_steps: int, asked: float | None, default: float) -> float:
@@ -55,12 +67,13 @@ def choose_candidates(*, n_train: int, num_labels: int, num_blocks: int, steps_p
             fit = math.floor(left / per_epoch * 2) / 2  # half epochs
             if fit < min(1.0, epochs):
                 notes.append(f"{name} ({strategy}) skipped: one epoch takes ~{per_epoch:.0f} s, {max(left, 0):.0f} s "
-                             "of the budget are left")
+                             "of the budget are left (it runs, shortened, if the others finish early)")
+                out.append(Candidate(name, strategy, 0.0, lr, 0.0, round(per_epoch, 1), epochs))
                 continue
             notes.append(f"{name} ({strategy}): {fit:g} epochs instead of {run_epochs:g} to fit the budget")
             run_epochs = fit
         estimate = per_epoch * run_epochs
-        out.append(Candidate(name, strategy, run_epochs, lr, round(estimate, 1)))
+        out.append(Candidate(name, strategy, run_epochs, lr, round(estimate, 1), round(per_epoch, 1), epochs))
         if left is not None:
             left -= estimate
     return out, notes

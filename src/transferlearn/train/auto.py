@@ -17,6 +17,7 @@ from ..config import Plan, TrainConfig
 from ..io import atomic_write_json
 from ..layout import RunLayout
 from ..strategies import parse_strategy
+from ..strategies.auto import fit_epochs
 from ..strategies.base import freeze_batchnorm_statistics
 from .setup import Setup
 from .trainer import make_trainer, training_arguments
@@ -47,15 +48,22 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", probe_score, metric, fit["l2"])
     probed = copy.deepcopy(bundle.model.state_dict())  # pretrained backbone + probed head: every candidate's start
     best = {"name": "linear-probe", "score": probe_score, "state": None, "trainer": None, "output": probe_output}
-    for candidate in plan.candidates:
+    spent_estimated, spent_actual = 0.0, 0.0
+    for planned in plan.candidates:
         elapsed = time.time() - started
-        if plan.budget_s is not None and elapsed + candidate["estimated_s"] > plan.budget_s * 1.1:
-            tried.append({**candidate, "skipped": f"{elapsed:.0f} s spent; ~{candidate['estimated_s']:.0f} s more "
-                          f"would pass the {plan.budget_s:.0f} s budget"})
+        left = None if plan.budget_s is None else plan.budget_s - elapsed
+        scale = spent_actual / spent_estimated if spent_estimated else 1.0  # the pace measured so far
+        epochs = fit_epochs(planned, left, scale)
+        if epochs < min(0.5, planned.get("wanted_epochs") or planned["epochs"]):
+            tried.append({**planned, "skipped": f"{elapsed:.0f} s spent of the {plan.budget_s:.0f} s budget; one epoch "
+                          f"takes ~{planned['epoch_s'] * scale:.0f} s at the measured pace"})
             continue
+        candidate = {**planned, "epochs": epochs}
         bundle.model.load_state_dict(probed)
         start = time.time()
         trainer, output = _finetune_candidate(config, setup, layout, candidate)
+        spent_estimated += candidate["epoch_s"] * float(trainer.state.epoch or epochs)
+        spent_actual += time.time() - start
         score = _score(trainer, metric)
         tried.append({**candidate, "validation": round(score, 4), "seconds": round(time.time() - start, 1),
                       "steps": output.global_step})

@@ -35,8 +35,14 @@ def budget_seconds(config: TrainConfig) -> float | None:
 
 
 def _batch(setup: Setup, config: TrainConfig, split: str, size: int) -> dict:
+    """A real batch; for token sequences, of rows near the median length (what a length-grouped batch pads to)."""
     rows = setup.encoded[split]
     picks = list(range(min(size, len(rows))))
+    if "input_ids" in getattr(rows, "column_names", ()):
+        import numpy as np
+
+        lengths = np.array([len(ids) for ids in rows.with_format(None)["input_ids"]])
+        picks = np.argsort(np.abs(lengths - np.median(lengths)), kind="stable")[: len(picks)].tolist()
     batch = setup.modality.collator(setup.bundle, config)([rows[i] for i in picks])
     device = next(setup.bundle.model.parameters()).device
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}

@@ -103,7 +103,7 @@ def _auto_candidates(config: TrainConfig, setup: Setup, budget: float | None, lr
         steps_per_epoch=steps_per_epoch, epoch_eval_s=eval_batches * forward, step_s=step_s, budget_s=left,
         lr=lr, min_steps=config.min_steps, epochs_asked=epochs_asked, default_epochs=config.epochs)
     estimate = round(probe_s + sum(c.estimated_s for c in candidates), 1)
-    parts = ", ".join(f"{c.name} {c.estimated_s:.0f} s ({c.epochs:g} epochs)" for c in candidates)
+    parts = ", ".join(f"{c.name} {c.estimated_s:.0f} s ({c.epochs:g} epochs)" for c in candidates if c.epochs)
     budget_text = f"budget {budget / 60:.0f} min" if budget else "no budget"
     message = f"auto: about {estimate / 60:.1f} min ({budget_text}): probe {probe_s:.0f} s" + (f", {parts}" if parts else "")
     log.info(message)

@@ -27,10 +27,21 @@ def test_the_planner_fits_candidates_to_the_budget():
     assert [(c.strategy, c.epochs) for c in tighter] == [("freeze:6", 3.0), ("full", 2.0)]
     assert any("2 epochs instead of 3" in n for n in notes)
     tight, notes = _plan(budget=100)  # not even the cheap one at 3 epochs: 1.5 epochs of it, then nothing
-    assert [(c.strategy, c.epochs) for c in tight] == [("freeze:6", 1.5)]
-    assert any("full (full) skipped" in n for n in notes)
-    assert _plan(budget=20)[0] == []
+    assert [(c.strategy, c.epochs) for c in tight] == [("freeze:6", 1.5), ("full", 0.0)]  # full kept as optional
+    assert any("full (full) skipped" in n for n in notes) and tight[1].epoch_s == 110.0
+    assert [c.epochs for c in _plan(budget=20)[0]] == [0.0, 0.0]
     assert sum(c.estimated_s for c in tighter) <= 400 and sum(c.estimated_s for c in tight) <= 100
+
+
+def test_a_candidate_gets_the_epochs_the_measured_pace_allows():
+    from transferlearn.strategies.auto import fit_epochs
+
+    full = {"epochs": 0.0, "wanted_epochs": 3.0, "epoch_s": 110.0}
+    assert fit_epochs(full, left_s=None, scale=1.0) == 3.0
+    assert fit_epochs(full, left_s=120.0, scale=1.0) == 1.0  # skipped at plan time, one epoch fits now
+    assert fit_epochs(full, left_s=120.0, scale=0.5) == 2.0  # the others ran twice as fast as estimated
+    assert fit_epochs(full, left_s=1000.0, scale=0.5) == 3.0  # never more than wanted
+    assert fit_epochs(full, left_s=40.0, scale=1.0) == 0.0
 
 
 def test_the_planner_gives_small_data_enough_steps_and_tiny_data_none():
