@@ -167,6 +167,8 @@ def load_text_data(
 
     if label_names is None:
         names = label_order(raw["train"][1])
+        if not names:
+            raise DataError(f"{train.path}: no data rows (only a header?); the training file needs labelled rows")
         if len(names) < 2:
             raise DataError(f"{train.path}: column '{label_col}' has only one label ({names[0]!r}); need at least 2")
     names, kept = resolve_labels({split: labels for split, (_, labels) in raw.items()}, label_names,

@@ -82,6 +82,10 @@ class Modality(ABC):
         """Config keys to set from the data itself (only keys the user did not set): {key: (value, why)}."""
         return {}
 
+    def settings_from_model(self, config: TrainConfig, bundle) -> dict[str, tuple[Any, str]]:
+        """Config keys the loaded model constrains (e.g. a length it cannot exceed): {key: (value, why)}."""
+        return {}
+
     def input_sizes(self, config: TrainConfig, data: LabelledData, bundle) -> list[int]:
         """Input sizes worth comparing on the probe (first: the model's own); one size where there is no choice."""
         return []

@@ -41,6 +41,21 @@ class Text(Modality):
             pooling=config.pooling, head=config.head, head_hidden=config.head_hidden,
         )
 
+    def settings_from_model(self, config: TrainConfig, bundle) -> dict:
+        """``max_length`` no longer than the model's position table (a longer one fails inside the model)."""
+        tokenizer_limit = getattr(bundle.processor, "model_max_length", None) or 0
+        model_config = getattr(bundle.model, "config", None)
+        positions = getattr(model_config, "max_position_embeddings", None) or 0
+        family = getattr(model_config, "model_type", "") or ""
+        if positions and ("roberta" in family or family in ("camembert", "longformer")):
+            positions -= 2  # their positions start after the padding index
+        limits = [v for v in (tokenizer_limit, positions) if 0 < v < 100_000]
+        limit = min(limits) if limits else None
+        if limit is not None and config.max_length > limit:
+            return {"max_length": (limit, f"--max-length {config.max_length} is longer than the model accepts "
+                                          f"({limit} tokens): texts are cut at {limit}")}
+        return {}
+
     def load_model_folder(self, folder: Path):
         from ..models.text import load_text_model_folder
 

@@ -68,7 +68,10 @@ class LoRA(Strategy):
     def parse_arg(cls, name, arg):
         from .registry import int_arg
 
-        return int_arg(name, arg, required=False)
+        arg = int_arg(name, arg, required=False)
+        if arg is not None and int(arg) < 1:
+            raise ConfigError(f"strategy 'lora:{arg}': the rank must be at least 1")
+        return arg
 
     def finalize(self, model: nn.Module, adapter_dir) -> nn.Module:
         from peft import PeftModel

@@ -27,7 +27,7 @@ from ..strategies import Step, Strategy, parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
 from .plan import resolve_plan
 from .setup import Setup
-from .trainer import make_trainer, training_arguments
+from .trainer import make_trainer, training_arguments, use_cpu
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def prepare_run_dir(layout: RunLayout, *, overwrite: bool, resume: bool, force: 
 def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
     """Train, evaluate and report; returns the finished :class:`Run`. ``plan``: decisions to reuse as they are
     (reproducing a run) instead of resolving them again."""
+    use_cpu(config)  # --device cuda without a GPU: refused before any data is read or folder written
     layout = RunLayout(config.output or default_run_dir(config))
     resume_from = None
     if config.resume:

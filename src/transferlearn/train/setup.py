@@ -28,6 +28,14 @@ class Setup:
         if settings:
             config = config.model_copy(update={k: v for k, (v, _) in settings.items()})
         bundle = modality.load_model(config, data.label_names)
+        by_model = modality.settings_from_model(config, bundle)
+        if by_model:
+            import logging
+
+            for _, why in by_model.values():
+                logging.getLogger(__name__).warning(why)
+            settings = {**settings, **by_model}
+            config = config.model_copy(update={k: v for k, (v, _) in by_model.items()})
         encoded = {split: modality.encode(bundle, ds, config, train=split == "train")
                    for split, ds in data.splits.items()}
         return cls(config, modality, data, bundle, encoded, settings)

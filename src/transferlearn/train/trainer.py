@@ -40,7 +40,8 @@ def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.lr,
         weight_decay=config.weight_decay,
-        warmup_steps=config.warmup_ratio,
+        # transformers takes a float below 1 as a ratio of the steps and 1.0 as one step: a ratio of 1 is all steps
+        warmup_steps=min(config.warmup_ratio, 0.999999) if config.warmup_ratio else 0,
         lr_scheduler_type=config.scheduler,
         label_smoothing_factor=config.label_smoothing,
         max_grad_norm=config.max_grad_norm,
