@@ -110,7 +110,9 @@ class TrainConfig(BaseModel):
     eval_steps: int | None = Field(None, gt=0, description="Evaluate every N steps (default: every epoch).")
     logging_steps: int = Field(10, gt=0, description="Log the training loss every N steps.")
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept while training.")
-    resume: bool = Field(False, description="Continue from the run folder's last checkpoint.")
+    resume: bool = Field(False, description="Continue from the run folder's last complete checkpoint (refused if a "
+                         "training setting changed; --epochs may grow).")
+    resume_with_changes: bool = Field(False, description="--resume even though training settings changed.")
     keep_checkpoints: bool = Field(
         False, description="Keep checkpoints/ after a successful run (the best model is in model/ either way).")
     feature_cache: str | None = Field(

@@ -25,12 +25,17 @@ from .trainer import make_trainer, training_arguments
 log = logging.getLogger(__name__)
 
 
-def _score(trainer, metric: str) -> float:
-    """The best validation score of a finished fine-tune (higher is better; loss is negated)."""
-    best = trainer.state.best_metric
-    if best is None:
-        best = trainer.evaluate()[f"eval_{metric}"]
-    return -float(best) if metric == "loss" else float(best)
+def _score(trainer, metric: str) -> tuple[float, float]:
+    """(validation score, validation loss) of a trained model as it stands (a fine-tune: its best epoch).
+    Candidates are ranked by the score, then by the loss: on a small validation split the score often ties
+    (every candidate at 1.0), while the loss still tells which one is surer of the right answers."""
+    result = trainer.evaluate()
+    loss = float(result["eval_loss"])
+    return (-loss if metric == "loss" else round(float(result[f"eval_{metric}"]), 4)), loss
+
+
+def _better(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return (a[0], -a[1]) > (b[0], -b[1])
 
 
 def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, outcome) -> None:
@@ -42,10 +47,10 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     metric = config.metric
     probe = probe_data(config, setup, layout, splits=("train", "validation"))
     probe_trainer, probe_output, fit = solve_probe(config, bundle, probe, layout.auto, main=True)
-    probe_score = -float(probe_trainer.evaluate()["eval_loss"]) if metric == "loss" else fit["validation_score"]
-    tried = [{"name": "linear-probe", "strategy": "linear-probe", "validation": round(probe_score, 4),
-              "seconds": round(time.time() - started, 1), "l2": fit["l2"]}]
-    log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", probe_score, metric, fit["l2"])
+    probe_score = _score(probe_trainer, metric)
+    tried = [{"name": "linear-probe", "strategy": "linear-probe", "validation": round(probe_score[0], 4),
+              "validation_loss": round(probe_score[1], 4), "seconds": round(time.time() - started, 1), "l2": fit["l2"]}]
+    log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", probe_score[0], metric, fit["l2"])
     probed = copy.deepcopy(bundle.model.state_dict())  # pretrained backbone + probed head: every candidate's start
     best = {"name": "linear-probe", "score": probe_score, "state": None, "trainer": None, "output": probe_output}
     spent_estimated, spent_actual = 0.0, 0.0
@@ -65,11 +70,11 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
         spent_estimated += candidate["epoch_s"] * float(trainer.state.epoch or epochs)
         spent_actual += time.time() - start
         score = _score(trainer, metric)
-        tried.append({**candidate, "validation": round(score, 4), "seconds": round(time.time() - start, 1),
-                      "steps": output.global_step})
-        log.info("auto: %s (%s) scores %.4f on validation in %.0f s", candidate["name"], candidate["strategy"], score,
-                 time.time() - start)
-        if score > best["score"]:
+        tried.append({**candidate, "validation": round(score[0], 4), "validation_loss": round(score[1], 4),
+                      "seconds": round(time.time() - start, 1), "steps": output.global_step})
+        log.info("auto: %s (%s) scores %.4f on validation in %.0f s", candidate["name"], candidate["strategy"],
+                 score[0], time.time() - start)
+        if _better(score, best["score"]):
             best = {"name": candidate["name"], "score": score, "trainer": trainer, "output": output,
                     "state": copy.deepcopy(trainer.model.state_dict()), "history": layout.auto / candidate["name"]}
     winner = best["name"]
@@ -84,11 +89,14 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
         outcome.trainer, outcome.output, outcome.eval_sets = best["trainer"], best["output"], setup.encoded
         shutil.copyfile(best["history"] / "history.jsonl", layout.history)  # the report's curves are the winner's
     outcome.model = bundle.model
-    runner_up = max((t for t in tried if "validation" in t and t["name"] != winner), key=lambda t: t["validation"],
-                    default=None)
-    why = (f"best validation {metric}: {best['score']:.4f}" +
-           (f" vs {runner_up['name']} {runner_up['validation']:.4f}" if runner_up else " (the only candidate)"))
-    record = {"winner": winner, "why": why, "metric": metric, "probe_score": round(probe_score, 4),
+    runner_up = max((t for t in tried if "validation" in t and t["name"] != winner),
+                    key=lambda t: (t["validation"], -t["validation_loss"]), default=None)
+    tie = runner_up is not None and runner_up["validation"] == round(best["score"][0], 4)
+    why = (f"best validation {metric}: {best['score'][0]:.4f}" +
+           (f" vs {runner_up['name']} {runner_up['validation']:.4f}" if runner_up else " (the only candidate)") +
+           (f"; tied, so the lower validation loss decided ({best['score'][1]:.4f} vs "
+            f"{runner_up['validation_loss']:.4f})" if tie else ""))
+    record = {"winner": winner, "why": why, "metric": metric, "probe_score": round(probe_score[0], 4),
               "candidates": tried, "budget_s": plan.budget_s, "estimate_s": plan.estimate_s,
               "seconds": round(time.time() - started, 1), "probe": fit}
     atomic_write_json(layout.auto_record, record)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ExportableState
 
 from ..io import append_jsonl
 
@@ -24,3 +25,40 @@ class HistoryCallback(TrainerCallback):
                   "time_s": round(time.time() - self.start, 2)}
         record.update({k: v for k, v in logs.items() if isinstance(v, (int, float))})
         append_jsonl(self.path, record)
+
+
+class TrainingClock(TrainerCallback, ExportableState):
+    """Training seconds summed over every process of a run. Its state is saved in each checkpoint's
+    ``trainer_state.json`` (with the early-stopping state), so a resumed run adds to what came before."""
+
+    def __init__(self, seconds_before: float = 0.0):
+        self.seconds_before = float(seconds_before)
+        self._start = time.time()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.time()
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_before + (time.time() - self._start)
+
+    def state(self) -> dict:
+        return {"args": {"seconds_before": self.seconds}, "attributes": {}}
+
+
+def complete_checkpoints(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(complete, incomplete) ``checkpoint-N`` folders, oldest first. The Trainer writes ``trainer_state.json``
+    last, after the weights: a folder without it (or with a torn one) was cut off while being written."""
+    import json
+
+    complete, incomplete = [], []
+    folders = sorted((p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+                     key=lambda p: int(p.name.split("-")[-1]))
+    for path in folders:
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            weights = any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin"))
+        except (OSError, ValueError):
+            weights = False
+        (complete if weights else incomplete).append(path)
+    return complete, incomplete

@@ -25,6 +25,7 @@ from ..modalities import augment_preset
 from ..run import Run, default_run_dir
 from ..strategies import Step, Strategy, parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
+from .callbacks import TrainingClock
 from .plan import resolve_plan
 from .setup import Setup
 from .trainer import make_trainer, training_arguments, use_cpu
@@ -59,10 +60,55 @@ def _tracking_env(config: TrainConfig, layout: RunLayout):
             os.environ.pop(key, None)
 
 
-def _last_checkpoint(layout: RunLayout) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+# what --resume may change without --resume-with-changes: where and how the run reports, not what it trains
+RESUME_MAY_CHANGE = {"resume", "resume_with_changes", "overwrite", "force", "output", "progress", "report_to", "epochs",
+                     "keep_checkpoints", "time_budget", "num_workers", "eval_batch_size", "save_total_limit",
+                     "logging_steps", "device"}
 
-    return get_last_checkpoint(str(layout.checkpoints)) if layout.checkpoints.is_dir() else None
+
+def _last_checkpoint(layout: RunLayout) -> str | None:
+    """The newest complete checkpoint; one cut off while it was written is skipped (and said so)."""
+    from .callbacks import complete_checkpoints
+
+    if not layout.checkpoints.is_dir():
+        return None
+    complete, incomplete = complete_checkpoints(layout.checkpoints)
+    newer = [p for p in incomplete if not complete or int(p.name.split("-")[-1]) > int(complete[-1].name.split("-")[-1])]
+    if newer:
+        log.warning("--resume: %s is incomplete (cut off while being written): skipped%s", ", ".join(p.name for p in newer),
+                    f"; resuming from {complete[-1].name}" if complete else "")
+    return str(complete[-1]) if complete else None
+
+
+def _check_resume(config: TrainConfig, layout: RunLayout) -> None:
+    """--resume continues the run its checkpoints come from: a changed training setting is refused, named."""
+    from ..config import load_config
+
+    if not layout.config.exists() or config.resume_with_changes:
+        return
+    saved = load_config(layout.config).model_dump()
+    asked = config.model_dump()
+    changed = [f"{k}: {saved[k]!r} -> {asked[k]!r}" for k in saved if k not in RESUME_MAY_CHANGE
+               and saved.get(k) != asked.get(k)]
+    if changed:
+        raise ConfigError(f"--resume: {'; '.join(changed)} differ from {layout.config}, which the checkpoints were "
+                          "trained with. Drop the changed flags to continue the same run, pass "
+                          "--resume-with-changes to continue anyway, or start a new run in another --output.")
+
+
+def _trim_history(layout: RunLayout, checkpoint: str) -> None:
+    """A resumed run logs again from its checkpoint's step: drop what the killed process logged after it."""
+    import json
+
+    if not layout.history.exists():
+        return
+    step = int(Path(checkpoint).name.split("-")[-1])
+    lines = [line for line in layout.history.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        from ..io import atomic_write_text
+
+        atomic_write_text(layout.history, "".join(line + "\n" for line in kept))
 
 
 def prepare_run_dir(layout: RunLayout, *, overwrite: bool, resume: bool, force: bool = False) -> SetAside | None:
@@ -96,10 +142,13 @@ def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
         resume_from = _last_checkpoint(layout)
         if resume_from is None:
             raise ConfigError(f"--resume: no checkpoint in {layout.checkpoints} to resume from")
+        _check_resume(config, layout)
+        _trim_history(layout, resume_from)
     replaced = prepare_run_dir(layout, overwrite=config.overwrite, resume=config.resume, force=config.force)
     try:
         config = config.model_copy(update={"output": str(layout.root)})
-        save_config(config, layout.config)  # once: what was asked for
+        if not (config.resume and layout.config.exists() and not config.resume_with_changes):
+            save_config(config, layout.config)  # once: what was asked for (a resumed run keeps its own)
         with _tracking_env(config, layout):
             run = _finetune_in(config, layout, resume_from, plan)
     except BaseException:
@@ -220,6 +269,14 @@ def _run_step(step: Step, strategy: Strategy, config: TrainConfig, plan: Plan, s
 def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome: Outcome, train_time: float,
                    trainable: int) -> None:
     trainer, output, label_names = outcome.trainer, outcome.output, setup.data.label_names
+    clock = next((c for c in trainer.callback_handler.callbacks if isinstance(c, TrainingClock)), None)
+    if clock is not None and clock.seconds_before > 0:  # resumed: totals over every process of the run
+        train_time = clock.seconds
+        losses = [h["loss"] for h in Run.load(layout.root).history if "loss" in h]
+        output = output.__class__(output.global_step, float(np.mean(losses)) if losses else output.training_loss,
+                                  {**output.metrics, "train_samples_per_second": round(
+                                      output.global_step * config.batch_size * config.gradient_accumulation_steps
+                                      / max(train_time, 1e-6), 3)})
     metrics = {
         "model": config.model, "strategy": config.strategy, "modality": setup.modality.name,
         "label_names": label_names,
