@@ -91,7 +91,8 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix of the results file")
     args = parser.parse_args()
     name = "defaults" + (f"_{args.tag}" if args.tag else "")
-    rows = {}
+    previous = RESULTS / f"{name}.json"
+    rows = json.loads(previous.read_text())["datasets"] if previous.exists() else {}  # a re-run replaces its rows
     for dataset in args.only.split(","):
         rows[dataset] = run_one(dataset, args.output)
         write_result(name, {"datasets": rows, "goal": "every default run above its baseline, inside the default "

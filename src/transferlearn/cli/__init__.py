@@ -34,6 +34,7 @@ def _setup_logging(verbose: bool) -> None:
         import transformers
 
         transformers.logging.set_verbosity_error()  # its load report lists every new head weight; we log a summary
+        transformers.logging.disable_progress_bar()  # its weight-loading / shard-writing bars, not training's
         for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "datasets", "matplotlib", "timm",
                       "onnxruntime", "root"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
