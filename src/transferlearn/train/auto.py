@@ -53,30 +53,40 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", probe_score[0], metric, fit["l2"])
     probed = copy.deepcopy(bundle.model.state_dict())  # pretrained backbone + probed head: every candidate's start
     best = {"name": "linear-probe", "score": probe_score, "state": None, "trainer": None, "output": probe_output}
-    spent_estimated, spent_actual = 0.0, 0.0
-    for planned in plan.candidates:
+    pace = {"estimated": 0.0, "actual": 0.0}
+
+    def attempt(planned: dict) -> None:
+        nonlocal best
         elapsed = time.time() - started
         left = None if plan.budget_s is None else plan.budget_s - elapsed
-        scale = spent_actual / spent_estimated if spent_estimated else 1.0  # the pace measured so far
+        scale = pace["actual"] / pace["estimated"] if pace["estimated"] else 1.0  # the pace measured so far
         epochs = fit_epochs(planned, left, scale)
         if epochs < min(0.5, planned.get("wanted_epochs") or planned["epochs"]):
             tried.append({**planned, "skipped": f"{elapsed:.0f} s spent of the {plan.budget_s:.0f} s budget; one epoch "
                           f"takes ~{planned['epoch_s'] * scale:.0f} s at the measured pace"})
-            continue
+            return
         candidate = {**planned, "epochs": epochs}
         bundle.model.load_state_dict(probed)
         start = time.time()
         trainer, output = _finetune_candidate(config, setup, layout, candidate)
-        spent_estimated += candidate["epoch_s"] * float(trainer.state.epoch or epochs)
-        spent_actual += time.time() - start
+        pace["estimated"] += candidate["epoch_s"] * float(trainer.state.epoch or epochs)
+        pace["actual"] += time.time() - start
         score = _score(trainer, metric)
         tried.append({**candidate, "validation": round(score[0], 4), "validation_loss": round(score[1], 4),
                       "seconds": round(time.time() - start, 1), "steps": output.global_step})
         log.info("auto: %s (%s) scores %.4f on validation in %.0f s", candidate["name"], candidate["strategy"],
                  score[0], time.time() - start)
         if _better(score, best["score"]):
-            best = {"name": candidate["name"], "score": score, "trainer": trainer, "output": output,
+            best = {"name": candidate["name"], "score": score, "trainer": trainer, "output": output, "planned": planned,
                     "state": copy.deepcopy(trainer.model.state_dict()), "history": layout.auto / candidate["name"]}
+
+    for planned in plan.candidates:
+        attempt(planned)
+    # augmentation is a candidate too, not a silent default: the best fine-tune again with the light preset, kept
+    # only if validation agrees (it helped spoken words and hurt small pictures in the measurements behind this)
+    augmentable = setup.modality.augments(config.model_copy(update={"augment": "light", "strategy": "full"}))
+    if best["state"] is not None and config.augment == "auto" and augmentable:
+        attempt({**best["planned"], "name": f"{best['name']}+light", "augment": "light"})
     winner = best["name"]
     if best["state"] is None:  # the probe won: its head on the pretrained backbone
         bundle.model.load_state_dict(probed)
@@ -109,14 +119,18 @@ def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, ca
     bundle = setup.bundle
     strategy = parse_strategy(candidate["strategy"])
     run_config = config.model_copy(update={"epochs": candidate["epochs"], "lr": candidate["lr"],
-                                           "strategy": candidate["strategy"]})  # each candidate logs to the trackers
+                                           "strategy": candidate["strategy"],  # each candidate logs to the trackers
+                                           "augment": candidate.get("augment", "none")})
     folder = layout.auto / candidate["name"]
     model = strategy.prepare(bundle.model, bundle.groups)
     freeze_batchnorm_statistics(model, run_config)
     groups = strategy.optimizer_groups(model, bundle.groups, candidate["lr"], config.weight_decay,
                                        config.layer_lr_decay, head_lr_multiplier=1.0)  # the head is probed already
+    train = setup.encoded["train"]
+    if candidate.get("augment"):  # the same rows, through the training transform with augmentation
+        train = setup.modality.encode(bundle, setup.data.splits["train"], run_config, train=True)
     trainer = make_trainer(run_config, model, training_arguments(run_config, folder / "checkpoints"),
-                           setup.encoded["train"], setup.encoded["validation"],
+                           train, setup.encoded["validation"],
                            collator=setup.modality.collator(bundle, run_config), processor=bundle.processor,
                            param_groups=groups, num_labels=len(setup.data.label_names),
                            history=folder / "history.jsonl", callbacks=strategy.callbacks(bundle.groups))

@@ -173,3 +173,21 @@ def test_small_pictures_are_probed_at_a_smaller_size_too(tmp_path, tiny_image_mo
     size = json.loads((run.path / "model" / "preprocessing.json").read_text())["size"]
     assert size == plan["updates"]["image_size"]  # the saved model preprocesses at the chosen size
     assert len(run.predict([str(p) for p in sorted((tmp_path / "data" / "test").glob("*/*"))[:3]])) == 3
+
+
+def test_augmentation_is_a_validated_candidate_for_audio_not_for_text(audio_folder, tiny_audio_model, tmp_path,
+                                                                      sentiment_folder, tiny_text_model, monkeypatch):
+    from transferlearn.train import probe
+
+    monkeypatch.setattr(probe, "L2_SWEEP", (1e3,))  # a probe held at ~zero weights: a fine-tune must beat it
+    audio = finetune(load_config(data=str(audio_folder), model=str(tiny_audio_model("wav2vec2")), max_duration=1.0,
+                                 lr=1e-2, epochs=6, batch_size=12, output=str(tmp_path / "audio"), progress=False,
+                                 feature_cache="run"))
+    tried = audio.metrics["train"]["auto"]["candidates"]
+    augmented = [c for c in tried if c.get("augment") == "light"]
+    assert audio.metrics["train"]["auto"]["winner"] != "linear-probe"
+    assert len(augmented) == 1 and augmented[0]["name"].endswith("+light") and "validation" in augmented[0]
+    best = max((c for c in tried if "validation" in c), key=lambda c: (c["validation"], -c["validation_loss"]))
+    assert audio.metrics["train"]["auto"]["winner"] == best["name"]  # kept only if validation agrees
+    text = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "text"), lr=1e-3, epochs=2))
+    assert not any(c.get("augment") for c in text.metrics["train"]["auto"]["candidates"])  # text has no preset
