@@ -19,6 +19,7 @@ from ..layout import RunLayout
 from ..strategies import parse_strategy
 from ..strategies.auto import fit_epochs
 from ..strategies.base import freeze_batchnorm_statistics
+from .callbacks import Deadline
 from .setup import Setup
 from .trainer import make_trainer, training_arguments
 
@@ -38,11 +39,13 @@ def _better(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return (a[0], -a[1]) > (b[0], -b[1])
 
 
-def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, outcome) -> None:
-    """Fill ``outcome`` (trainer, output, model, eval sets, extra) with the winner."""
+def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, outcome,
+             run_started: float | None = None) -> None:
+    """Fill ``outcome`` (trainer, output, model, eval sets, extra) with the winner. The budget counts from
+    ``run_started`` (loading and planning included); no candidate trains past it."""
     from .probe import probe_data, solve_probe
 
-    started = time.time()
+    started = run_started or time.time()
     bundle = setup.bundle
     metric = config.metric
     probe = probe_data(config, setup, layout, splits=("train", "validation"))
@@ -68,12 +71,14 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
         candidate = {**planned, "epochs": epochs}
         bundle.model.load_state_dict(probed)
         start = time.time()
-        trainer, output = _finetune_candidate(config, setup, layout, candidate)
+        deadline = None if plan.budget_s is None else started + plan.budget_s
+        trainer, output, stopped = _finetune_candidate(config, setup, layout, candidate, deadline)
         pace["estimated"] += candidate["epoch_s"] * float(trainer.state.epoch or epochs)
         pace["actual"] += time.time() - start
         score = _score(trainer, metric)
         tried.append({**candidate, "validation": round(score[0], 4), "validation_loss": round(score[1], 4),
-                      "seconds": round(time.time() - start, 1), "steps": output.global_step})
+                      "seconds": round(time.time() - start, 1), "steps": output.global_step,
+                      **({"stopped": "the time budget ran out"} if stopped else {})})
         log.info("auto: %s (%s) scores %.4f on validation in %.0f s", candidate["name"], candidate["strategy"],
                  score[0], time.time() - start)
         if _better(score, best["score"]):
@@ -114,7 +119,8 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     log.info("auto kept %s: %s", winner, why)
 
 
-def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, candidate: dict):
+def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, candidate: dict,
+                        deadline: float | None = None):
     """One candidate: the strategy on the model as it stands (pretrained + probed head), in ``auto/<name>/``."""
     bundle = setup.bundle
     strategy = parse_strategy(candidate["strategy"])
@@ -133,10 +139,12 @@ def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, ca
                            train, setup.encoded["validation"],
                            collator=setup.modality.collator(bundle, run_config), processor=bundle.processor,
                            param_groups=groups, num_labels=len(setup.data.label_names),
-                           history=folder / "history.jsonl", callbacks=strategy.callbacks(bundle.groups))
+                           history=folder / "history.jsonl",
+                           callbacks=[*strategy.callbacks(bundle.groups), *([Deadline(deadline)] if deadline else [])])
     try:
         output = trainer.train()
     finally:
         strategy.release(model)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the best epoch is loaded; nothing resumes a candidate
-    return trainer, output
+    stopped = any(isinstance(c, Deadline) and c.hit for c in trainer.callback_handler.callbacks)
+    return trainer, output, stopped

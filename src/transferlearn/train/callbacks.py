@@ -62,3 +62,17 @@ def complete_checkpoints(folder: Path) -> tuple[list[Path], list[Path]]:
             weights = False
         (complete if weights else incomplete).append(path)
     return complete, incomplete
+
+
+class Deadline(TrainerCallback):
+    """Stops training once the clock passes ``deadline`` (seconds since the epoch): the time budget is a bound, not
+    an estimate. The Trainer then loads the best checkpoint so far, as after early stopping."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.hit = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.time() >= self.deadline:
+            self.hit = True
+            control.should_training_stop = True

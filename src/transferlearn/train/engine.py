@@ -176,6 +176,7 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     from transformers import set_seed
 
     set_seed(intent.seed)
+    run_started = time.time()  # the time budget counts from here: loading and planning are part of the run
     # a resumed run keeps the decisions its checkpoints were made with; a reproduced one, the decisions it was given
     known = Plan.load(layout.plan) if resume_from and layout.plan.exists() else given
     setup = Setup.build(known.apply(intent) if known else intent)  # e.g. at the plan's input size
@@ -192,7 +193,7 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     start = time.time()
     outcome = Outcome(extra=extra)
     for step in strategy.steps():
-        probe = _run_step(step, strategy, config, plan, setup, layout, probe, outcome, resume_from)
+        probe = _run_step(step, strategy, config, plan, setup, layout, probe, outcome, resume_from, run_started)
     train_time = time.time() - start
     trainable = sum(p.numel() for p in outcome.trainer.model.parameters() if p.requires_grad)
     final_model = strategy.finalize(outcome.model, layout.adapter)
@@ -217,13 +218,13 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
 
 
 def _run_step(step: Step, strategy: Strategy, config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout,
-              probe, outcome: Outcome, resume_from: str | None):
+              probe, outcome: Outcome, resume_from: str | None, run_started: float | None = None):
     """Run one step into ``outcome``; returns the probe data (computed once, reused by later steps)."""
     bundle = setup.bundle
     if step.kind == "candidates":
         from .auto import run_auto
 
-        run_auto(config, plan, setup, layout, outcome)
+        run_auto(config, plan, setup, layout, outcome, run_started)
         return probe
     if step.kind == "probe":
         from .probe import probe_data, solve_probe, train_probe
