@@ -38,8 +38,9 @@ def test_the_budget_is_a_bound_not_an_estimate(sentiment_folder, tiny_text_model
     import time
 
     start = time.time()
+    # no early stopping: only the deadline can end 400 epochs (~2,400 steps) this soon
     run = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "run"), lr=1e-3, epochs=400,
-                               time_budget="6s"))
+                               time_budget="6s", early_stopping_patience=0))
     auto = run.metrics["train"]["auto"]
     assert auto["budget_s"] == 6.0
     for candidate in auto["candidates"][1:]:  # every fine-tune was shortened, stopped at the deadline, or skipped
