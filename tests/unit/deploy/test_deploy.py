@@ -60,6 +60,22 @@ def test_image_export_matches_pytorch(kind, image_runs, tmp_path):
 def test_export_fails_loudly_over_tolerance(text_run):
     with pytest.raises(DeployError, match="differs from PyTorch"):
         export_onnx(text_run, atol=-1.0)  # no difference can pass a negative tolerance
+    # and leaves nothing a later stage would pick up
+    assert not (text_run.path / "deploy" / "model.onnx").exists()
+    assert not list((text_run.path / "deploy").glob("*.tmp"))
+    from transferlearn import Run
+
+    assert "onnx-fp32" not in Run.load(text_run.path).variants
+    with pytest.raises(Exception, match="no ONNX model yet"):
+        Run.load(text_run.path).predict(["good"], onnx=True)
+
+
+def test_top_k_must_be_positive(text_run):
+    from transferlearn import ConfigError
+
+    with pytest.raises(ConfigError, match="--top-k must be at least 1"):
+        text_run.predict(["good food"], top_k=-1)
+    assert len(text_run.predict(["good food"], top_k=1)[0]["probabilities"]) == 1
 
 
 def test_quantization_per_modality(text_run, image_runs, tmp_path):
