@@ -26,7 +26,8 @@ def image_runs(image_folder, tiny_image_model, tmp_path_factory):
     out = {}
     for kind in ("timm-efficientnet", "hf-vit"):
         out[kind] = finetune(load_config(
-            data=str(image_folder), model=str(tiny_image_model(kind)), epochs=3, batch_size=16, image_size=32,
+            data=str(image_folder), model=str(tiny_image_model(kind)), strategy="full", head_lr_multiplier=1.0,
+            epochs=3, batch_size=16, image_size=32,
             lr=1e-2, output=str(tmp_path_factory.mktemp("deploy") / kind), progress=False,
             early_stopping_patience=0)).path
     return out
@@ -202,7 +203,8 @@ def test_push_needs_a_repo_id(text_run):
 @pytest.fixture(scope="module")
 def audio_runs(audio_folder, tiny_audio_model, tmp_path_factory):
     return {kind: finetune(load_config(
-        data=str(audio_folder), model=str(tiny_audio_model(kind)), epochs=1, batch_size=12, max_duration=1.0,
+        data=str(audio_folder), model=str(tiny_audio_model(kind)), strategy="full", epochs=1, batch_size=12,
+        max_duration=1.0,
         output=str(tmp_path_factory.mktemp("deploy-audio") / kind), progress=False, early_stopping_patience=0)).path
         for kind in ("wav2vec2", "whisper")}
 
