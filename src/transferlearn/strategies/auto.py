@@ -32,6 +32,11 @@ class Candidate:
         return asdict(self)
 
 
+def candidate_strategies(num_blocks: int) -> list[tuple[str, str]]:
+    """(name, strategy) of the fine-tunes auto tries, cheapest first: the top half of the blocks, then everything."""
+    return ([("freeze-half", f"freeze:{num_blocks // 2}")] if num_blocks >= 2 else []) + [("full", "full")]
+
+
 def fit_epochs(candidate: dict, left_s: float | None, scale: float) -> float:
     """Epochs to run now: the planned ones, raised back up to the wanted ones or cut to what ``left_s`` allows at the
     measured pace (``scale``: actual / estimated seconds of the candidates so far), in half epochs; 0: skip."""
@@ -60,7 +65,7 @@ def choose_candidates(*, n_train: int, num_labels: int, num_blocks: int, steps_p
         notes.append(f"{per_class:.1f} training examples per class (< {MIN_PER_CLASS}): too few to fine-tune a "
                      "backbone; the converged probe is the model")
         return [], notes
-    wanted = ([("freeze-half", f"freeze:{num_blocks // 2}")] if num_blocks >= 2 else []) + [("full", "full")]
+    wanted = candidate_strategies(num_blocks)
     epochs = epochs_for(steps_per_epoch, min_steps, epochs_asked, default_epochs)
     out, left = [], budget_s
     for name, strategy in wanted:

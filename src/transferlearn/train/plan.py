@@ -13,7 +13,7 @@ import math
 from ..config import Plan, TrainConfig
 from ..layout import RunLayout
 from ..strategies import parse_strategy
-from ..strategies.auto import choose_candidates, epochs_for
+from ..strategies.auto import candidate_strategies, choose_candidates, epochs_for
 from .budget import budget_seconds, forward_seconds, step_seconds
 from .setup import Setup
 
@@ -91,8 +91,7 @@ def _auto_candidates(config: TrainConfig, setup: Setup, budget: float | None, lr
                      epochs_asked: float | None):
     """Time a step of each candidate here, then choose what fits the budget after the probe's own cost."""
     groups = setup.bundle.groups
-    wanted = (["freeze:%d" % (groups.num_blocks // 2)] if groups.num_blocks >= 2 else []) + ["full"]
-    step_s = {spec: step_seconds(setup, config, spec) for spec in wanted}
+    step_s = {spec: step_seconds(setup, config, spec) for _, spec in candidate_strategies(groups.num_blocks)}
     forward = forward_seconds(setup, config)
     eval_batches = math.ceil(len(setup.encoded["validation"]) / (config.eval_batch_size or config.batch_size * 2))
     rows = len(setup.encoded["train"]) + len(setup.encoded["validation"])
