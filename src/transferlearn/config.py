@@ -6,6 +6,7 @@ The run folder keeps a copy as ``config.yaml``; ``tl train -c runs/x/config.yaml
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 ReportTo = Literal["none", "tensorboard", "wandb", "mlflow"]
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float | None:
+    """``15m`` -> 900.0, ``2h``, ``90s``, ``1.5h``; ``none`` / ``0`` -> None (no budget)."""
+    value = text.strip().lower()
+    if value in ("none", "0", "off", ""):
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh]?)", value)
+    if not match:
+        raise ConfigError(f"--time-budget '{text}': expected a duration like 90s, 15m or 2h (or none)")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
 
 
 class TrainConfig(BaseModel):
@@ -136,6 +151,13 @@ class TrainConfig(BaseModel):
     def _split_report_to(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("time_budget")
+    @classmethod
+    def _check_time_budget(cls, value):
+        if value is not None:
+            parse_duration(str(value))  # a typo fails when the config is read, not after the data has loaded
         return value
 
     @field_validator("strategy")

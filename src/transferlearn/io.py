@@ -8,6 +8,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .failpoints import failpoint
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it, so it is put straight back
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; a run folder's files get the modes the user's umask gives any new file (0644 at 022)
+FILE_MODE = 0o666 & ~_umask()
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
@@ -17,7 +29,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            failpoint(f"write:{path.name}")  # tests kill the process here: the file is half-way, not replaced
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

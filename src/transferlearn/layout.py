@@ -166,6 +166,12 @@ class RunLayout:
             moved.append(path.name)
         return SetAside(self, aside, moved)
 
+    def temporaries(self) -> list[Path]:
+        """What a process killed mid-write left: ``.NAME.XXXX.tmp`` files (io.atomic_write_*) and ``.model.tmp``."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.rglob(".*.tmp") if p.name.startswith("."))
+
     def clear(self) -> None:
         """Remove every entry the layout owns (and nothing else)."""
         for path in self.owned():

@@ -50,6 +50,7 @@ def _load_train_config(config: Path | None, overrides: dict, sets: list[str] | N
 
     values = {k: v for k, v in {**overrides, **parse_sets(sets)}.items() if v is not None}
     cfg, plan = load_config(config, **values), None
+    _require_trust_flag(cfg, overrides, config)
     if config is not None and Path(config).name == "config.yaml":
         plan_file = Path(config).with_name("plan.json")
         if plan_file.exists() and not {"strategy", "lr", "epochs", "task", "data", "model"} & set(values):
@@ -57,6 +58,18 @@ def _load_train_config(config: Path | None, overrides: dict, sets: list[str] | N
         if values.get("output") is None and not values.get("resume"):
             cfg = cfg.model_copy(update={"output": None, "overwrite": False})
     return cfg, plan
+
+
+def _require_trust_flag(cfg, overrides: dict, config: Path | None) -> None:
+    """Running code shipped with a model is switched on by the --trust-remote-code flag itself, never by a reused
+    config.yaml or a --set someone pasted."""
+    if cfg.trust_remote_code and overrides.get("trust_remote_code") is not True:
+        from ..errors import ConfigError
+
+        where = config if config is not None else "--set"
+        raise ConfigError(f"trust_remote_code is switched on by {where}: running Python code shipped with a model "
+                          "needs the --trust-remote-code flag on the command line itself. Add the flag if you "
+                          "trust that model's code; otherwise remove the key.")
 
 
 @app.command()
@@ -191,6 +204,7 @@ def lr_find_command(
     from ..train.lr_find import lr_find
 
     cfg = load_config(config, **{**overrides, **parse_sets(set_)})
+    _require_trust_flag(cfg, overrides, config)
     result = lr_find(cfg, output, start_lr=start_lr, end_lr=end_lr, num_steps=num_steps)
     s = result["suggestions"]
     out.print(f"plot: {output / 'lr_find.png'}  (steps run: {result['steps']})")
@@ -228,8 +242,8 @@ def models(requirements: bool = typer.Option(False, "--requirements",
 @app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="A run folder."),
-    opset: int = typer.Option(17), dynamic_axes: bool = typer.Option(True, "--dynamic-axes/--static-axes"),
-    samples: int = typer.Option(32, help="Real samples onnxruntime is checked on."),
+    opset: int = typer.Option(17, min=7), dynamic_axes: bool = typer.Option(True, "--dynamic-axes/--static-axes"),
+    samples: int = typer.Option(32, min=1, help="Real samples onnxruntime is checked on."),
     atol: float = typer.Option(1e-3, help="Largest logit difference accepted."),
 ):
     """Export the run's model to ONNX (RUN/deploy/model.onnx), validated against PyTorch."""
@@ -247,7 +261,7 @@ def export(
 def quantize(
     run_dir: Path = typer.Argument(..., help="A run folder."),
     method: str = typer.Option("dynamic", help="dynamic | static | torch-dynamic"),
-    calibration_samples: int = typer.Option(100, help="Training rows that calibrate static quantization."),
+    calibration_samples: int = typer.Option(100, min=1, help="Training rows that calibrate static quantization."),
     force: bool = typer.Option(False, "--force", help="Quantize even where the method is known to fit badly."),
 ):
     """int8 quantization: onnxruntime dynamic / static (calibrated), or torch dynamic."""
@@ -262,14 +276,24 @@ def quantize(
               f"{v['argmax_agreement_with_fp32']:.3f}")
 
 
+def _positive_ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise TransferLearnError(f"{flag} '{text}': expected positive whole numbers separated by commas, e.g. 1,8,32")
+    return values
+
+
 @app.command()
 def bench(
     run_dir: Path = typer.Argument(..., help="A run folder."),
     batch_sizes: str = typer.Option("1,8,32"),
-    threads: int = typer.Option(2),
+    threads: int = typer.Option(2, min=1),
     max_drop: Optional[float] = typer.Option(None, help="Pick the fastest variant within this macro-F1 drop (pt)."),
-    budget_s: float = typer.Option(3.0, help="Seconds of timed repetitions per variant and batch size."),
-    max_test: Optional[int] = typer.Option(None, help="Score on at most this many test rows."),
+    budget_s: float = typer.Option(3.0, min=0.01, help="Seconds of timed repetitions per variant and batch size."),
+    max_test: Optional[int] = typer.Option(None, min=1, help="Score on at most this many test rows."),
 ):
     """Size, load time, latency p50/p95, throughput and test accuracy of every variant; bench.json/.md/.png."""
     _setup_logging(False)
@@ -278,7 +302,7 @@ def bench(
     from ..run import Run
 
     run = Run.load(run_dir)
-    report = run_bench(run, batch_sizes=tuple(int(b) for b in batch_sizes.split(",")), threads=threads,
+    report = run_bench(run, batch_sizes=_positive_ints(batch_sizes, "--batch-sizes"), threads=threads,
                        max_drop=max_drop, budget_s=budget_s, max_test=max_test)
     from ..report.html import write_report
 
@@ -358,17 +382,37 @@ def strategies():
     out.print("Layer-wise learning rates combine with any of them: --layer-lr-decay 0.385")
 
 
+def _say_error(message: str) -> None:
+    from rich.text import Text
+
+    console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+
+
 def main() -> None:
+    verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
         app()
     except TransferLearnError as exc:
-        from rich.text import Text
-
-        console.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
-        sys.exit(2)
+        if verbose:
+            console.print_exception()
+        _say_error(str(exc))
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        console.print("interrupted; the run folder keeps its last checkpoint (continue with --resume)")
+        console.print("interrupted; a run folder keeps its checkpoints (continue a training run with --resume)")
         sys.exit(130)
+    except OSError as exc:  # a full disk, a folder without write permission, a file removed underneath: no traceback
+        if verbose or exc.errno is None:
+            raise
+        import errno
+
+        where = f": {exc.filename}" if exc.filename else ""
+        advice = {errno.ENOSPC: "Free some space, or write to another --output",
+                  errno.EDQUOT: "Free some space, or write to another --output",
+                  errno.EACCES: "Choose a folder you can write to", errno.EPERM: "Choose a folder you can write to",
+                  errno.EROFS: "Choose a folder on a writable disk"}.get(exc.errno, "Check the path")
+        _say_error(f"{exc.strerror or exc}{where}. {advice}; finished runs and checkpoints are left as they were "
+                   "(--verbose shows the traceback).")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,23 @@ def open_image(image: dict | str | Path):
     with Image.open(source) as opened:
         opened.seek(0)  # animated GIF: the first frame
         picture = ImageOps.exif_transpose(opened)  # camera orientation, as viewers show it
+        if picture.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            picture = _to_8_bit(picture)
         return picture.convert("RGB")  # grayscale, palette, CMYK, RGBA -> the 3 channels backbones expect
+
+
+def _to_8_bit(picture):
+    """16-bit (or 32-bit / float) grayscale to 8 bits by its value range. Pillow's own ``convert`` clips every
+    value above 255, which turns a 16-bit scan almost white."""
+    import numpy as np
+    from PIL import Image
+
+    values = np.asarray(picture, dtype=np.float64)
+    if picture.mode == "F":
+        top = 1.0 if values.size and values.max() <= 1.0 else 255.0
+    else:  # I;16 and "I" (Pillow opens 16-bit PNGs as either): the 16-bit range, unless the values are 8-bit ones
+        top = 65535.0 if values.size and values.max() > 255 else 255.0
+    return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
 
 
 class MixCollator:

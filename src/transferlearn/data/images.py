@@ -100,6 +100,9 @@ def _idx_split(images: Path, labels: Path) -> tuple[list[dict], list[str]]:
 # -------------------------------------------------------------------------------- checking files
 
 
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit / 32-bit grayscale: scaled, not clipped
+
+
 def check_image(row: dict) -> tuple[str | None, str | None]:
     """(problem, note) for one image: a problem makes it unusable; a note says what was converted."""
     from PIL import Image, UnidentifiedImageError
@@ -120,12 +123,16 @@ def check_image(row: dict) -> tuple[str | None, str | None]:
             note = None
             if getattr(image, "n_frames", 1) > 1:
                 note = f"{image.format} with {image.n_frames} frames: the first frame is used"
+            elif image.mode in WIDE_MODES:
+                note = f"{image.mode} ({'16-bit' if image.mode.startswith('I') else 'float'}) image scaled to 8 bits"
             elif image.mode not in ("RGB", "L"):
                 note = f"{image.mode} image converted to RGB"
             if min(image.size) < 1:
                 return "image has no pixels", None
     except UnidentifiedImageError:
         return "not an image format Pillow can read", None
+    except Image.DecompressionBombError as exc:  # not an OSError: Pillow's guard against decompression bombs
+        return (f"too large to decode safely ({exc}); downscale it, or drop it with --on-bad-rows skip"), None
     except (OSError, SyntaxError, ValueError) as exc:
         return f"corrupt or truncated image ({exc})", None
     return None, note

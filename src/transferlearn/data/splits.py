@@ -66,18 +66,43 @@ class LabelledData:
 
 def stratified_indices(labels: np.ndarray, size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split row indices into (taken, rest), keeping class proportions when every class has 2+ rows."""
+    taken, rest, _ = split_indices(labels, size, seed)
+    return taken, rest
+
+
+def split_indices(labels: np.ndarray, size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(taken, rest, stratified): stratified when the classes allow it, else a plain seeded split (and said so)."""
     from sklearn.model_selection import train_test_split
 
     indices = np.arange(len(labels))
     counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
-    if stratify is None:
+    stratified = counts[counts > 0].min() >= 2
+    if not stratified:
         log.warning("a class has a single example: splitting without stratification")
     try:
-        taken, rest = train_test_split(indices, train_size=size, random_state=seed, stratify=stratify)
+        taken, rest = train_test_split(indices, train_size=size, random_state=seed,
+                                       stratify=labels if stratified else None)
     except ValueError:  # too few rows per class for the requested size
         taken, rest = train_test_split(indices, train_size=size, random_state=seed, stratify=None)
-    return np.sort(taken), np.sort(rest)
+        stratified = False
+    return np.sort(taken), np.sort(rest), stratified
+
+
+def _check_train_classes(labels: np.ndarray, label_names: list[str], source: str, carved: bool) -> None:
+    """A classifier needs examples of 2+ classes to learn from; classes seen only outside train are said by name."""
+    from ..errors import DataError
+
+    present = set(labels.tolist())
+    held = " after holding out a validation split" if carved else ""
+    if len(present) < 2:
+        only = label_names[next(iter(present))] if present else "none"
+        raise DataError(f"{source}: the training split{held} holds examples of one class only ({only}, "
+                        f"{len(labels)} rows). Add rows so that every class has at least 2 examples, or give a "
+                        "validation file of its own.")
+    missing = [name for i, name in enumerate(label_names) if i not in present]
+    if missing:
+        log.warning("%s: no training example%s of %s: the model cannot learn %s", source, held,
+                    ", ".join(missing), "them" if len(missing) > 1 else "it")
 
 
 def finalise_splits(
@@ -102,10 +127,14 @@ def finalise_splits(
     splits = {name: ds.cast(features) for name, ds in splits.items()}
     if "validation" not in splits and carve_validation:
         labels = np.asarray(splits["train"]["label"])
-        train_idx, val_idx = stratified_indices(labels, 1.0 - val_split, seed)
+        train_idx, val_idx, stratified = split_indices(labels, 1.0 - val_split, seed)
         splits["validation"] = splits["train"].select(val_idx)
         splits["train"] = splits["train"].select(train_idx)
-        notes.append(f"no validation split: held out {len(val_idx)} training rows (stratified, seed {seed})")
+        how = "stratified" if stratified else "not stratified: too few rows per class"
+        notes.append(f"no validation split: held out {len(val_idx)} training rows ({how}, seed {seed})")
+    if carve_validation and "train" in splits:  # training data (evaluation data may hold any classes)
+        _check_train_classes(np.asarray(splits["train"]["label"]), label_names, source,
+                             carved="validation" not in columns_by_split)
     if max_train_samples and max_train_samples < len(splits["train"]):
         labels = np.asarray(splits["train"]["label"])
         taken, _ = stratified_indices(labels, max_train_samples, seed)

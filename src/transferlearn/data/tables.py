@@ -8,6 +8,7 @@ headerless files such as IndoNLU's ``text<TAB>label`` TSVs.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ def _read_jsonl(path: Path, text: str) -> Table:
         numbered = [(i + 1, r) for i, r in enumerate(records)]  # record number stands in for the line
     else:
         numbered = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        for lineno, line in enumerate(text.split("\n"), start=1):  # JSON text may hold a raw \u2028: not a line end
             if not line.strip():
                 continue
             try:
@@ -106,14 +107,25 @@ def _looks_like_header(first: list[str], body: list[list[str]]) -> bool:
     return True
 
 
+def _unquote_tsv(cell: str) -> str:
+    """A TSV field in quotes as a whole (``"a, b"``) loses them, CSV-style; quotes inside text (``"great" movie``)
+    are the text's own. (TSV has no quoting rule; csv's CSV quoting would eat the latter's quotes.)"""
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"' and '"' not in cell[1:-1].replace('""', ""):
+        return cell[1:-1].replace('""', '"')
+    return cell
+
+
 def _read_delimited(path: Path, text: str, delimiter: str, header: bool | None) -> Table:
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+    tsv = delimiter == "\t"
+    # a stream with newline="" ends rows at \n / \r\n / \r only; str.splitlines would also cut at \x0c, \u2028 ...
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                        **({"quoting": csv.QUOTE_NONE} if tsv else {}))
     records: list[tuple[int, list[str]]] = []
     start = 1
     try:
         for row in reader:
             if row and any(cell.strip() for cell in row):
-                records.append((start, row))
+                records.append((start, [_unquote_tsv(cell) for cell in row] if tsv else row))
             start = reader.line_num + 1
     except csv.Error as exc:
         raise DataError(f"{path}, line {reader.line_num}: cannot parse ({exc})") from None

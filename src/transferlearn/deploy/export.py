@@ -91,6 +91,15 @@ def export_onnx(run: Run, *, opset: int = 17, dynamic_axes: bool = True, samples
             warnings.simplefilter("ignore")  # TracerWarnings: the check below is what tells whether the graph is right
             torch.onnx.export(wrapper, tuple(batch[n] for n in names), str(tmp), input_names=names,
                               output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False)
+    except Exception as exc:  # an op this opset cannot express, a model the tracer cannot follow
+        tmp.unlink(missing_ok=True)
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise DeployError(f"{run.path}: torch.onnx.export failed at opset {opset}: {reason}. Try the default "
+                          "--opset 17 or a newer one (--verbose shows the traceback).") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
         check = _compare(deployment.expected(batch, names), OnnxBackend(onnx_session(tmp), names)(batch))
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ import yaml
 from ..errors import ConfigError
 from ..models.zoo import ZOO, is_offline_name
 from ..run import Run
-from .variants import chosen_variant
+from .variants import DeployError, chosen_variant
 
 
 def _base_model(run: Run) -> str | None:
@@ -136,12 +136,25 @@ def push(run: Run, repo_id: str, *, private: bool = False, dry_run: bool = False
         listing = [{"path": f, "bytes": (folder / f).stat().st_size} for f in files]
         if dry_run:
             return {"repo_id": repo_id, "private": private, "files": listing, "uploaded": False}
+        import httpx
         from huggingface_hub import HfApi
+        from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
         token = os.environ.get("HF_TOKEN")  # None: huggingface_hub falls back to a saved login
         api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id,
-                                   commit_message=f"transferlearn: {run.path.name}")
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id,
+                                       commit_message=f"transferlearn: {run.path.name}")
+        except OfflineModeIsEnabled:
+            raise DeployError(f"tl push: offline (HF_HUB_OFFLINE is set), so nothing was uploaded to {repo_id}. "
+                              "Unset HF_HUB_OFFLINE when online, or use --dry-run / `tl package` to write the "
+                              "folder locally.") from None
+        except HfHubHTTPError as exc:  # 401 / 403 / 404 ...: the Hub's own one-line reason (it never holds the token)
+            reason = str(exc).splitlines()[0]
+            raise DeployError(f"tl push to {repo_id} failed: {reason}. Check HF_TOKEN (a write token) and the repo "
+                              "name.") from None
+        except (OSError, httpx.HTTPError) as exc:  # no network (huggingface_hub talks through httpx)
+            raise DeployError(f"tl push to {repo_id} failed: cannot reach the Hub ({exc}).") from None
         return {"repo_id": repo_id, "private": private, "files": listing, "uploaded": True,
                 "url": getattr(commit, "commit_url", str(commit))}

@@ -3,16 +3,18 @@ logits -> labels with probabilities, on a PyTorch or an onnxruntime backend of t
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError, TransferLearnError
+from ..errors import ConfigError, DataError, TransferLearnError
 from ..run import Run
 from .variants import FP32, TORCH_DYNAMIC, chosen_variant, onnx_session
 
 Backend = Literal["torch", "onnx"]
+log = logging.getLogger(__name__)
 
 
 class TorchBackend:
@@ -68,10 +70,15 @@ class Predictor:
             self.backend = OnnxBackend(onnx_session(run.layout.onnx_file(self.variant), threads), names)
 
     def encode(self, items: list) -> dict:
-        return self.modality.read_inputs(self.processor, list(items), self.run.config.max_length)
+        try:
+            return self.modality.read_inputs(self.processor, list(items), self.run.config.max_length)
+        except (OSError, ValueError, SyntaxError) as exc:  # a corrupt image, an unreadable clip (Pillow, soundfile)
+            raise DataError(f"cannot read an input as {self.modality.name}: {exc}") from None
 
     def logits(self, items: list, batch_size: int = 32) -> np.ndarray:
         items = list(items)
+        for warning in self.modality.check_inputs(items):
+            log.warning(warning)
         outputs = [self.backend(self.encode(items[start : start + batch_size]))
                    for start in range(0, len(items), batch_size)]
         return np.concatenate(outputs) if outputs else np.zeros((0, len(self.label_names)), dtype=np.float32)

@@ -70,6 +70,19 @@ class Modality(ABC):
     def read_inputs(self, processor, items: list, max_length: int) -> dict:
         """Raw inputs (texts, image files, clips) -> a batch of tensors."""
 
+    def check_inputs(self, items: list) -> list[str]:
+        """Raw prediction inputs checked before any is read: unusable ones raise DataError (naming them);
+        returns warnings about suspicious ones. Image and audio models take files: each path must be one."""
+        from ..errors import DataError
+
+        missing = [str(item) for item in items if isinstance(item, (str, Path)) and not Path(item).is_file()]
+        if missing:
+            shown = ", ".join(repr(m[:60]) for m in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
+                                                                     else "")
+            raise DataError(f"{shown}: not {'a file' if len(missing) == 1 else 'files'}. This is an {self.name} model: "
+                            f"give paths of {self.name} files (or use a text model for text).")
+        return []
+
     def preprocessing(self, bundle, config: TrainConfig) -> dict:
         """The settings that shape the model inputs (part of the feature-cache key)."""
         return {"modality": self.name}

@@ -82,6 +82,22 @@ class Text(Modality):
     def read_inputs(self, processor, items: list, max_length: int = 512) -> dict:
         return processor(list(items), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
 
+    def check_inputs(self, items: list) -> list[str]:
+        from pathlib import Path
+
+        def is_file(item) -> bool:
+            try:
+                return len(str(item)) < 4096 and "\n" not in str(item) and Path(str(item)).is_file()
+            except (OSError, ValueError):
+                return False
+
+        files = [str(item) for item in items if is_file(item)]
+        if not files:
+            return []
+        return [f"{files[0]!r}{f' (and {len(files) - 1} more)' if len(files) > 1 else ''} is a file path, but this is "
+                "a text model: it is classified as the text of the path itself. To classify the lines of a file, use "
+                "--file."]
+
     def preprocessing(self, bundle, config: TrainConfig) -> dict:
         # the token ids themselves are in the data fingerprint; this names the settings that produced them
         return {"modality": "text", "tokenizer": type(bundle.processor).__name__, "max_length": config.max_length}

@@ -77,6 +77,8 @@ def hf_config_and_processor(source: str, name: str, label_names: list[str], proc
     from transformers import AutoConfig
 
     id2label = dict(enumerate(label_names))
+    if trust_remote_code:
+        log.warning("trust_remote_code is on: %s may run Python code shipped with it", name)
     try:
         config = AutoConfig.from_pretrained(source, num_labels=len(label_names), id2label=id2label,
                                             label2id={v: k for k, v in id2label.items()},

@@ -54,6 +54,14 @@ class Strategy:
         """Names of the parameters that train from the first step."""
         raise NotImplementedError
 
+    def check(self, groups: ParamGroups) -> None:
+        """Refuse a spec this model cannot take (``freeze:999`` on 12 blocks) as soon as the model is loaded,
+        before any data is encoded or trained."""
+        try:
+            self.trainable(groups)
+        except NotImplementedError:  # a strategy that lists its steps (auto) checks each candidate itself
+            pass
+
     def prepare(self, model: nn.Module, groups: ParamGroups) -> nn.Module:
         trainable = self.trainable(groups) - set(groups.always_frozen)
         for name, param in model.named_parameters():

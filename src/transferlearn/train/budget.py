@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import torch
 
-from ..config import TrainConfig
-from ..errors import ConfigError
+from ..config import TrainConfig, parse_duration
 from ..strategies import parse_strategy
 from .setup import Setup
 from .trainer import use_cpu
-
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-
-
-def parse_duration(text: str) -> float | None:
-    """``15m`` -> 900.0, ``2h``, ``90s``, ``1.5h``; ``none`` / ``0`` -> None (no budget)."""
-    value = text.strip().lower()
-    if value in ("none", "0", "off", ""):
-        return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh]?)", value)
-    if not match:
-        raise ConfigError(f"--time-budget '{text}': expected a duration like 90s, 15m or 2h (or none)")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
 def budget_seconds(config: TrainConfig) -> float | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
+from ..failpoints import failpoint
 from ..io import append_jsonl
 
 
@@ -34,16 +37,63 @@ class TrainingClock(TrainerCallback, ExportableState):
     def __init__(self, seconds_before: float = 0.0):
         self.seconds_before = float(seconds_before)
         self._start = time.time()
+        self._step = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._start = time.time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._step = state.global_step
 
     @property
     def seconds(self) -> float:
         return self.seconds_before + (time.time() - self._start)
 
     def state(self) -> dict:
+        # the Trainer asks for this while it writes a checkpoint: weights and optimizer are on disk, the state is not
+        failpoint(f"checkpoint-{self._step}")
         return {"args": {"seconds_before": self.seconds}, "attributes": {}}
+
+
+class StopOnSignal(TrainerCallback):
+    """SIGINT (Ctrl-C) or SIGTERM during training: the current step finishes, a checkpoint is saved and training
+    stops, so ``--resume`` continues from exactly there. A second signal stops at once (KeyboardInterrupt)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: str | None = None
+        self.step: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None:  # asked twice: do not wait for the step
+            self._restore()
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def _restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.received is not None:
+            self.step = state.global_step
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.received is not None:  # stopped mid-epoch: no epoch-end evaluation, and no second save that would
+            control.should_evaluate = False  # overwrite the checkpoint with the random state after that evaluation
+            control.should_save = False
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._restore()
 
 
 def complete_checkpoints(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Plan, TrainConfig, save_config
-from ..errors import ConfigError
+from ..errors import ConfigError, RunInterrupted
+from ..failpoints import failpoint
 from ..io import atomic_write_bytes, atomic_write_json
 from ..layout import RunLayout, SetAside
 from ..metrics import classification_metrics
@@ -104,7 +105,9 @@ def _trim_history(layout: RunLayout, checkpoint: str) -> None:
         return
     step = int(Path(checkpoint).name.split("-")[-1])
     lines = [line for line in layout.history.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    # records after the checkpoint's step go, and so does the closing summary of a process that had finished training
+    # (killed while writing model/ or the report): the resumed process writes its own
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step and "train_runtime" not in json.loads(line)]
     if len(kept) != len(lines):
         from ..io import atomic_write_text
 
@@ -126,7 +129,13 @@ def prepare_run_dir(layout: RunLayout, *, overwrite: bool, resume: bool, force: 
     if existing and layout.is_run() and not (overwrite or resume):
         raise ConfigError(f"{layout.root} already holds a run ({', '.join(existing)}). Use --resume to continue it, "
                           "--overwrite to replace it, or another --output.")
-    layout.root.mkdir(parents=True, exist_ok=True)
+    try:  # a read-only or full disk fails now, with a clear message, not after the first epoch
+        layout.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(layout.root / ".tl-write-check", b"ok")
+        (layout.root / ".tl-write-check").unlink()
+    except OSError as exc:
+        raise ConfigError(f"--output {layout.root} cannot be written to ({exc.strerror or exc}). Choose a folder "
+                          "on a writable disk with free space.") from None
     if present and (overwrite or force) and not resume:
         return layout.set_aside()
     return None
@@ -144,20 +153,43 @@ def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
             raise ConfigError(f"--resume: no checkpoint in {layout.checkpoints} to resume from")
         _check_resume(config, layout)
         _trim_history(layout, resume_from)
+    fresh = not layout.root.is_dir() or not any(layout.root.iterdir())
     replaced = prepare_run_dir(layout, overwrite=config.overwrite, resume=config.resume, force=config.force)
+    for leftover in layout.temporaries():  # half-written files of a killed process: never read, so just removed
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     try:
         config = config.model_copy(update={"output": str(layout.root)})
         if not (config.resume and layout.config.exists() and not config.resume_with_changes):
             save_config(config, layout.config)  # once: what was asked for (a resumed run keeps its own)
         with _tracking_env(config, layout):
             run = _finetune_in(config, layout, resume_from, plan)
-    except BaseException:
+    except BaseException as exc:
+        if not config.resume and not _has_checkpoints(layout):
+            _remove_failed_start(layout, fresh)  # nothing to resume: a fixed re-run must not meet "already a run"
         if replaced is not None:  # the new run failed: the old one comes back as it was
             replaced.restore()
+            if isinstance(exc, RunInterrupted):
+                raise RunInterrupted(f"stopped by {exc.signal_name}; {layout.root} holds the previous run again, as "
+                                     "it was (the interrupted --overwrite run is discarded)", exc.signal_name) from None
         raise
     if replaced is not None:
         replaced.discard()
     return run
+
+
+def _has_checkpoints(layout: RunLayout) -> bool:
+    from .callbacks import complete_checkpoints
+
+    return any(complete_checkpoints(folder)[0] for folder in
+               (layout.checkpoints, layout.probe / "checkpoints", layout.auto / "checkpoints") if folder.is_dir())
+
+
+def _remove_failed_start(layout: RunLayout, fresh: bool) -> None:
+    """A new run that failed before its first checkpoint leaves nothing behind (only what the layout owns)."""
+    layout.clear()
+    if fresh:
+        with contextlib.suppress(OSError):
+            layout.root.rmdir()  # only if empty: nothing of the user's is removed
 
 
 @dataclass
@@ -180,6 +212,7 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     # a resumed run keeps the decisions its checkpoints were made with; a reproduced one, the decisions it was given
     known = Plan.load(layout.plan) if resume_from and layout.plan.exists() else given
     setup = Setup.build(known.apply(intent) if known else intent)  # e.g. at the plan's input size
+    _check_free_space(layout, setup.bundle.info.get("parameters"), intent)
     atomic_write_json(layout.data_summary, setup.data.summary())
     if known is not None:
         plan, probe, extra = known, None, {}
@@ -207,13 +240,14 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     preview = setup.modality.augmentation_preview(setup.encoded["train"], setup.bundle, config)
     if preview is not None:
         atomic_write_bytes(layout.augmentation, preview)
-    if not config.keep_checkpoints:  # the best model is in model/; a crashed run never gets here and keeps them
-        for folder in (layout.checkpoints, layout.probe / "checkpoints", layout.auto / "checkpoints"):
-            shutil.rmtree(folder, ignore_errors=True)
     run = Run.load(layout.root)
     from ..report.html import write_report
 
     write_report(run)
+    # last: until the report is written, a crashed run can still be finished from its checkpoints with --resume
+    if not config.keep_checkpoints:  # the best model is in model/
+        for folder in (layout.checkpoints, layout.probe / "checkpoints", layout.auto / "checkpoints"):
+            shutil.rmtree(folder, ignore_errors=True)
     return run
 
 
@@ -263,8 +297,35 @@ def _run_step(step: Step, strategy: Strategy, config: TrainConfig, plan: Plan, s
         callbacks=strategy.callbacks(bundle.groups),
     )
     outcome.output = trainer.train(resume_from_checkpoint=resume_from)
+    _raise_if_interrupted(trainer, layout)
     outcome.trainer, outcome.model, outcome.eval_sets = trainer, model, setup.encoded
     return probe
+
+
+def _raise_if_interrupted(trainer, layout: RunLayout) -> None:
+    from .callbacks import StopOnSignal, complete_checkpoints
+
+    stop = next((c for c in trainer.callback_handler.callbacks if isinstance(c, StopOnSignal)), None)
+    if stop is None or stop.received is None:
+        return
+    complete, _ = complete_checkpoints(Path(trainer.args.output_dir))
+    where = (f"{complete[-1].name} is saved in {complete[-1].parent}; continue with the same command plus --resume"
+             if complete else "no checkpoint was saved yet")
+    raise RunInterrupted(f"stopped by {stop.received} at step {trainer.state.global_step}: {where}", stop.received)
+
+
+def _check_free_space(layout: RunLayout, parameters: int | None, config: TrainConfig) -> None:
+    """Refuse to start when the disk cannot hold the final model and the checkpoints (weights + AdamW's two
+    moments, fp32) the run keeps: better now than a full disk after an hour of training."""
+    if not parameters:
+        return
+    kept = (config.save_total_limit or 2) + 1  # the Trainer may write the next before removing the oldest
+    needed = parameters * 4 * (1 + 3 * kept)
+    free = shutil.disk_usage(layout.root).free
+    if free < needed:
+        raise ConfigError(f"--output {layout.root}: the disk has {free / 2**20:.0f} MiB free, and this run needs about "
+                          f"{needed / 2**20:.0f} MiB ({parameters:,} parameters: the model plus {kept} checkpoints). "
+                          "Free some space, write to another disk, or lower --save-total-limit.")
 
 
 def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome: Outcome, train_time: float,
@@ -330,6 +391,7 @@ def _save_model(model, processor, model_dir: Path) -> None:
         processor.save_pretrained(tmp_dir)
     if hasattr(model, "save_metadata"):  # custom heads: what rebuilds them beside the weights
         model.save_metadata(tmp_dir)
+    failpoint("model")  # tests kill the process here: the new model is written, the old one not yet replaced
     if model_dir.exists():
         shutil.rmtree(model_dir)
     os.replace(tmp_dir, model_dir)

@@ -12,8 +12,11 @@ tie sentence length to the learning rate. Shuffling the batches keeps the paddin
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from torch.utils.data import Sampler
+from transformers import TrainerCallback
 
 
 def length_bucketed_order(lengths, batch_size: int, seed: int, group: int = 50) -> list[int]:
@@ -30,8 +33,9 @@ def length_bucketed_order(lengths, batch_size: int, seed: int, group: int = 50) 
 
 
 class LengthBucketedSampler(Sampler[int]):
-    """:func:`length_bucketed_order` with a fresh order each epoch. The Trainer calls ``set_epoch``, so a run
-    resumed from a checkpoint sees the same order it would have seen."""
+    """:func:`length_bucketed_order` with a fresh order each epoch, set by :class:`SamplerEpoch` at each epoch's
+    start, so a run resumed from a checkpoint sees the order it would have seen. (The Trainer's own ``set_epoch``
+    does not reach a sampler once it wraps the loader to skip the batches a mid-epoch checkpoint has trained.)"""
 
     def __init__(self, lengths, batch_size: int, seed: int, group: int = 50):
         self.lengths = list(lengths)
@@ -45,6 +49,17 @@ class LengthBucketedSampler(Sampler[int]):
 
     def __iter__(self):
         return iter(length_bucketed_order(self.lengths, self.batch_size, self.seed + self.epoch, self.group))
+
+
+class SamplerEpoch(TrainerCallback):
+    """Sets ``sampler``'s epoch when an epoch begins: the integer part of the Trainer's epoch counter, which a
+    resumed run restores from its checkpoint (2.17 in the middle of the third epoch)."""
+
+    def __init__(self, sampler: LengthBucketedSampler):
+        self.sampler = sampler
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.sampler.set_epoch(math.floor(state.epoch or 0.0))
 
 
 def token_length_sampler(dataset, batch_size: int, seed: int) -> LengthBucketedSampler | None:

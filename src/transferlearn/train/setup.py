@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..config import TrainConfig
 from ..modalities import Modality, detect_modality
+from ..strategies import parse_strategy
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Setup:
         if settings:
             config = config.model_copy(update={k: v for k, (v, _) in settings.items()})
         bundle = modality.load_model(config, data.label_names)
+        parse_strategy(config.strategy).check(bundle.groups)
         by_model = modality.settings_from_model(config, bundle)
         if by_model:
             import logging
