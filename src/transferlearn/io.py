@@ -21,6 +21,14 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+def apply_file_mode(folder: str | os.PathLike) -> None:
+    """Give every file under ``folder`` the umask's mode: libraries that write through their own temporary files
+    (safetensors via transformers, the Trainer's checkpoints) leave them 0600."""
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, FILE_MODE)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -284,11 +284,13 @@ def read_only_output(ctx):
     return train_args(ctx, ctx.sentiment, out=folder / "run")
 
 
-if hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0:
-    pass  # root writes anywhere: the read-only folder case cannot fail here, and a full disk is covered below
-else:
-    error("read-only output folder", "output", read_only_output, r"cannot be (written|created)|Permission denied",
-          code=2)
+if __import__("os").geteuid() != 0:  # root writes into a 0500 folder; sysfs below refuses even root
+    error("read-only output folder", "output", read_only_output, r"ro/run cannot be written to \(Permission denied\)")
+error("output on a filesystem that refuses folders", "output",
+      lambda c: train_args(c, c.sentiment, out=Path("/sys/transferlearn-run")),
+      r"--output /sys/transferlearn-run cannot be written to \((Operation not permitted|Permission denied|Read-only)")
+error("output below a file", "output", lambda c: train_args(c, c.sentiment, out=write(c.tmp / "f.txt", "x") / "run"),
+      r"f\.txt/run cannot be written to \(Not a directory\)", check=lambda c, r: (c.tmp / "f.txt").read_text() == "x")
 
 # --- text data -----------------------------------------------------------------------------------------------
 error("data path missing", "text", lambda c: train_args(c, c.tmp / "missing.csv"), r"missing\.csv: file or folder not found",

@@ -41,9 +41,9 @@ def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def config_parameters(exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+def config_parameters(exclude: tuple[str, ...] = (), model=TrainConfig) -> list[inspect.Parameter]:
     params = []
-    for name, field in TrainConfig.model_fields.items():
+    for name, field in model.model_fields.items():
         if name in exclude:
             continue
         kind, flag = _cli_type(field.annotation), option_name(name)
@@ -60,13 +60,13 @@ def config_parameters(exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
     return params
 
 
-def with_config_options(exclude: tuple[str, ...] = ()):
-    """Decorator: the command gains one option per config field; they arrive as ``overrides`` (None = not
-    given), parsed into the config's own types."""
+def with_config_options(exclude: tuple[str, ...] = (), model=TrainConfig):
+    """Decorator: the command gains one option per field of ``model`` (a pydantic config: TrainConfig, ServeConfig);
+    they arrive as ``overrides`` (None = not given), parsed into the config's own types."""
 
     def decorate(func):
         own = [p for p in inspect.signature(func).parameters.values() if p.name != "overrides"]
-        generated = config_parameters(exclude)
+        generated = config_parameters(exclude, model)
         names = {p.name for p in generated}
 
         @functools.wraps(func)

@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
 from ..failpoints import failpoint
-from ..io import append_jsonl
+from ..io import append_jsonl, apply_file_mode
 
 
 class HistoryCallback(TrainerCallback):
@@ -53,6 +53,15 @@ class TrainingClock(TrainerCallback, ExportableState):
         # the Trainer asks for this while it writes a checkpoint: weights and optimizer are on disk, the state is not
         failpoint(f"checkpoint-{self._step}")
         return {"args": {"seconds_before": self.seconds}, "attributes": {}}
+
+
+class CheckpointFileMode(TrainerCallback):
+    """Each checkpoint's files get the user's umask (the Trainer's own writes leave some 0600)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            apply_file_mode(folder)
 
 
 class StopOnSignal(TrainerCallback):

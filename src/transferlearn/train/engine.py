@@ -19,7 +19,7 @@ import numpy as np
 from ..config import Plan, TrainConfig, save_config
 from ..errors import ConfigError, RunInterrupted
 from ..failpoints import failpoint
-from ..io import atomic_write_bytes, atomic_write_json
+from ..io import apply_file_mode, atomic_write_bytes, atomic_write_json
 from ..layout import RunLayout, SetAside
 from ..metrics import classification_metrics
 from ..modalities import augment_preset
@@ -288,8 +288,9 @@ def _run_step(step: Step, strategy: Strategy, config: TrainConfig, plan: Plan, s
     head_lr_multiplier = config.head_lr_multiplier or strategy.head_lr_multiplier
     param_groups = strategy.optimizer_groups(model, bundle.groups, config.lr, config.weight_decay,
                                              config.layer_lr_decay, head_lr_multiplier)
-    log.info("fine-tuning (%s): lr %.2g, head lr %.2g, %g epochs, augmentation %s", strategy.name, config.lr,
-             config.lr * head_lr_multiplier, config.epochs, augment_preset(config))
+    log.info("fine-tuning (%s): lr %.2g, head lr %.2g, %g epochs%s", strategy.name, config.lr,
+             config.lr * head_lr_multiplier, config.epochs,
+             f", augmentation {augment_preset(config)}" if setup.modality.augments(config) else "")
     trainer = make_trainer(
         config, model, training_arguments(config, layout.checkpoints), setup.encoded["train"],
         setup.encoded["validation"], collator=setup.modality.collator(bundle, config), processor=bundle.processor,
@@ -391,6 +392,7 @@ def _save_model(model, processor, model_dir: Path) -> None:
         processor.save_pretrained(tmp_dir)
     if hasattr(model, "save_metadata"):  # custom heads: what rebuilds them beside the weights
         model.save_metadata(tmp_dir)
+    apply_file_mode(tmp_dir)
     failpoint("model")  # tests kill the process here: the new model is written, the old one not yet replaced
     if model_dir.exists():
         shutil.rmtree(model_dir)

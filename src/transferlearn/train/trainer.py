@@ -12,7 +12,7 @@ import torch
 from ..config import TrainConfig
 from ..errors import ConfigError, TrainingDiverged
 from ..metrics import trainer_metrics
-from .callbacks import HistoryCallback, StopOnSignal, TrainingClock
+from .callbacks import CheckpointFileMode, HistoryCallback, StopOnSignal, TrainingClock
 from .losses import balanced_class_weights, weighted_cross_entropy
 from .sampling import SamplerEpoch, token_length_sampler
 
@@ -79,7 +79,7 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
     # embedding matrix: 0.69 s -> 0.10 s per step), which matters for large-vocabulary models.
     optimizer = torch.optim.AdamW(param_groups, lr=args.learning_rate, fused=True)
     callbacks = ([HistoryCallback(history)] if history is not None else []) + [TrainingClock(), StopOnSignal(),
-                                                                                *callbacks]
+                                                                                CheckpointFileMode(), *callbacks]
     weights = None
     if config.class_weights == "balanced":
         # the raw label column: images and audio carry a decoding transform that must not run here

@@ -161,7 +161,7 @@ def test_augmented_audio_training_and_cli_predict(audio_folder, tiny_audio_model
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     proc = subprocess.run([sys.executable, "-m", "transferlearn.cli", "predict", str(run.path), "missing.wav"],
                           capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and "missing.wav: cannot read this audio" in proc.stderr
+    assert proc.returncode == 2 and "'missing.wav': not a file. This is an audio model" in proc.stderr
 
 
 def test_long_clip_is_flagged_and_cropped(tmp_path):

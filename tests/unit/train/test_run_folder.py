@@ -74,3 +74,16 @@ def test_reproducing_a_run_applies_its_plan(tmp_path, sentiment_folder, tiny_tex
     again_auto = json.loads((tmp_path / "again" / "auto.json").read_text())
     assert again_auto["winner"] == first_auto["winner"]
     assert [c.get("validation") for c in again_auto["candidates"]] == [c.get("validation") for c in first_auto["candidates"]]
+
+
+def test_every_run_file_gets_the_users_umask(trained_tiny_run):
+    """config.yaml, metrics.json, report.html (atomic writes) and the weights (safetensors) alike: 0644 at umask 022."""
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    modes = {str(p.relative_to(trained_tiny_run.path)): stat.S_IMODE(p.stat().st_mode)
+             for p in trained_tiny_run.path.rglob("*") if p.is_file()}
+    assert {"config.yaml", "metrics.json", "report.html", "model/model.safetensors"} <= set(modes)
+    assert set(modes.values()) == {0o666 & ~mask}, modes
