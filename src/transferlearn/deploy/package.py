@@ -104,6 +104,10 @@ def package(run: Run, out_dir: str | Path, *, overwrite: bool = False) -> list[s
             info, fp32 = run.variants.get(variant, {}), run.variants.get("onnx-fp32", {})
             (tmp / "onnx" / "variant.json").write_text(json.dumps({"variant": variant, **info,
                                                                    "inputs": fp32.get("inputs")}, indent=2))
+        from .source import PACKAGE_INFO, ModelSource
+
+        # what `tl serve` / the predictor need to use the folder without the run (modality, labels, lengths)
+        (tmp / PACKAGE_INFO).write_text(json.dumps(ModelSource.from_run(run).package_info(), indent=2) + "\n")
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         (tmp / "README.md").write_text(model_card(run, files))
         if out_dir.exists():

@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, TransferLearnError
-from ..run import Run
-from .variants import FP32, TORCH_DYNAMIC, chosen_variant, onnx_session
+from .variants import TORCH_DYNAMIC, onnx_session
 
 Backend = Literal["torch", "onnx"]
 log = logging.getLogger(__name__)
@@ -44,50 +43,65 @@ def torch_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
 
 class Predictor:
     """``Predictor(run)`` (PyTorch from ``model/``) or ``Predictor(run, "onnx")`` (the variant ``tl bench`` chose,
-    else fp32 ONNX). ``variant`` names one explicitly."""
+    else fp32 ONNX). ``variant`` names one explicitly. ``source`` is a :class:`~transferlearn.run.Run` or a
+    :class:`~transferlearn.deploy.source.ModelSource` (a run or a ``tl package`` folder)."""
 
-    def __init__(self, run: Run, backend: Backend = "torch", variant: str | None = None, threads: int | None = None):
-        self.run, self.modality, self.label_names = run, run.modality, run.label_names
+    def __init__(self, source, backend: Backend = "torch", variant: str | None = None, threads: int | None = None):
+        from .source import ModelSource
+
+        source = source if isinstance(source, ModelSource) else ModelSource.from_run(source)
+        self.source, self.run = source, source.run
+        self.modality, self.label_names = source.modality, source.label_names
         if backend not in ("torch", "onnx"):
             raise ConfigError(f"unknown backend '{backend}' (torch | onnx)")
-        if not run.model_dir.exists():
-            raise TransferLearnError(f"{run.path}: no model/ folder (did training finish?)")
-        self.processor = self.modality.load_processor(run.model_dir)
+        if not source.model_dir.exists():
+            raise TransferLearnError(f"{source.path}: no model/ folder (did training finish?)")
+        self.processor = self.modality.load_processor(source.model_dir)
         if backend == "torch":
-            self.model = self.modality.load_model_folder(run.model_dir)
+            self.model = self.modality.load_model_folder(source.model_dir)
             self.variant = "torch-fp32"
             if variant == TORCH_DYNAMIC:
                 self.model, self.variant = torch_dynamic_int8(self.model), TORCH_DYNAMIC
             self.backend = TorchBackend(self.model)
         else:
-            self.variant = variant or chosen_variant(run)
+            self.variant = variant or source.chosen
             if self.variant is None:
-                raise TransferLearnError(f"{run.path}: no ONNX model yet; run `tl export {run.path}` first")
-            names = run.variants.get(FP32, {}).get("inputs")
-            if not names:
-                raise TransferLearnError(f"{run.path}: deploy/variants.json does not list the ONNX inputs; "
-                                         f"re-run `tl export {run.path}`")
-            self.backend = OnnxBackend(onnx_session(run.layout.onnx_file(self.variant), threads), names)
+                raise TransferLearnError(f"{source.path}: no ONNX model yet; run `tl export {source.path}` first")
+            if self.variant not in source.onnx:
+                raise TransferLearnError(f"{source.path}: no ONNX variant '{self.variant}' (have: "
+                                         f"{', '.join(source.onnx) or 'none'})")
+            if not source.onnx_inputs:
+                raise TransferLearnError(f"{source.path}: the ONNX inputs are not recorded; re-run "
+                                         f"`tl export {source.path}`")
+            self.backend = OnnxBackend(onnx_session(source.onnx[self.variant], threads), source.onnx_inputs)
 
     def encode(self, items: list) -> dict:
         try:
-            return self.modality.read_inputs(self.processor, list(items), self.run.config.max_length)
+            return self.modality.read_inputs(self.processor, list(items), self.source.max_length)
         except (OSError, ValueError, SyntaxError) as exc:  # a corrupt image, an unreadable clip (Pillow, soundfile)
             raise DataError(f"cannot read an input as {self.modality.name}: {exc}") from None
 
-    def logits(self, items: list, batch_size: int = 32) -> np.ndarray:
+    def logits(self, items: list, batch_size: int = 32, max_tokens: int | None = None) -> np.ndarray:
+        """Logits in the order of ``items``. The modality forms the batches: text groups similar lengths (padding a
+        short sentence to a long one's length is wasted compute), up to ``max_tokens`` padded tokens a batch."""
         items = list(items)
         for warning in self.modality.check_inputs(items):
             log.warning(warning)
-        outputs = [self.backend(self.encode(items[start : start + batch_size]))
-                   for start in range(0, len(items), batch_size)]
-        return np.concatenate(outputs) if outputs else np.zeros((0, len(self.label_names)), dtype=np.float32)
+        out = np.zeros((len(items), len(self.label_names)), dtype=np.float32)
+        batches = self.modality.batches(self.processor, items, self.source.max_length, batch_size, max_tokens)
+        try:
+            for indices, batch in batches:
+                out[indices] = self.backend(batch)
+        except (OSError, ValueError, SyntaxError) as exc:  # a corrupt image, an unreadable clip (Pillow, soundfile)
+            raise DataError(f"cannot read an input as {self.modality.name}: {exc}") from None
+        return out
 
-    def predict(self, items: list, top_k: int | None = None, batch_size: int = 32) -> list[dict]:
+    def predict(self, items: list, top_k: int | None = None, batch_size: int = 32,
+                max_tokens: int | None = None) -> list[dict]:
         """Label and class probabilities for each input, most likely first."""
         if top_k is not None and top_k < 1:
             raise ConfigError(f"--top-k must be at least 1 (got {top_k})")
-        return self.label(self.logits(items, batch_size), top_k)
+        return self.label(self.logits(items, batch_size, max_tokens), top_k)
 
     def label(self, logits: np.ndarray, top_k: int | None = None) -> list[dict]:
         probs = torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float32)), dim=-1).numpy()

@@ -70,6 +70,13 @@ class Modality(ABC):
     def read_inputs(self, processor, items: list, max_length: int) -> dict:
         """Raw inputs (texts, image files, clips) -> a batch of tensors."""
 
+    def batches(self, processor, items: list, max_length: int, batch_size: int, max_tokens: int | None = None):
+        """``(indices, model batch)`` pairs that cover ``items`` once, for prediction; by default consecutive
+        slices of ``batch_size``. (``max_tokens`` bounds a batch's padded tokens where rows have lengths.)"""
+        for start in range(0, len(items), batch_size):
+            indices = list(range(start, min(start + batch_size, len(items))))
+            yield indices, self.read_inputs(processor, [items[i] for i in indices], max_length)
+
     def check_inputs(self, items: list) -> list[str]:
         """Raw prediction inputs checked before any is read: unusable ones raise DataError (naming them);
         returns warnings about suspicious ones. Image and audio models take files: each path must be one."""

@@ -82,6 +82,19 @@ class Text(Modality):
     def read_inputs(self, processor, items: list, max_length: int = 512) -> dict:
         return processor(list(items), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
 
+    def batches(self, processor, items: list, max_length: int, batch_size: int, max_tokens: int | None = None):
+        # tokenized once, then batched shortest first: each batch pads only to its own longest row
+        encoded = processor([str(t) for t in items], truncation=True, max_length=max_length)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        chunk: list[int] = []
+        for i in sorted(range(len(items)), key=lengths.__getitem__):
+            if chunk and (len(chunk) >= batch_size or (max_tokens and (len(chunk) + 1) * lengths[i] > max_tokens)):
+                yield chunk, processor.pad({k: [encoded[k][j] for j in chunk] for k in encoded}, return_tensors="pt")
+                chunk = []
+            chunk.append(i)
+        if chunk:
+            yield chunk, processor.pad({k: [encoded[k][j] for j in chunk] for k in encoded}, return_tensors="pt")
+
     def check_inputs(self, items: list) -> list[str]:
         from pathlib import Path
 

@@ -1,0 +1,70 @@
+"""What a predictor loads from: a run folder, or a folder written by ``tl package``. One object answers the same
+questions for both (modality, labels, the model folder, the ONNX variants and which one to use), so the predictor
+and the server never ask which kind of folder they were given."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import TransferLearnError
+from ..modalities import Modality, modality_of
+from ..run import Run
+from .variants import FP32, chosen_variant
+
+PACKAGE_INFO = "transferlearn.json"  # written by `tl package` beside the weights
+
+
+@dataclass
+class ModelSource:
+    path: Path
+    modality: Modality
+    label_names: list[str]
+    model_dir: Path
+    max_length: int
+    model: str  # the base model it was trained from
+    onnx: dict[str, Path] = field(default_factory=dict)  # variant -> file
+    onnx_inputs: list[str] | None = None
+    chosen: str | None = None  # the variant `tl bench` chose (else fp32 ONNX), None without ONNX
+    metrics: dict = field(default_factory=dict)  # test / validation scores, for /metadata
+    run: Run | None = None
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "ModelSource":
+        """A run folder or a package folder, told apart by what they hold."""
+        folder = Path(folder)
+        if (folder / PACKAGE_INFO).is_file():
+            return cls.from_package(folder)
+        return cls.from_run(Run.load(folder))
+
+    @classmethod
+    def from_run(cls, run: Run) -> "ModelSource":
+        onnx = {name: run.layout.onnx_file(name) for name in run.variants if run.layout.onnx_file(name).exists()}
+        metrics = {split: {k: run.metrics[split][k] for k in ("accuracy", "macro_f1") if k in run.metrics[split]}
+                   for split in ("validation", "test") if split in run.metrics}
+        return cls(path=run.path, modality=run.modality, label_names=run.label_names, model_dir=run.model_dir,
+                   max_length=run.config.max_length, model=run.config.model, onnx=onnx,
+                   onnx_inputs=run.variants.get(FP32, {}).get("inputs"), chosen=chosen_variant(run), metrics=metrics,
+                   run=run)
+
+    @classmethod
+    def from_package(cls, folder: Path) -> "ModelSource":
+        try:
+            info = json.loads((folder / PACKAGE_INFO).read_text(encoding="utf-8"))
+            modality = modality_of(info["modality"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise TransferLearnError(f"{folder / PACKAGE_INFO}: unreadable ({exc}); write the package again with "
+                                     "`tl package`") from None
+        onnx_file, variant = folder / "onnx" / "model.onnx", info.get("onnx_variant")
+        return cls(path=folder, modality=modality, label_names=list(info["label_names"]), model_dir=folder,
+                   max_length=int(info.get("max_length") or 512), model=info.get("model", ""),
+                   onnx={variant: onnx_file} if variant and onnx_file.exists() else {},
+                   onnx_inputs=info.get("onnx_inputs"), chosen=variant if onnx_file.exists() else None,
+                   metrics=info.get("metrics", {}))
+
+    def package_info(self) -> dict:
+        """What ``tl package`` writes as transferlearn.json for this source."""
+        return {"modality": self.modality.name, "label_names": self.label_names, "max_length": self.max_length,
+                "model": self.model, "onnx_variant": self.chosen, "onnx_inputs": self.onnx_inputs,
+                "metrics": self.metrics}
