@@ -264,3 +264,88 @@ def build_tiny_audio_model(kind: str, folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_audio_model(tmp_path_factory):
     return _built_once(tmp_path_factory, build_tiny_audio_model, "wav2vec2")
+
+
+@pytest.fixture(scope="session")
+def trained_image_run(tmp_path_factory, image_folder, tiny_image_model):
+    """One finished tiny-image run, for tests that only read a run folder."""
+    from transferlearn import finetune, load_config
+
+    return finetune(load_config(data=str(image_folder), model=str(tiny_image_model()), strategy="full", epochs=1,
+                                output=str(tmp_path_factory.mktemp("runs") / "tiny-image"), progress=False,
+                                baseline=False))
+
+
+@pytest.fixture(scope="session")
+def trained_audio_run(tmp_path_factory, audio_folder, tiny_audio_model):
+    from transferlearn import finetune, load_config
+
+    return finetune(load_config(data=str(audio_folder), model=str(tiny_audio_model()), strategy="full", epochs=1,
+                                output=str(tmp_path_factory.mktemp("runs") / "tiny-audio"), progress=False,
+                                baseline=False, augment="none"))
+
+
+# ------------------------------------------------------------------------------------------ tl serve
+
+
+class RunningServer:
+    """``tl serve`` in a subprocess on a free loopback port."""
+
+    def __init__(self, path, *flags, env=None):
+        import socket
+        import subprocess
+        import sys
+
+        with socket.socket() as probe:  # a free port: bound and released just before the server binds it
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "transferlearn.cli", "serve", str(path), "--port",
+                                      str(self.port), *map(str, flags)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        import time
+
+        import httpx
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"tl serve exited {self.proc.returncode}: {self.proc.stderr.read()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("tl serve did not become ready")
+
+    def stop(self) -> int:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def serve_run():
+    """``serve_run(path, *flags, env=...)`` -> a ready RunningServer, stopped after the test."""
+    started = []
+
+    def start(path, *flags, env=None, ready=True):
+        server = RunningServer(path, *flags, env=env)
+        started.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

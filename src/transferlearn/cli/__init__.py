@@ -22,6 +22,12 @@ console = Console(stderr=True)
 out = Console()
 
 
+def _serve_config_model():
+    from ..serve.config import ServeConfig  # pydantic only: the server's own imports wait for `tl serve`
+
+    return ServeConfig
+
+
 def _setup_logging(verbose: bool) -> None:
     """Our own messages at INFO; other libraries' only from WARNING (onnxruntime's quantization notes, timm's
     checkpoint lines, ...) unless --verbose, which shows everything at DEBUG."""
@@ -344,6 +350,38 @@ def push(
         out.print(f"  {f['path']}  ({f['bytes']:,} bytes)")
     if result.get("url"):
         out.print(result["url"])
+
+
+def _serve_config(overrides: dict):
+    from ..errors import ConfigError
+    from ..serve.config import ServeConfig
+
+    try:
+        return ServeConfig(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:  # pydantic's ValidationError
+        raise ConfigError(f"invalid tl serve option: {exc}") from None
+
+
+@app.command()
+@with_config_options(model=_serve_config_model())
+def serve(
+    path: Path = typer.Argument(..., help="A run folder, or a folder written by `tl package`."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    overrides: dict = None,
+):
+    """Serve the model over HTTP: POST /predict, /ready, /metrics, /docs, and a try-it page at /.
+
+    Binds 127.0.0.1 unless --host says otherwise; set TL_API_KEY (or --api-key) to require a bearer key.
+    """
+    _setup_logging(verbose)
+    config = _serve_config(overrides)
+    from ..serve import create_app
+    from ..serve.server import run_server
+
+    application = create_app(path, config)  # a bad folder fails here, before a port is opened
+    shown = "all interfaces" if config.host in ("0.0.0.0", "::") else config.host
+    console.print(f"serving {path} on http://{config.host}:{config.port} ({shown}); try it at / , API at /docs")
+    run_server(application, config, verbose=verbose)  # SIGTERM: stop accepting, finish what is in flight, exit 0
 
 
 @app.command("preview-augment")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TransferLearnError
+from ..layout import ONNX_FILES
 from ..modalities import Modality, modality_of
 from ..run import Run
 from .variants import FP32, chosen_variant
@@ -40,7 +41,8 @@ class ModelSource:
 
     @classmethod
     def from_run(cls, run: Run) -> "ModelSource":
-        onnx = {name: run.layout.onnx_file(name) for name in run.variants if run.layout.onnx_file(name).exists()}
+        onnx = {name: run.layout.onnx_file(name) for name in run.variants
+                if name in ONNX_FILES and run.layout.onnx_file(name).exists()}
         metrics = {split: {k: run.metrics[split][k] for k in ("accuracy", "macro_f1") if k in run.metrics[split]}
                    for split in ("validation", "test") if split in run.metrics}
         return cls(path=run.path, modality=run.modality, label_names=run.label_names, model_dir=run.model_dir,

@@ -107,6 +107,31 @@ class Audio(Modality):
     def quantization_misfit(self, method: str) -> str | None:
         return None
 
+    def example_input(self):
+        import io
+
+        import numpy as np
+        import soundfile as sf
+
+        buffer = io.BytesIO()
+        sf.write(buffer, np.zeros(16000, dtype=np.float32), 16000, format="WAV")
+        return buffer.getvalue()
+
+    def upload_size(self, data: bytes) -> tuple[float, str]:
+        import io
+
+        import soundfile as sf
+
+        from ..errors import DataError
+
+        try:
+            info = sf.info(io.BytesIO(data))
+        except Exception as exc:  # noqa: BLE001 — soundfile raises RuntimeError / LibsndfileError / TypeError
+            raise DataError(f"not audio soundfile can read ({exc})") from None
+        if info.frames <= 0:
+            raise DataError("the clip holds no samples")
+        return info.frames / info.samplerate, "seconds"
+
     def describe_input(self, item) -> str:
         return str(item) if isinstance(item, (str, Path)) else "<clip>"
 

@@ -77,6 +77,15 @@ class Modality(ABC):
             indices = list(range(start, min(start + batch_size, len(items))))
             yield indices, self.read_inputs(processor, [items[i] for i in indices], max_length)
 
+    def example_input(self):
+        """One valid raw input (the server warms up on it before it reports ready)."""
+        raise NotImplementedError
+
+    def upload_size(self, data: bytes) -> tuple[float, str]:
+        """How big an uploaded file is, read from its header only: ``(amount, unit)`` with unit ``pixels`` or
+        ``seconds``; an unreadable file raises DataError. (Text has no uploads.)"""
+        raise NotImplementedError
+
     def check_inputs(self, items: list) -> list[str]:
         """Raw prediction inputs checked before any is read: unusable ones raise DataError (naming them);
         returns warnings about suspicious ones. Image and audio models take files: each path must be one."""

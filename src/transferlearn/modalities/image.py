@@ -126,6 +126,31 @@ class Image(Modality):
                     "```"]
         return super().usage_snippet(model_dir)
 
+    def example_input(self):
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 64), (127, 127, 127)).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    def upload_size(self, data: bytes) -> tuple[float, str]:
+        import io
+
+        from PIL import Image, UnidentifiedImageError
+
+        from ..errors import DataError
+
+        try:
+            with Image.open(io.BytesIO(data)) as image:  # the header only: nothing is decoded yet
+                width, height = image.size
+        except Image.DecompressionBombError as exc:
+            raise DataError(f"image too large to decode safely ({exc})") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"not an image Pillow can read ({exc})") from None
+        return float(width * height), "pixels"
+
     def describe_input(self, item) -> str:
         return str(item) if isinstance(item, (str, Path)) else "<image>"
 

@@ -95,6 +95,9 @@ class Text(Modality):
         if chunk:
             yield chunk, processor.pad({k: [encoded[k][j] for j in chunk] for k in encoded}, return_tensors="pt")
 
+    def example_input(self):
+        return "A short sentence to warm up on."
+
     def check_inputs(self, items: list) -> list[str]:
         from pathlib import Path
 

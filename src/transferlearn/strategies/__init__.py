@@ -178,5 +178,8 @@ class Auto(Strategy):
     def trainable(self, groups):
         raise ConfigError("strategy 'auto' trains its candidates' strategies, not one of its own")
 
+    def check(self, groups):
+        pass  # each candidate is a strategy of its own, checked when the plan lists it
+
 
 register("lora", "lora[:r] — LoRA adapters (rank r, default 8) on the blocks' linear layers + head")(LoRA)
