@@ -46,7 +46,8 @@ class ModelSource:
         metrics = {split: {k: run.metrics[split][k] for k in ("accuracy", "macro_f1") if k in run.metrics[split]}
                    for split in ("validation", "test") if split in run.metrics}
         return cls(path=run.path, modality=run.modality, label_names=run.label_names, model_dir=run.model_dir,
-                   max_length=run.config.max_length, model=run.config.model, onnx=onnx,
+                   max_length=run.config.max_length, onnx=onnx,
+                   model=Path(run.config.model).name if Path(run.config.model).exists() else run.config.model,
                    onnx_inputs=run.variants.get(FP32, {}).get("inputs"), chosen=chosen_variant(run), metrics=metrics,
                    run=run)
 

@@ -37,6 +37,7 @@ class Modality(ABC):
     onnx_inputs: ClassVar[tuple[str, ...]]  # model inputs the ONNX graph may take, in order
     sequence_inputs: ClassVar[tuple[str, ...]] = ()  # inputs whose axis 1 has a variable length
     token_lengths: ClassVar[bool] = False  # rows have a length: batches can be grouped by it
+    file_inputs: ClassVar[bool] = True  # raw inputs are files (paths, uploads, bytes); text's are strings
     finetune_lr: ClassVar[float] = 5e-5  # auto's fine-tunes (from a probed head): transformers 5e-5, CNNs higher
 
     # --- data and model -------------------------------------------------------------------------

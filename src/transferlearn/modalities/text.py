@@ -21,6 +21,7 @@ class Text(Modality):
     onnx_inputs = ("input_ids", "attention_mask", "token_type_ids")
     sequence_inputs = ("input_ids", "attention_mask", "token_type_ids")
     token_lengths = True
+    file_inputs = False
 
     def load_data(self, config: TrainConfig, label_names=None, data=None) -> LabelledData:
         from ..data.text import load_text_data

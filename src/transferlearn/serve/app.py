@@ -189,7 +189,7 @@ class Service:
             raise HTTPException(422, f"inputs must be a list, got {type(payload).__name__}")
         if any(not isinstance(item, str) for item in payload):
             raise HTTPException(422, "every input must be a string (text, or a base64-encoded file)")
-        if self.source.modality.name == "text":
+        if not self.source.modality.file_inputs:
             return payload, top_k
         return [_base64(item, i) for i, item in enumerate(payload)], top_k
 
@@ -203,7 +203,7 @@ class Service:
             top_k = int(top_k) if top_k is not None else None
         except ValueError:
             raise HTTPException(422, f"top_k must be a whole number (got {top_k!r})") from None
-        if self.source.modality.name == "text":
+        if not self.source.modality.file_inputs:
             items = [v for v in form.getlist("inputs") if isinstance(v, str)]
             items += [(await f.read()).decode("utf-8", "replace") for f in form.getlist("files") if hasattr(f, "read")]
         else:  # uploads are read into memory: no file named by the client is ever created

@@ -1,0 +1,63 @@
+"""The try-it page in a real headless Chromium (Debian's, driven by Playwright; no browser download): it loads
+without console errors, a typed text and an uploaded image come back as labels on the page, and a screenshot is
+written."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.fail("no chromium on PATH: .ci/run installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+def _open(browser, url):
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(url)
+    page.wait_for_selector("#go:not([disabled])", timeout=30000)
+    return page, problems
+
+
+def test_text_typed_on_the_page_comes_back_labelled(browser, trained_tiny_run, serve_run, tmp_path):
+    server = serve_run(trained_tiny_run.path, "--backend", "torch")
+    page, problems = _open(browser, server.url + "/")
+    assert "A text classifier: negative, positive" in page.inner_text("#summary")
+    page.fill("#texts", "good food and lovely staff\nawful terrible place")
+    page.click("#go")
+    page.wait_for_selector("#results .result >> nth=1", timeout=30000)
+    labels = page.locator("#results .label").all_inner_texts()
+    assert len(labels) == 2 and set(labels) <= {"negative", "positive"}
+    assert page.inner_text("#error") == ""
+    page.screenshot(path=str(tmp_path / "text.png"), full_page=True)
+    assert (tmp_path / "text.png").stat().st_size > 1000
+    assert problems == []
+
+
+def test_an_uploaded_image_comes_back_labelled(browser, trained_image_run, image_folder, serve_run, tmp_path):
+    server = serve_run(trained_image_run.path, "--backend", "torch")
+    page, problems = _open(browser, server.url + "/")
+    assert "image classifier" in page.inner_text("#summary")
+    picture = sorted((image_folder / "test").rglob("*.png"))[0]
+    page.set_input_files("#files", str(picture))
+    page.click("#go")
+    page.wait_for_selector("#results .result", timeout=30000)
+    assert page.locator("#results .label").all_inner_texts()[0] in ("blue", "red")
+    page.screenshot(path=str(tmp_path / "image.png"), full_page=True)
+    assert (tmp_path / "image.png").stat().st_size > 1000
+    assert problems == []
