@@ -12,6 +12,35 @@ from .base import Modality, register
 FUSABLE_FAMILIES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra")
 
 
+# One model call costs about as much as this many padded tokens more. Measured on SmSA with e5-small, onnxruntime
+# int8, 2 threads, groups of 32 random sentences as a server receives them: 0 -> 6.47 ms a sentence, 16 -> 5.76,
+# 32 -> 5.59, 64 -> 5.67; one batch padded to its longest: 11.28; one sentence at a time: 7.56.
+BATCH_OVERHEAD_TOKENS = 32
+
+
+def length_partition(lengths: list[int], batch_size: int, max_tokens: int | None = None,
+                     overhead: int = BATCH_OVERHEAD_TOKENS) -> list[tuple[int, int]]:
+    """Cut ascending ``lengths`` into consecutive batches minimising the padded tokens computed plus ``overhead``
+    per batch (dynamic programming, O(n x batch_size)). A batch of random sentences padded to its longest wastes
+    more than batching saves (see BATCH_OVERHEAD_TOKENS: 11.28 ms a sentence against 7.56 one at a time)."""
+    n = len(lengths)
+    best = [0.0] + [float("inf")] * n  # best[j]: cheapest cost of the first j rows
+    cut = [0] * (n + 1)
+    for stop in range(1, n + 1):
+        for start in range(max(0, stop - batch_size), stop):
+            size, longest = stop - start, lengths[stop - 1]
+            if max_tokens and size > 1 and size * longest > max_tokens:
+                continue
+            cost = best[start] + overhead + size * longest
+            if cost < best[stop]:
+                best[stop], cut[stop] = cost, start
+    spans, stop = [], n
+    while stop > 0:
+        spans.append((cut[stop], stop))
+        stop = cut[stop]
+    return spans[::-1]
+
+
 @register
 class Text(Modality):
     name = "text"
@@ -84,16 +113,12 @@ class Text(Modality):
         return processor(list(items), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
 
     def batches(self, processor, items: list, max_length: int, batch_size: int, max_tokens: int | None = None):
-        # tokenized once, then batched shortest first: each batch pads only to its own longest row
+        # tokenized once, sorted by length, then cut where padding would cost more than another call
         encoded = processor([str(t) for t in items], truncation=True, max_length=max_length)
         lengths = [len(ids) for ids in encoded["input_ids"]]
-        chunk: list[int] = []
-        for i in sorted(range(len(items)), key=lengths.__getitem__):
-            if chunk and (len(chunk) >= batch_size or (max_tokens and (len(chunk) + 1) * lengths[i] > max_tokens)):
-                yield chunk, processor.pad({k: [encoded[k][j] for j in chunk] for k in encoded}, return_tensors="pt")
-                chunk = []
-            chunk.append(i)
-        if chunk:
+        order = sorted(range(len(items)), key=lengths.__getitem__)
+        for start, stop in length_partition([lengths[i] for i in order], batch_size, max_tokens):
+            chunk = order[start:stop]
             yield chunk, processor.pad({k: [encoded[k][j] for j in chunk] for k in encoded}, return_tensors="pt")
 
     def example_input(self):

@@ -269,12 +269,7 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
             raise HTTPException(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    @app.middleware("http")
-    async def count(request: Request, call_next):
-        response = await call_next(request)
-        endpoint = request.url.path if request.url.path in _ENDPOINTS else "other"
-        service.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        return response
+    app.add_middleware(_CountRequests, counter=service.metrics.requests)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -335,7 +330,8 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
         service.metrics.latency.observe(time.perf_counter() - started)
         if top_k is not None:
             results = [{**r, "probabilities": dict(list(r["probabilities"].items())[:top_k])} for r in results]
-        return {"predictions": results, "variant": service.predictor.variant}
+        # plain JSON types already: skip FastAPI's jsonable_encoder walk (a measurable share of a 10 ms request)
+        return JSONResponse({"predictions": results, "variant": service.predictor.variant})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
@@ -345,3 +341,23 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
 
 
 _ENDPOINTS = {"/predict", "/health", "/ready", "/metadata", "/metrics", "/"}
+
+
+class _CountRequests:
+    """Counts responses by endpoint and status: a plain ASGI middleware (starlette's BaseHTTPMiddleware, behind
+    ``@app.middleware``, costs a task and a stream copy per request)."""
+
+    def __init__(self, app, counter):
+        self.app, self.counter = app, counter
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        endpoint = scope["path"] if scope["path"] in _ENDPOINTS else "other"
+
+        async def counted(message):
+            if message["type"] == "http.response.start":
+                self.counter.labels(endpoint, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counted)
