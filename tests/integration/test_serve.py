@@ -122,3 +122,27 @@ def test_sigterm_finishes_the_requests_in_flight_then_exits_cleanly(runs, serve_
     assert server.proc.wait(60) == 0
     assert queued > 0, "nothing was in flight when SIGTERM came"
     assert results == [200] * 16, results
+
+
+def test_a_package_folder_serves_like_its_run_on_onnx_by_default(runs, serve_run, tmp_path):
+    import shutil
+
+    from transferlearn.deploy.export import export_onnx
+    from transferlearn.deploy.package import package
+    from transferlearn.run import Run
+
+    run_copy = tmp_path / "run"
+    shutil.copytree(runs["text"], run_copy)
+    export_onnx(Run.load(run_copy))
+    package(Run.load(run_copy), tmp_path / "pkg")
+    assert (tmp_path / "pkg" / "transferlearn.json").exists() and (tmp_path / "pkg" / "onnx" / "model.onnx").exists()
+    texts = ["good food and lovely staff", "awful place, terrible service"]
+    expected = _cli_predict(run_copy, texts)
+
+    server = serve_run(tmp_path / "pkg")  # default backend: the package's ONNX model
+    assert httpx.get(f"{server.url}/ready").json()["variant"] == "onnx-fp32"
+    got = httpx.post(f"{server.url}/predict", json=texts, timeout=60).json()["predictions"]
+    assert [g["label"] for g in got] == [e["label"] for e in expected]
+    for g, e in zip(got, expected):  # onnxruntime vs PyTorch: within the export check's tolerance
+        assert all(abs(g["probabilities"][k] - e["probabilities"][k]) < 1e-3 for k in g["probabilities"])
+    assert httpx.get(f"{server.url}/metadata").json()["source"] == "pkg"
