@@ -102,6 +102,14 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
     )
 
 
+def length_order(dataset) -> list[int] | None:
+    """Row indices longest first, for a dataset of token sequences (``input_ids``); None for anything else."""
+    if not hasattr(dataset, "column_names") or "input_ids" not in dataset.column_names:
+        return None
+    lengths = [len(ids) for ids in dataset.with_format(None)["input_ids"]]
+    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+
 @functools.cache
 def trainer_class():
     from transformers import Trainer  # imported on first use: it takes seconds, and the CLI need not wait
@@ -131,6 +139,36 @@ def trainer_class():
                     f"stopped before that step changed the weights; {where}. Lower --lr (it is "
                     f"{self.args.learning_rate:g}), keep --max-grad-norm at 1, or check the data for extreme values.")
             return loss
+
+        def _save(self, output_dir=None, state_dict=None):
+            # safetensors refuses strided tensors: channels_last convolution weights are saved contiguous
+            # (loading copies them back into the model's own layout)
+            if state_dict is None:
+                state = self.model.state_dict()
+                if any(not v.is_contiguous() for v in state.values()):
+                    state_dict = {k: v.contiguous() for k, v in state.items()}
+            return super()._save(output_dir, state_dict=state_dict)
+
+        # Evaluation and prediction batches of token sequences go longest first: each pads to rows of its own
+        # length, not to the longest row in file order (SmSA validation: 2.27x the real tokens in file order,
+        # 1.06x sorted). predict() puts its rows back in the dataset's order.
+        def _get_eval_sampler(self, eval_dataset):
+            order = length_order(eval_dataset) if self.args.world_size == 1 else None
+            return order if order is not None else super()._get_eval_sampler(eval_dataset)
+
+        def predict(self, test_dataset, *args, **kwargs):
+            output = super().predict(test_dataset, *args, **kwargs)
+            order = length_order(test_dataset) if self.args.world_size == 1 else None
+            if order is None:
+                return output
+            import numpy as np
+            from transformers.trainer_utils import PredictionOutput
+
+            back = np.argsort(np.asarray(order))
+            predictions = output.predictions
+            predictions = tuple(p[back] for p in predictions) if isinstance(predictions, tuple) else predictions[back]
+            labels = output.label_ids[back] if output.label_ids is not None else None
+            return PredictionOutput(predictions=predictions, label_ids=labels, metrics=output.metrics)
 
         def _get_train_sampler(self, train_dataset=None):
             if self.length_sampler is not None and (train_dataset is None or train_dataset is self.train_dataset):

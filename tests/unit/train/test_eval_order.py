@@ -1,0 +1,35 @@
+"""Evaluation batches of token sequences are length-sorted; ``predict`` still returns rows in the dataset's order,
+with the logits each row gets alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def test_length_sorted_prediction_comes_back_in_dataset_order(tiny_text_model, tmp_path):
+    import datasets
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, \
+        TrainingArguments
+
+    from transferlearn.train.trainer import length_order, trainer_class
+
+    folder = tiny_text_model("bert")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2).eval()
+    texts = ["good", "the food was very bad and the staff was awful really", "great place", "it was",
+             "superb lovely happy place and the food was really good", "bad"] * 3
+    rows = tokenizer(texts, truncation=True, max_length=32)
+    dataset = datasets.Dataset.from_dict({**rows, "label": [i % 2 for i in range(len(texts))]})
+    order = length_order(dataset)
+    assert order != list(range(len(texts))) and len(dataset[order[0]]["input_ids"]) == max(map(len, rows["input_ids"]))
+
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=4, use_cpu=True, report_to=[])
+    trainer = trainer_class()(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer))
+    assert trainer._get_eval_sampler(dataset) == order
+    output = trainer.predict(dataset)
+    assert output.label_ids.tolist() == dataset["label"]  # the dataset's order, not the sampler's
+    with torch.no_grad():
+        alone = np.stack([model(**tokenizer(t, truncation=True, max_length=32, return_tensors="pt")).logits[0].numpy()
+                          for t in texts])
+    assert np.abs(output.predictions - alone).max() < 1e-5
