@@ -17,7 +17,7 @@ def machine() -> dict:
 
     import torch
 
-    from transferlearn.deploy.machine import cpu_info  # one reader of /proc/cpuinfo for tl bench and benchmarks
+    from transferlearn.machine import cpu_info  # one reader of /proc/cpuinfo for tl bench and benchmarks
 
     info = {**cpu_info(), "python": platform.python_version(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads()}

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..machine import cpu_info, torch_threads
 from ..metrics import summary_metrics
 from ..run import Run
 from .export import Deployment
-from .machine import cpu_info, torch_threads
 from .predictor import OnnxBackend, TorchBackend, torch_dynamic_int8
 from .variants import TORCH_DYNAMIC, onnx_session, present_variants
 

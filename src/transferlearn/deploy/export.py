@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..machine import has_vnni
 from ..run import Run
-from .machine import has_vnni
 from .predictor import OnnxBackend, Predictor, TorchBackend, torch_dynamic_int8
 from .variants import DYNAMIC, FP32, STATIC, TORCH_DYNAMIC, DeployError, discard_variant, onnx_session, record_variant
 

@@ -9,8 +9,7 @@ import torch
 
 def test_length_sorted_prediction_comes_back_in_dataset_order(tiny_text_model, tmp_path):
     import datasets
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, \
-        TrainingArguments
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
     from transferlearn.train.trainer import length_order, trainer_class
 
