@@ -144,6 +144,9 @@ class TrainConfig(BaseModel):
                                       description="none | tensorboard | wandb | mlflow (comma-separated).")
     num_workers: int = Field(0, ge=0, description="Data-loading worker processes.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto | cpu | cuda")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "fp32", description="Training arithmetic: auto = bf16 on a GPU that has it (else fp16) and on a CPU with "
+                            "AVX512-BF16 / AMX, fp32 elsewhere; bf16 / fp16 = mixed precision (the Trainer's autocast).")
     progress: bool = Field(True, description="Progress bars.")
 
     @field_validator("report_to", mode="before")

@@ -29,7 +29,7 @@ from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import TrainingClock
 from .plan import resolve_plan
 from .setup import Setup
-from .trainer import make_trainer, training_arguments, use_cpu
+from .trainer import make_trainer, training_arguments, training_precision
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def prepare_run_dir(layout: RunLayout, *, overwrite: bool, resume: bool, force: 
 def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
     """Train, evaluate and report; returns the finished :class:`Run`. ``plan``: decisions to reuse as they are
     (reproducing a run) instead of resolving them again."""
-    use_cpu(config)  # --device cuda without a GPU: refused before any data is read or folder written
+    training_precision(config)  # --device cuda without a GPU, fp16 on a CPU: refused before any data is read
     layout = RunLayout(config.output or default_run_dir(config))
     resume_from = None
     if config.resume:

@@ -26,6 +26,22 @@ def use_cpu(config: TrainConfig) -> bool:
     return config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
 
 
+def training_precision(config: TrainConfig) -> str:
+    """fp32 | bf16 | fp16 for ``config.precision`` on this machine (auto: what the hardware runs natively)."""
+    from ..machine import has_cpu_bf16
+
+    cpu = use_cpu(config)
+    if config.precision == "auto":
+        if not cpu:
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if has_cpu_bf16() else "fp32"
+    if config.precision == "fp16" and cpu:
+        raise ConfigError("precision: fp16 mixed precision needs a CUDA GPU; on a CPU use bf16 (or auto)")
+    if config.precision == "bf16" and cpu and not has_cpu_bf16():
+        log.warning("precision bf16: this CPU has no AVX512-BF16 / AMX, so bf16 is emulated and may be slower")
+    return config.precision
+
+
 def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
     """``TrainingArguments`` from the config; ``overrides`` replace any of them (the LR finder's sweep)."""
     from transformers import TrainingArguments
@@ -64,6 +80,8 @@ def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
         train_sampling_strategy="random",  # text batches: make_trainer passes a LengthBucketedSampler instead
         remove_unused_columns=False,  # image/audio rows are decoded by a dataset transform from their raw columns
         use_cpu=use_cpu(config),
+        bf16=training_precision(config) == "bf16",
+        fp16=training_precision(config) == "fp16",
         restore_callback_states_from_checkpoint=True,  # early stopping (and the clock) go on where they were
     )
     values.update(overrides)
