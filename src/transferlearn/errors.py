@@ -28,8 +28,8 @@ class RunInterrupted(TransferLearnError):
 
     exit_code = 130
 
-    def __init__(self, message: str, signal_name: str = "SIGINT"):
+    def __init__(self, message: str, signal_name: str = "SIGINT", resumable: bool = True):
         super().__init__(message)
-        self.signal_name = signal_name
+        self.signal_name, self.resumable = signal_name, resumable
         if signal_name == "SIGTERM":
             self.exit_code = 143  # 128 + the signal's number, as a shell reports a process it stopped

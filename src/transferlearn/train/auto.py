@@ -19,7 +19,7 @@ from ..layout import RunLayout
 from ..strategies import parse_strategy
 from ..strategies.auto import fit_epochs
 from ..strategies.base import freeze_batchnorm_statistics
-from .callbacks import Deadline
+from .callbacks import Deadline, raise_if_interrupted
 from .setup import Setup
 from .trainer import make_trainer, training_arguments
 
@@ -143,6 +143,7 @@ def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, ca
                            callbacks=[*strategy.callbacks(bundle.groups), *([Deadline(deadline)] if deadline else [])])
     try:
         output = trainer.train()
+        raise_if_interrupted(trainer, resumable=False)
     finally:
         strategy.release(model)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the best epoch is loaded; nothing resumes a candidate

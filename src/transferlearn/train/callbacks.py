@@ -55,6 +55,26 @@ class TrainingClock(TrainerCallback, ExportableState):
         return {"args": {"seconds_before": self.seconds}, "attributes": {}}
 
 
+def raise_if_interrupted(trainer, resumable: bool = True) -> None:
+    """After ``trainer.train()``: a SIGINT / SIGTERM that stopped it becomes RunInterrupted, naming the checkpoint
+    to resume from. Every trainer of a run calls this, so auto's next candidate does not start. ``resumable``:
+    False for the trainers ``--resume`` does not continue (auto's candidates, the probe, the LR finder)."""
+    from ..errors import RunInterrupted
+
+    stop = next((c for c in trainer.callback_handler.callbacks if isinstance(c, StopOnSignal)), None)
+    if stop is None or stop.received is None:
+        return
+    complete, _ = complete_checkpoints(Path(trainer.args.output_dir))
+    if resumable and complete:
+        where = f"{complete[-1].name} is saved in {complete[-1].parent}; continue with the same command plus --resume"
+    elif resumable:
+        where = "no checkpoint was saved yet"
+    else:
+        where = "this stage does not resume: run the same command again"
+    raise RunInterrupted(f"stopped by {stop.received} at step {trainer.state.global_step}: {where}", stop.received,
+                         resumable=resumable and bool(complete))
+
+
 class CheckpointFileMode(TrainerCallback):
     """Each checkpoint's files get the user's umask (the Trainer's own writes leave some 0600)."""
 

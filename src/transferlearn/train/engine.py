@@ -26,7 +26,7 @@ from ..modalities import augment_preset
 from ..run import Run, default_run_dir
 from ..strategies import Step, Strategy, parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
-from .callbacks import TrainingClock
+from .callbacks import TrainingClock, raise_if_interrupted
 from .plan import resolve_plan
 from .setup import Setup
 from .trainer import make_trainer, training_arguments, training_precision
@@ -164,7 +164,8 @@ def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
         with _tracking_env(config, layout):
             run = _finetune_in(config, layout, resume_from, plan)
     except BaseException as exc:
-        if not config.resume and not _has_checkpoints(layout):
+        unresumable = isinstance(exc, RunInterrupted) and not exc.resumable
+        if not config.resume and (unresumable or not _has_checkpoints(layout)):
             _remove_failed_start(layout, fresh)  # nothing to resume: a fixed re-run must not meet "already a run"
         if replaced is not None:  # the new run failed: the old one comes back as it was
             replaced.restore()
@@ -298,21 +299,9 @@ def _run_step(step: Step, strategy: Strategy, config: TrainConfig, plan: Plan, s
         callbacks=strategy.callbacks(bundle.groups),
     )
     outcome.output = trainer.train(resume_from_checkpoint=resume_from)
-    _raise_if_interrupted(trainer, layout)
+    raise_if_interrupted(trainer)
     outcome.trainer, outcome.model, outcome.eval_sets = trainer, model, setup.encoded
     return probe
-
-
-def _raise_if_interrupted(trainer, layout: RunLayout) -> None:
-    from .callbacks import StopOnSignal, complete_checkpoints
-
-    stop = next((c for c in trainer.callback_handler.callbacks if isinstance(c, StopOnSignal)), None)
-    if stop is None or stop.received is None:
-        return
-    complete, _ = complete_checkpoints(Path(trainer.args.output_dir))
-    where = (f"{complete[-1].name} is saved in {complete[-1].parent}; continue with the same command plus --resume"
-             if complete else "no checkpoint was saved yet")
-    raise RunInterrupted(f"stopped by {stop.received} at step {trainer.state.global_step}: {where}", stop.received)
 
 
 def _check_free_space(layout: RunLayout, parameters: int | None, config: TrainConfig) -> None:

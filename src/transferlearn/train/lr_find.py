@@ -22,6 +22,7 @@ from ..errors import TransferLearnError
 from ..io import atomic_write_bytes, atomic_write_json
 from ..strategies import parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
+from .callbacks import raise_if_interrupted
 from .setup import Setup
 from .trainer import make_trainer, training_arguments, use_cpu
 
@@ -141,6 +142,7 @@ def lr_find_on(setup: Setup, config: TrainConfig, out_dir: Path, *, start_lr: fl
                            callbacks=[finder], early_stopping=False)
     try:
         trainer.train()
+        raise_if_interrupted(trainer, resumable=False)
     finally:
         strategy.release(model)
         setup.restore(weights)

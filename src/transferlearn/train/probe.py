@@ -20,6 +20,7 @@ from ..config import TrainConfig
 from ..layout import RunLayout
 from ..models.features import FeatureSplit, verified_split
 from ..strategies import decay_split
+from .callbacks import raise_if_interrupted
 from .feature_cache import FeaturesDataset, cached_features, default_cache_root, weights_fingerprint
 from .setup import Setup
 from .trainer import make_trainer, training_arguments, use_cpu
@@ -265,4 +266,5 @@ def train_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, *,
                            collator=None, processor=None, param_groups=groups,
                            num_labels=len(bundle.model.config.id2label), history=out_dir / "history.jsonl")
     output = trainer.train()
+    raise_if_interrupted(trainer, resumable=False)
     return trainer, output
