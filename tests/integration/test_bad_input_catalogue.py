@@ -578,6 +578,13 @@ error("package: --out exists", "deploy",
 error("push: offline", "deploy", lambda c: ["push", c.run_copy(), "--repo-id", "me/model"], r"offline.*nothing was uploaded")
 error("push: bad repo id", "deploy", lambda c: ["push", c.run_copy(), "--repo-id", "justaname"], r"user/name")
 error("package: run missing", "deploy", lambda c: ["package", c.tmp / "nowhere", "--out", c.tmp / "pkg"], r"nowhere")
+error("serve: not a run", "deploy", lambda c: ["serve", c.tmp / "nowhere"], r"nowhere is not a run folder")
+error("serve: --backend onnx before export", "deploy", lambda c: ["serve", c.run_copy(), "--backend", "onnx"],
+      r"--backend onnx, but there is no ONNX model; run `tl export")
+error("serve: unknown --variant", "deploy", lambda c: ["serve", c.run_copy(), "--variant", "int3"],
+      r"no ONNX variant 'int3'")
+error("serve: port out of range", "deploy", lambda c: ["serve", c.run_copy(), "--port", "99999"],
+      r"tl serve: --port: Input should be less than or equal to 65535")
 handled("package writes the dataset's name, not its path", "deploy",
         lambda c: ["package", c.run_copy(), "--out", c.tmp / "pkg"],
         check=lambda c, r: str(c.sentiment) not in (c.tmp / "pkg" / "README.md").read_text())

@@ -353,13 +353,17 @@ def push(
 
 
 def _serve_config(overrides: dict):
+    from pydantic import ValidationError
+
     from ..errors import ConfigError
     from ..serve.config import ServeConfig
 
     try:
         return ServeConfig(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as exc:  # pydantic's ValidationError
-        raise ConfigError(f"invalid tl serve option: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']} (got {e.get('input')!r})"
+                             for e in exc.errors())
+        raise ConfigError(f"tl serve: {problems}") from None
 
 
 @app.command()

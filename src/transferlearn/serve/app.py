@@ -89,6 +89,9 @@ class Service:
 
     # --- loading --------------------------------------------------------------------------------------------
     def backend(self) -> tuple[str, str | None]:
+        if self.config.variant and self.config.variant not in self.source.onnx:
+            raise TransferLearnError(f"{self.source.path}: no ONNX variant '{self.config.variant}' (have: "
+                                     f"{', '.join(self.source.onnx) or 'none; run `tl export` first'})")
         if self.config.backend == "torch":
             return "torch", None
         if self.config.variant or self.source.chosen:
@@ -246,6 +249,7 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
     config = config or ServeConfig()
     source = ModelSource.open(path)
     service = Service(source, config)
+    service.backend()  # --backend onnx without an ONNX model: refused now, before a port is opened
     api_key = config.api_key or os.environ.get("TL_API_KEY") or None
 
     @contextlib.asynccontextmanager
