@@ -29,6 +29,17 @@ def shared_data(name: str) -> Path:
     return path
 
 
+def tree_digest(folder: Path) -> str:
+    """A digest of every file under ``folder`` (names and bytes): what "left intact" is checked with."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def make_sentences(n: int, seed: int = 0, labels=("negative", "positive")) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     rows = []

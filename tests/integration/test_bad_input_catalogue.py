@@ -10,7 +10,6 @@ also check that nothing there changed. The module prints its tally at the end (c
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -24,6 +23,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
+from conftest import tree_digest
 from transferlearn.cli import main
 
 TALLY: dict[str, int] = {"error": 0, "handled": 0}
@@ -51,14 +51,6 @@ def tl(*args) -> Result:
     finally:
         sys.argv = argv
     return Result(code, out.getvalue(), err.getvalue())
-
-
-def tree_digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ inputs

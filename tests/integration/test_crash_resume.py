@@ -13,6 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import tree_digest
+
 TL = [sys.executable, "-m", "transferlearn.cli", "train"]
 
 
@@ -52,19 +54,11 @@ def straight(sentiment_folder, tiny_text_model, tmp_path_factory):
 
 def _clock_seconds(run_dir) -> float:
     """Training seconds recorded in the newest complete checkpoint (the TrainingClock's state)."""
-    complete = sorted((p for p in (run_dir / "checkpoints").glob("checkpoint-*") if _complete(p)),
-                      key=lambda p: int(p.name.split("-")[1]))
+    from transferlearn.train.callbacks import complete_checkpoints
+
+    complete, _ = complete_checkpoints(run_dir / "checkpoints")
     state = json.loads((complete[-1] / "trainer_state.json").read_text())
     return state["stateful_callbacks"]["TrainingClock"]["args"]["seconds_before"]
-
-
-def _digest(folder) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
-    return digest.hexdigest()
 
 
 def _kill_when_complete(proc, target):
@@ -86,7 +80,7 @@ KILLS = [("step", 18), ("step", 30), ("failpoint", "checkpoint-24"), ("failpoint
 @pytest.mark.parametrize("how, where", KILLS, ids=[f"{h}-{w}" for h, w in KILLS])
 def test_sigkill_then_resume_is_bit_identical(how, where, straight, sentiment_folder, tiny_text_model, tmp_path):
     model = tiny_text_model("bert")
-    data_before = _digest(sentiment_folder)
+    data_before = tree_digest(sentiment_folder)
 
     out = tmp_path / "killed"
     env = {**_env(), "TL_FAILPOINT": where} if how == "failpoint" else _env()
@@ -133,7 +127,7 @@ def test_sigkill_then_resume_is_bit_identical(how, where, straight, sentiment_fo
         assert "checkpoint-24 is incomplete" in said and "resuming from checkpoint-18" in said
     assert (out / "report.html").exists() and not list(out.glob(".*.tmp")) and not (out / ".model.tmp").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["killed"]  # nothing written beside the run folder
-    assert _digest(sentiment_folder) == data_before  # nor into the data
+    assert tree_digest(sentiment_folder) == data_before  # nor into the data
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

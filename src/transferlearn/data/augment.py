@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from .images import WIDE_MODES
+
 PRESETS = ("none", "light", "strong")
 SPEC_FILE = "preprocessing.json"
 
@@ -96,7 +98,7 @@ def open_image(image: dict | str | Path):
     with Image.open(source) as opened:
         opened.seek(0)  # animated GIF: the first frame
         picture = ImageOps.exif_transpose(opened)  # camera orientation, as viewers show it
-        if picture.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        if picture.mode in WIDE_MODES:
             picture = _to_8_bit(picture)
         return picture.convert("RGB")  # grayscale, palette, CMYK, RGBA -> the 3 channels backbones expect
 

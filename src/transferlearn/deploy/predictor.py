@@ -3,6 +3,7 @@ logits -> labels with probabilities, on a PyTorch or an onnxruntime backend of t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Literal
 
@@ -75,11 +76,16 @@ class Predictor:
                                          f"`tl export {source.path}`")
             self.backend = OnnxBackend(onnx_session(source.onnx[self.variant], threads), source.onnx_inputs)
 
-    def encode(self, items: list) -> dict:
+    @contextlib.contextmanager
+    def _decoding(self):
         try:
-            return self.modality.read_inputs(self.processor, list(items), self.source.max_length)
+            yield
         except (OSError, ValueError, SyntaxError) as exc:  # a corrupt image, an unreadable clip (Pillow, soundfile)
             raise DataError(f"cannot read an input as {self.modality.name}: {exc}") from None
+
+    def encode(self, items: list) -> dict:
+        with self._decoding():
+            return self.modality.read_inputs(self.processor, list(items), self.source.max_length)
 
     def logits(self, items: list, batch_size: int = 32, max_tokens: int | None = None) -> np.ndarray:
         """Logits in the order of ``items``. The modality forms the batches: text groups similar lengths (padding a
@@ -89,12 +95,13 @@ class Predictor:
             log.warning(warning)
         out = np.zeros((len(items), len(self.label_names)), dtype=np.float32)
         batches = self.modality.batches(self.processor, items, self.source.max_length, batch_size, max_tokens)
-        try:
-            for indices, batch in batches:
-                out[indices] = self.backend(batch)
-        except (OSError, ValueError, SyntaxError) as exc:  # a corrupt image, an unreadable clip (Pillow, soundfile)
-            raise DataError(f"cannot read an input as {self.modality.name}: {exc}") from None
-        return out
+        while True:
+            with self._decoding():  # the inputs' reading only: a model error is not the input's fault
+                step = next(batches, None)
+            if step is None:
+                return out
+            indices, batch = step
+            out[indices] = self.backend(batch)
 
     def predict(self, items: list, top_k: int | None = None, batch_size: int = 32,
                 max_tokens: int | None = None) -> list[dict]:

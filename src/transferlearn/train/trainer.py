@@ -47,6 +47,7 @@ def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
     from transformers import TrainingArguments
 
     by_steps = config.eval_steps is not None
+    precision = training_precision(config)
     metric = "eval_loss" if config.metric == "loss" else f"eval_{config.metric}"
     values = dict(
         output_dir=str(output_dir),
@@ -80,8 +81,8 @@ def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
         train_sampling_strategy="random",  # text batches: make_trainer passes a LengthBucketedSampler instead
         remove_unused_columns=False,  # image/audio rows are decoded by a dataset transform from their raw columns
         use_cpu=use_cpu(config),
-        bf16=training_precision(config) == "bf16",
-        fp16=training_precision(config) == "fp16",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         restore_callback_states_from_checkpoint=True,  # early stopping (and the clock) go on where they were
     )
     values.update(overrides)
@@ -170,13 +171,22 @@ def trainer_class():
         # Evaluation and prediction batches of token sequences go longest first: each pads to rows of its own
         # length, not to the longest row in file order (SmSA validation: 2.27x the real tokens in file order,
         # 1.06x sorted). predict() puts its rows back in the dataset's order.
+        def _length_order(self, dataset):
+            """length_order, read once per dataset: every epoch evaluates the same validation split."""
+            if self.args.world_size != 1:
+                return None
+            cached = getattr(self, "_length_order_cache", None)
+            if cached is None or cached[0] is not dataset:
+                self._length_order_cache = (dataset, length_order(dataset))
+            return self._length_order_cache[1]
+
         def _get_eval_sampler(self, eval_dataset):
-            order = length_order(eval_dataset) if self.args.world_size == 1 else None
+            order = self._length_order(eval_dataset)
             return order if order is not None else super()._get_eval_sampler(eval_dataset)
 
         def predict(self, test_dataset, *args, **kwargs):
             output = super().predict(test_dataset, *args, **kwargs)
-            order = length_order(test_dataset) if self.args.world_size == 1 else None
+            order = self._length_order(test_dataset)
             if order is None:
                 return output
             import numpy as np
