@@ -130,6 +130,9 @@ class TrainConfig(BaseModel):
     resume_with_changes: bool = Field(False, description="--resume even though training settings changed.")
     keep_checkpoints: bool = Field(
         False, description="Keep checkpoints/ after a successful run (the best model is in model/ either way).")
+    decoded_cache: bool = Field(
+        True, description="Decode and resize each picture once into a memory-mapped array ($TL_CACHE_DIR/decoded) "
+        "and crop/augment from it every epoch, instead of decoding every file every epoch.")
     feature_cache: str | None = Field(
         None, description="Where linear-probe features are cached: a folder, 'run' (inside the run folder), "
         "or the shared default $TL_CACHE_DIR/features.")
@@ -142,7 +145,12 @@ class TrainConfig(BaseModel):
                         "(model/, report.html, ...), replacing them.")
     report_to: list[ReportTo] = Field(default_factory=lambda: ["none"],
                                       description="none | tensorboard | wandb | mlflow (comma-separated).")
-    num_workers: int = Field(0, ge=0, description="Data-loading worker processes.")
+    num_workers: int = Field(0, ge=0, description="Data-loading worker processes (0: in the training process; "
+                             "measured faster on 2 cores, see the README's speed section).")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch, onnxruntime and the tokenizer "
+                                "(default: what torch picks, the usable physical cores).")
+    compile: bool = Field(False, description="torch.compile the model (the Trainer's torch_compile): the first "
+                          "steps pay a compile stall; measured in benchmarks/train_throughput.py.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto | cpu | cuda")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "fp32", description="Training arithmetic: auto = bf16 on a GPU that has it (else fp16) and on a CPU with "

@@ -11,6 +11,29 @@ from typing import Any
 from .failpoints import failpoint
 
 
+def cache_root(kind: str = "") -> Path:
+    """``$TL_CACHE_DIR/<kind>`` (default ``~/.cache/transferlearn``): converted offline models, cached features,
+    decoded pictures. One place, so one variable moves all of them."""
+    root = Path(os.environ.get("TL_CACHE_DIR", Path.home() / ".cache" / "transferlearn")).expanduser()
+    return root / kind if kind else root
+
+
+def stable_identity(value):
+    """JSON-able identity of a stored input: a file referenced by path counts with its size and mtime, inline bytes
+    by their SHA-256, anything else as it is. Cache keys (features, decoded pictures) are built from it."""
+    import hashlib
+
+    if isinstance(value, dict) and value.get("path") and value.get("bytes") is None:
+        try:
+            stat = os.stat(value["path"])
+            return {"path": value["path"], "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        except OSError:
+            return {"path": value["path"]}
+    if isinstance(value, dict) and value.get("bytes") is not None:
+        return {"sha256": hashlib.sha256(value["bytes"]).hexdigest()}
+    return value
+
+
 def _umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it, so it is put straight back
     os.umask(mask)

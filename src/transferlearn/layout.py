@@ -99,6 +99,14 @@ class RunLayout:
         return self.root / "features"
 
     @property
+    def predictions(self) -> Path:
+        """``predictions/<split>.npz``: the final model's logits and the true labels, in the split's row order."""
+        return self.root / "predictions"
+
+    def predictions_file(self, split: str) -> Path:
+        return self.predictions / f"{split}.npz"
+
+    @property
     def augmentation(self) -> Path:
         return self.root / "augmentation.png"
 
@@ -143,7 +151,7 @@ class RunLayout:
         """Every top-level entry a run may write: what ``--overwrite`` clears."""
         return [self.config, self.plan, self.data_summary, self.history, self.metrics, self.report, self.model,
                 self.checkpoints, self.adapter, self.probe, self.auto, self.auto_record, self.lr_find,
-                self.features, self.augmentation, self.tensorboard, self.mlflow_db, self.wandb, self.deploy]
+                self.features, self.predictions, self.augmentation, self.tensorboard, self.mlflow_db, self.wandb, self.deploy]
 
     def markers(self) -> list[str]:
         """Names of the entries present that show the folder holds a run."""

@@ -35,15 +35,48 @@ def has_cpu_bf16() -> bool:
     return any(flag in ("avx512_bf16", "amx_tile") for flag in cpu_info()["isa_flags"])
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None):
-    """torch's intra-op thread count set to ``threads`` inside the block, restored after it."""
+# What each library reads: torch its own setter; onnxruntime the session options (onnx_session asks
+# current_threads()); Hugging Face tokenizers the TOKENIZERS_PARALLELISM / RAYON_NUM_THREADS variables (read when
+# its thread pool starts, so set before the first batch is tokenized); OpenMP-built kernels OMP_NUM_THREADS.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "RAYON_NUM_THREADS")
+
+
+def set_threads(threads: int | None) -> dict:
+    """Set every library's thread count to ``threads`` (None: leave them as they are). Returns what it changed,
+    for :func:`restore_threads`."""
     import torch
 
-    before = torch.get_num_threads()
+    before = {"torch": torch.get_num_threads(), "env": {name: os.environ.get(name) for name in THREAD_VARIABLES}}
     if threads:
         torch.set_num_threads(threads)
+        for name in THREAD_VARIABLES:
+            os.environ[name] = str(threads)
+    return before
+
+
+def restore_threads(before: dict) -> None:
+    import torch
+
+    torch.set_num_threads(before["torch"])
+    for name, value in before["env"].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def current_threads() -> int:
+    """The thread count in force: what torch uses (its default is the usable physical cores)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def thread_settings(threads: int | None):
+    """torch, onnxruntime, tokenizer and OpenMP threads set to ``threads`` inside the block, restored after it."""
+    before = set_threads(threads)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        restore_threads(before)

@@ -99,6 +99,16 @@ class Run:
             return [model_config["id2label"][str(i)] for i in range(len(model_config["id2label"]))]
         raise TransferLearnError(f"{self.path}: no labels recorded (no metrics.json, data.json or model/config.json)")
 
+    def predictions(self, split: str) -> tuple | None:
+        """(logits, labels) the final model gave on ``split`` when it was trained (``predictions/<split>.npz``)."""
+        import numpy as np
+
+        path = self.layout.predictions_file(split)
+        if not path.exists():
+            return None
+        with np.load(path) as stored:  # plain arrays: allow_pickle stays off
+            return stored["logits"], stored["labels"]
+
     @cached_property
     def modality(self) -> Modality:
         task = self.config.task

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..machine import cpu_info, torch_threads
+from ..machine import cpu_info, thread_settings
 from ..metrics import summary_metrics
 from ..run import Run
 from .export import Deployment
@@ -63,7 +63,7 @@ def _latency(variant: _Variant, batch: dict, warmup: int, budget_s: float, min_r
 
 def bench(run: Run, *, batch_sizes=(1, 8, 32), threads: int = 2, max_drop: float | None = None,
           warmup: int = 5, budget_s: float = 3.0, min_reps: int = 20, max_test: int | None = None) -> dict:
-    with torch_threads(threads):
+    with thread_settings(threads):
         return _bench(run, batch_sizes=batch_sizes, threads=threads, max_drop=max_drop, warmup=warmup,
                       budget_s=budget_s, min_reps=min_reps, max_test=max_test)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import TransferLearnError
 from ..io import atomic_write_json
 from ..layout import DYNAMIC, FP32, ONNX_FILES, STATIC, TORCH_DYNAMIC
+from ..machine import current_threads
 from ..run import Run
 
 __all__ = ["FP32", "DYNAMIC", "STATIC", "TORCH_DYNAMIC", "ONNX_FILES", "DeployError", "record_variant",
@@ -52,9 +53,8 @@ def onnx_session(path: Path, threads: int | None = None):
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: its optimizer's notes are not the user's business
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+    options.intra_op_num_threads = threads or current_threads()  # the same count as torch (machine.thread_settings)
+    options.inter_op_num_threads = 1
     if not path.exists():
         raise DeployError(f"{path}: no such ONNX file; run `tl export` first")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ModelError
+from ..io import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,6 @@ ZOO: dict[str, ZooEntry] = {
 }
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("TL_CACHE_DIR", Path.home() / ".cache" / "transferlearn")).expanduser()
-
-
 def is_offline_name(name: str) -> bool:
     return name.startswith(OFFLINE_PREFIX)
 
@@ -135,7 +132,7 @@ def zoo_entry(name: str) -> ZooEntry:
 
 
 def converted_path(entry: ZooEntry) -> Path:
-    return cache_root() / "offline" / entry.name
+    return cache_root("offline") / entry.name
 
 
 def status(entry: ZooEntry) -> str:

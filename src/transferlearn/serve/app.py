@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from ..deploy.source import ModelSource
 from ..errors import DataError, TransferLearnError
+from ..machine import current_threads, set_threads
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
 
@@ -103,14 +104,13 @@ class Service:
 
     def load(self) -> None:
         """Load and warm up (in a thread: /health answers meanwhile, /ready only after)."""
-        import torch
 
         from ..deploy.predictor import Predictor
 
         try:
-            threads = self.config.threads or torch.get_num_threads()  # torch's default: the physical cores
+            threads = self.config.threads or current_threads()  # torch's default: the physical cores
             backend, variant = self.backend()
-            torch.set_num_threads(threads)
+            set_threads(threads)  # for the server's lifetime
             self.predictor = Predictor(self.source, backend, variant=variant, threads=threads)
             example = self.source.modality.example_input()
             for _ in range(3):  # first calls allocate and pick kernels; a client should not pay for that

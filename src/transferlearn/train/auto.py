@@ -113,7 +113,7 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
             f"{runner_up['validation_loss']:.4f})" if tie else ""))
     record = {"winner": winner, "why": why, "metric": metric, "probe_score": round(probe_score[0], 4),
               "candidates": tried, "budget_s": plan.budget_s, "estimate_s": plan.estimate_s,
-              "seconds": round(time.time() - started, 1), "probe": fit}
+              "started_at": round(started, 3), "seconds": round(time.time() - started, 1), "probe": fit}
     atomic_write_json(layout.auto_record, record)
     outcome.extra["auto"] = record
     log.info("auto kept %s: %s", winner, why)

@@ -24,8 +24,9 @@ class HistoryCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
+        now = time.time()  # wall_time as TensorBoard's events carry it: runs and studies line up on one clock
         record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
-                  "time_s": round(time.time() - self.start, 2)}
+                  "time_s": round(now - self.start, 2), "wall_time": round(now, 3)}
         record.update({k: v for k, v in logs.items() if isinstance(v, (int, float))})
         append_jsonl(self.path, record)
 

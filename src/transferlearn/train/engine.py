@@ -21,6 +21,7 @@ from ..errors import ConfigError, RunInterrupted
 from ..failpoints import failpoint
 from ..io import apply_file_mode, atomic_write_bytes, atomic_write_json
 from ..layout import RunLayout, SetAside
+from ..machine import thread_settings
 from ..metrics import classification_metrics
 from ..modalities import augment_preset
 from ..run import Run, default_run_dir
@@ -64,7 +65,7 @@ def _tracking_env(config: TrainConfig, layout: RunLayout):
 # what --resume may change without --resume-with-changes: where and how the run reports, not what it trains
 RESUME_MAY_CHANGE = {"resume", "resume_with_changes", "overwrite", "force", "output", "progress", "report_to", "epochs",
                      "keep_checkpoints", "time_budget", "num_workers", "eval_batch_size", "save_total_limit",
-                     "logging_steps", "device"}
+                     "logging_steps", "device", "threads", "decoded_cache", "compile"}
 
 
 def _last_checkpoint(layout: RunLayout) -> str | None:
@@ -161,7 +162,7 @@ def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
         config = config.model_copy(update={"output": str(layout.root)})
         if not (config.resume and layout.config.exists() and not config.resume_with_changes):
             save_config(config, layout.config)  # once: what was asked for (a resumed run keeps its own)
-        with _tracking_env(config, layout):
+        with _tracking_env(config, layout), thread_settings(config.threads):
             run = _finetune_in(config, layout, resume_from, plan)
     except BaseException as exc:
         unresumable = isinstance(exc, RunInterrupted) and not exc.resumable
@@ -352,6 +353,7 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
             logits = predictions.predictions
             logits = logits[0] if isinstance(logits, tuple) else logits
             metrics[split] = classification_metrics(predictions.label_ids, np.asarray(logits), label_names)
+            _save_predictions(layout.predictions_file(split), np.asarray(logits), predictions.label_ids)
     from .baseline import compare_with_baseline
 
     warning = compare_with_baseline(metrics)
@@ -359,6 +361,16 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
         metrics["baseline"]["warning"] = warning
         log.warning(warning)
     atomic_write_json(layout.metrics, metrics)
+
+
+def _save_predictions(path: Path, logits: np.ndarray, labels: np.ndarray) -> None:
+    """What a study pairs by row and an error report ranks: logits (float32) and labels, in row order."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, logits=logits.astype(np.float32), labels=np.asarray(labels, dtype=np.int64))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _save_model(model, processor, model_dir: Path) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..io import cache_root, stable_identity
 from ..models.features import FeatureSplit
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ INPUT_COLUMNS_EXCLUDED = ("label", "labels")
 
 
 def default_cache_root() -> Path:
-    return Path(os.environ.get("TL_CACHE_DIR", Path.home() / ".cache" / "transferlearn")) / "features"
+    return cache_root("features")
 
 
 def weights_fingerprint(model: torch.nn.Module, head: torch.nn.Module) -> str:
@@ -47,19 +48,6 @@ def weights_fingerprint(model: torch.nn.Module, head: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _stable(value):
-    """JSON-able identity of a value; a file referenced by path counts with its size and mtime."""
-    if isinstance(value, dict) and value.get("path") and value.get("bytes") is None:
-        try:
-            stat = os.stat(value["path"])
-            return {"path": value["path"], "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        except OSError:
-            return {"path": value["path"]}
-    if isinstance(value, dict) and value.get("bytes") is not None:
-        return {"sha256": hashlib.sha256(value["bytes"]).hexdigest()}
-    return value
-
-
 def data_fingerprint(dataset) -> str:
     """SHA-256 over the stored inputs of every row, in order (labels excluded: features do not use them).
     Read without the dataset's transform, so it names the data, not one random augmentation of it."""
@@ -69,7 +57,7 @@ def data_fingerprint(dataset) -> str:
     digest.update(json.dumps(columns).encode())
     for batch in raw.select_columns(columns).iter(batch_size=1024):
         for column in columns:
-            digest.update(json.dumps([_stable(v) for v in batch[column]], default=str).encode())
+            digest.update(json.dumps([stable_identity(v) for v in batch[column]], default=str).encode())
     return digest.hexdigest()
 
 

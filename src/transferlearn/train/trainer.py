@@ -84,6 +84,7 @@ def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         restore_callback_states_from_checkpoint=True,  # early stopping (and the clock) go on where they were
+        torch_compile=config.compile,
     )
     values.update(overrides)
     return TrainingArguments(**values)

@@ -27,3 +27,8 @@ def test_bf16_trains_and_predicts(sentiment_folder, tiny_text_model, tmp_path):
                                output=str(tmp_path / "run")))
     assert run.config.precision == "bf16" and run.metrics["train"]["steps"] > 0
     assert run.predict(["good food"])[0]["label"] in ("negative", "positive")
+
+
+def test_compile_reaches_the_trainer_and_is_off_by_default(tmp_path):
+    assert training_arguments(load_config(data="d", model="m"), tmp_path).torch_compile is False
+    assert training_arguments(load_config(data="d", model="m", compile=True), tmp_path).torch_compile is True

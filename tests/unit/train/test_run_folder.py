@@ -87,3 +87,17 @@ def test_every_run_file_gets_the_users_umask(trained_tiny_run):
              for p in trained_tiny_run.path.rglob("*") if p.is_file()}
     assert {"config.yaml", "metrics.json", "report.html", "model/model.safetensors"} <= set(modes)
     assert set(modes.values()) == {0o666 & ~mask}, modes
+
+
+def test_the_final_predictions_are_kept_in_row_order(trained_tiny_run):
+    """predictions/<split>.npz holds what metrics.json was computed from: the same accuracy, row by row."""
+    import numpy as np
+
+    for split in ("validation", "test"):
+        logits, labels = trained_tiny_run.predictions(split)
+        rows = trained_tiny_run.metrics[split]
+        assert logits.dtype == np.float32 and logits.shape == (len(labels), len(trained_tiny_run.label_names))
+        assert np.isclose((logits.argmax(1) == labels).mean(), rows["accuracy"])
+        predicted = trained_tiny_run.predict(trained_tiny_run.modality.load_data(trained_tiny_run.config)
+                                             .splits[split]["text"][:5])
+        assert [p["label"] for p in predicted] == [trained_tiny_run.label_names[i] for i in logits[:5].argmax(1)]
