@@ -115,6 +115,8 @@ class TrainConfig(BaseModel):
         "none", description="'balanced' weighs the loss by inverse class frequency (helps macro-F1 on rare classes).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     seed: int = Field(42, description="Seed of splits, subsamples, initialisation and batch order.")
+    split_seed: int | None = Field(None, description="Seed of the validation split carved from train (default: "
+                                   "--seed). A study fixes it, so every seed scores on the same rows.")
     group_by_length: bool = Field(True, description="Text: batches of similar length (less padding), in random order.")
 
     # --- evaluation, early stopping, checkpoints ---------------------------------------------
@@ -130,6 +132,9 @@ class TrainConfig(BaseModel):
     resume_with_changes: bool = Field(False, description="--resume even though training settings changed.")
     keep_checkpoints: bool = Field(
         False, description="Keep checkpoints/ after a successful run (the best model is in model/ either way).")
+    features_from_full_train: bool = Field(
+        False, description="With --max-train-samples, take a probe's cached features from the whole training split's "
+        "entry (one extraction shared by every subsample; what `tl study` does).")
     decoded_cache: bool = Field(
         True, description="Decode and resize each picture once into a memory-mapped array ($TL_CACHE_DIR/decoded) "
         "and crop/augment from it every epoch, instead of decoding every file every epoch.")
@@ -184,6 +189,11 @@ class TrainConfig(BaseModel):
         if "none" in self.report_to and len(self.report_to) > 1:
             raise ValueError("report_to: 'none' cannot be combined with other integrations")
         return self
+
+    @property
+    def carve_seed(self) -> int:
+        """The seed the validation split is carved with."""
+        return self.seed if self.split_seed is None else self.split_seed
 
 
 class Plan(BaseModel):

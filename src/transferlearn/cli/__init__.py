@@ -28,6 +28,12 @@ def _serve_config_model():
     return ServeConfig
 
 
+def _study_config_model():
+    from ..study.config import StudyConfig  # pydantic only: the runner's imports wait for `tl study`
+
+    return StudyConfig
+
+
 def _setup_logging(verbose: bool) -> None:
     """Our own messages at INFO; other libraries' only from WARNING (onnxruntime's quantization notes, timm's
     checkpoint lines, ...) unless --verbose, which shows everything at DEBUG."""
@@ -352,18 +358,22 @@ def push(
         out.print(result["url"])
 
 
-def _serve_config(overrides: dict):
+def _options_config(command: str, model, overrides: dict):
+    """A command's pydantic options model from its flags; every bad flag named in one line (a ConfigError)."""
     from pydantic import ValidationError
 
     from ..errors import ConfigError
-    from ..serve.config import ServeConfig
 
     try:
-        return ServeConfig(**{k: v for k, v in overrides.items() if v is not None})
+        return model(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']} (got {e.get('input')!r})"
-                             for e in exc.errors())
-        raise ConfigError(f"tl serve: {problems}") from None
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: "
+                             f"{e['msg'].removeprefix('Value error, ')} (got {e.get('input')!r})" for e in exc.errors())
+        raise ConfigError(f"tl {command}: {problems}") from None
+
+
+def _serve_config(overrides: dict):
+    return _options_config("serve", _serve_config_model(), overrides)
 
 
 @app.command()
@@ -386,6 +396,40 @@ def serve(
     shown = "all interfaces" if config.host in ("0.0.0.0", "::") else config.host
     console.print(f"serving {path} on http://{config.host}:{config.port} ({shown}); try it at / , API at /docs")
     run_server(application, config, verbose=verbose)  # SIGTERM: stop accepting, finish what is in flight, exit 0
+
+
+@app.command()
+@with_config_options(model=_study_config_model())
+def study(
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="A tl train key for every run: --set image_size=64"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    overrides: dict = None,
+):
+    """Compare arms (strategies, scratch) across fractions of the labels and seeds; study.json + study.html.
+
+    Re-running the same command continues an interrupted study: finished runs are kept, the unfinished one redone.
+    """
+    _setup_logging(verbose)
+    from ..config import load_config
+    from ..study.runner import Study
+
+    config = _options_config("study", _study_config_model(), overrides)
+    settings = parse_sets(set_)
+    if settings:
+        load_config(data=config.data, model=config.model, **settings)  # an unknown or bad key: refused before any run
+    runner = Study(config, settings)
+    record = runner.run(report=console.print)
+    analysis = record.get("analysis") or {}
+    table = Table(title=f"study: {runner.folder} (study.json, study.html)")
+    for col in ("arm", "fraction", "labels", f"{config.metric} mean ± std", "95 % CI", "wall s"):
+        table.add_column(col, justify="right")
+    for row in analysis.get("table", []):
+        table.add_row(row["arm"], f"{row['fraction']:g}", f"{row['labels']:,}", f"{row['mean']:.4f} ± {row['std']:.4f}",
+                      f"{row['low']:.3f}-{row['high']:.3f}" if row["low"] is not None else "-", str(row["wall_s"]))
+    out.print(table)
+    for line in analysis.get("recommendation", []):
+        out.print(f"- {line}")
+    out.print(f"backbone passes over the training set for probe features: {record['backbone_passes_over_train']}")
 
 
 @app.command("preview-augment")

@@ -134,6 +134,7 @@ def _files(folder: Path) -> list[Path]:
 def load_audio_data(source: str, *, audio_column: str | None = None, label_column: str | None = None,
                     label_from_filename: str | None = None, group_from_filename: str | None = None,
                     val_split: float = 0.1, seed: int = 42, max_train_samples: int | None = None,
+                    sample_seed: int | None = None,
                     max_eval_samples: int | None = None, on_bad_rows: str = "error", data_config: str | None = None,
                     label_names: list[str] | None = None, carve_validation: bool = True) -> LabelledData:
     path = Path(source).expanduser()
@@ -213,7 +214,7 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
             columns_by_split[split]["group"] = groups
     return finalise_splits(columns_by_split, label_names, source=str(source), columns={"audio": "audio", "label": "label"},
                            notes=notes, val_split=val_split, seed=seed, max_train_samples=max_train_samples,
-                           max_eval_samples=max_eval_samples, carve_validation=carve_validation)
+                           sample_seed=sample_seed, max_eval_samples=max_eval_samples, carve_validation=carve_validation)
 
 
 def _group_split(splits: dict, name: str, fraction: float, seed: int, notes: list[str]) -> None:

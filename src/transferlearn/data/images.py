@@ -222,6 +222,7 @@ def _hub_splits(name: str, config_name: str | None) -> tuple[dict, dict]:
 
 def load_image_data(source: str, *, image_column: str | None = None, label_column: str | None = None,
                     val_split: float = 0.1, seed: int = 42, max_train_samples: int | None = None,
+                    sample_seed: int | None = None,
                     max_eval_samples: int | None = None, on_bad_rows: str = "error", data_config: str | None = None,
                     label_names: list[str] | None = None, carve_validation: bool = True) -> LabelledData:
     from .tables import TABLE_SUFFIXES
@@ -275,6 +276,7 @@ def load_image_data(source: str, *, image_column: str | None = None, label_colum
                         for split, (rows, labels) in splits.items()}
     return finalise_splits(columns_by_split, label_names, source=str(source), columns=columns, notes=notes,
                            val_split=val_split, seed=seed, max_train_samples=max_train_samples,
+                           sample_seed=sample_seed,
                            max_eval_samples=max_eval_samples, carve_validation=carve_validation)
 
 

@@ -43,6 +43,10 @@ class LabelledData:
     source: str
     columns: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # with --max-train-samples: the whole training split and the positions of the subsample's rows in it (what
+    # a study's probes take their cached features from, so every fraction and seed shares one extraction)
+    train_pool: object = None
+    train_rows: np.ndarray | None = None
 
     @property
     def num_labels(self) -> int:
@@ -68,6 +72,18 @@ def stratified_indices(labels: np.ndarray, size: float | int, seed: int) -> tupl
     """Split row indices into (taken, rest), keeping class proportions when every class has 2+ rows."""
     taken, rest, _ = split_indices(labels, size, seed)
     return taken, rest
+
+
+def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded order of the rows in which every prefix keeps the class proportions, and the first rows hold one
+    example of each class. Subsamples are prefixes, so for one seed they are nested: 1 % lies inside 10 %."""
+    rng = np.random.default_rng(seed)
+    ranks = np.empty(len(labels))
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        ranks[members] = np.arange(len(members)) / len(members)  # how far into its class a row is
+    return np.lexsort((rng.random(len(labels)), ranks))  # ties between classes broken at random
 
 
 def split_indices(labels: np.ndarray, size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -117,8 +133,10 @@ def finalise_splits(
     max_train_samples: int | None,
     max_eval_samples: int | None,
     carve_validation: bool = True,
+    sample_seed: int | None = None,
 ) -> LabelledData:
-    """Carve a validation split from train when there is none, subsample, and build Datasets."""
+    """Carve a validation split from train when there is none (``seed``), subsample (``sample_seed``, default
+    ``seed``), and build Datasets."""
     import datasets
 
     splits = {name: datasets.Dataset.from_dict(cols) for name, cols in columns_by_split.items()}
@@ -135,10 +153,12 @@ def finalise_splits(
     if carve_validation and "train" in splits:  # training data (evaluation data may hold any classes)
         _check_train_classes(np.asarray(splits["train"]["label"]), label_names, source,
                              carved="validation" not in columns_by_split)
+    pool, taken = None, None
     if max_train_samples and max_train_samples < len(splits["train"]):
-        labels = np.asarray(splits["train"]["label"])
-        taken, _ = stratified_indices(labels, max_train_samples, seed)
-        splits["train"] = splits["train"].select(taken)
+        pool = splits["train"]
+        taken = np.sort(nested_order(np.asarray(pool["label"]), seed if sample_seed is None else sample_seed)
+                        [:max_train_samples])
+        splits["train"] = pool.select(taken)
     if max_eval_samples:
         for name in ("validation", "test"):
             if name in splits and max_eval_samples < len(splits[name]):
@@ -147,4 +167,5 @@ def finalise_splits(
                 splits[name] = splits[name].select(taken)
     for note in notes:
         log.info(note)
-    return LabelledData(splits=splits, label_names=label_names, source=source, columns=columns, notes=notes)
+    return LabelledData(splits=splits, label_names=label_names, source=source, columns=columns, notes=notes,
+                        train_pool=pool, train_rows=taken)

@@ -129,6 +129,7 @@ def load_text_data(
     val_split: float = 0.1,
     seed: int = 42,
     max_train_samples: int | None = None,
+    sample_seed: int | None = None,
     max_eval_samples: int | None = None,
     on_bad_rows: str = "error",
     data_config: str | None = None,
@@ -187,7 +188,7 @@ def load_text_data(
         notes=notes,
         val_split=val_split,
         seed=seed,
-        max_train_samples=max_train_samples,
+        max_train_samples=max_train_samples, sample_seed=sample_seed,
         max_eval_samples=max_eval_samples,
         carve_validation=carve_validation,
     )

@@ -28,7 +28,7 @@ class Audio(Modality):
         return load_audio_data(
             data or config.data, audio_column=config.audio_column, label_column=config.label_column,
             label_from_filename=config.label_from_filename, group_from_filename=config.group_from_filename,
-            val_split=config.val_split, seed=config.seed,
+            val_split=config.val_split, seed=config.carve_seed, sample_seed=config.seed,
             max_train_samples=config.max_train_samples if data is None else None,
             max_eval_samples=config.max_eval_samples, on_bad_rows=config.on_bad_rows,
             data_config=config.data_config, label_names=label_names, carve_validation=data is None,

@@ -57,7 +57,8 @@ class Text(Modality):
 
         return load_text_data(
             data or config.data, config.text_column, config.label_column, val_split=config.val_split,
-            seed=config.seed, max_train_samples=config.max_train_samples if data is None else None,
+            seed=config.carve_seed, sample_seed=config.seed,
+            max_train_samples=config.max_train_samples if data is None else None,
             max_eval_samples=config.max_eval_samples, on_bad_rows=config.on_bad_rows,
             data_config=config.data_config, label_names=label_names, carve_validation=data is None,
         )

@@ -133,11 +133,6 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
                           (layout.bench_plot, "Deployment variants: latency vs quality (tl bench)")):
         if path.exists():  # already rendered: embedded as they are
             figures.append((caption, path.read_bytes()))
-    images = "".join(
-        f'<figure><img alt="{html.escape(caption)}" src="{figure_to_data_uri(fig)}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for caption, fig in figures
-    )
     data_summary = run.data_summary
     config_yaml = yaml.safe_dump(run.config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     sections = [
@@ -148,15 +143,34 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
             f"{train.get('samples_per_second')} samples/s; trainable parameters {train.get('trainable_parameters'):,} "
             f"of {train.get('total_parameters'):,}.</p>" if train.get("trainable_parameters") is not None else "")),
         *(_auto_section(train["auto"]) if train.get("auto") else []),
-        ("Plots", f'<div class="grid">{images}</div>'),
+        ("Plots", figures_html(figures)),
         ("Data", f"<pre>{html.escape(json.dumps(data_summary, indent=2, ensure_ascii=False))}</pre>"),
         ("Configuration", f"<pre>{html.escape(config_yaml)}</pre>"),
     ] + list(extra_sections or [])
-    body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
-    title = f"transferlearn run — {html.escape(run.path.name)}"
+    return page(f"transferlearn run — {run.path.name}",
+                f"model <b>{html.escape(str(metrics.get('model')))}</b>, strategy "
+                f"<b>{html.escape(str(metrics.get('strategy')))}</b>", sections)
+
+
+def page(title: str, note_html: str, sections: list[tuple[str, str]]) -> str:
+    """One self-contained HTML page (inline style and images, nothing fetched): run reports, studies, comparisons."""
+    body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
+    title = html.escape(title)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{_STYLE}</style>"
-            f"</head><body><h1>{title}</h1><p class='note'>model <b>{html.escape(str(metrics.get('model')))}</b>, "
-            f"strategy <b>{html.escape(str(metrics.get('strategy')))}</b></p>{body}</body></html>")
+            f"</head><body><h1>{title}</h1><p class='note'>{note_html}</p>{body}</body></html>")
+
+
+def figures_html(figures: list[tuple[str, object]]) -> str:
+    """Figures (matplotlib or PNG bytes) as captioned inline images in a grid."""
+    return '<div class="grid">' + "".join(
+        f'<figure><img alt="{html.escape(caption)}" src="{figure_to_data_uri(fig)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, fig in figures) + "</div>"
+
+
+def table_html(header: list[str], rows: list[list]) -> str:
+    cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{cells}</tr>{body}</table>"
 
 
 def write_report(run, extra_sections=None) -> None:

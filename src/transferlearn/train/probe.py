@@ -75,15 +75,25 @@ def probe_data(config: TrainConfig, setup: Setup, layout: RunLayout, splits: tup
     bundle.model.to(device)
     preprocessing = modality.preprocessing(bundle, config)
     datasets, cache = {}, {}
+    pool = setup.data.train_pool if config.features_from_full_train else None
     for name, dataset in encoded.items():
+        rows = None
+        if name == "train" and pool is not None:  # the whole split's entry, shared by every subsample of it
+            rows, labels = setup.data.train_rows, dataset.with_format(None)["label"]
+            dataset = modality.encode(bundle, pool, config, train=False)
         features, meta = cached_features(
             bundle.model, split, dataset, collator, root=cache_root(config, layout), preprocessing=preprocessing,
             weights_hash=weights_hash, device=device, batch_size=config.eval_batch_size or config.batch_size * 2,
             name=name, progress=config.progress,
         )
-        # without the format transform: reading labels through it would decode every image/clip once more
-        datasets[name] = FeaturesDataset(features, dataset.with_format(None)["label"])
+        if rows is not None:
+            features = np.asarray(features[rows])
+        else:  # without the format transform: reading labels through it would decode every image/clip once more
+            labels = dataset.with_format(None)["label"]
+        datasets[name] = FeaturesDataset(features, labels)
         cache[name] = {k: meta[k] for k in ("hit", "path", "rows", "dim", "seconds")}
+        if rows is not None:
+            cache[name]["subsample_of_full_train"] = len(rows)
     return ProbeData(split, datasets, cache)
 
 

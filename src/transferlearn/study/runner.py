@@ -1,0 +1,212 @@
+"""``tl study``: every arm x fraction x seed as an ordinary run (the same engine as ``tl train``), into one folder.
+
+- **Same evaluation for all**: the validation split is carved with the study's first seed for every run
+  (``split_seed``), and the test split is the data's own, so every run is scored on the same rows.
+- **Nested stratified subsets**: a fraction becomes ``max_train_samples``, whose rows are a prefix of a seeded
+  stratified order (``data.splits.nested_order``): for one seed the 1 % rows lie inside the 10 % rows.
+- **One feature extraction**: probes take their cached features from the whole training split's entry
+  (``features_from_full_train``), so every probe arm, fraction and seed after the first is a cache hit.
+- **Cheapest first, within a budget**: fractions ascending, then seeds, then arms by cost. With a time budget a
+  run whose estimate (its arm's measured seconds per training row so far) does not fit what is left is skipped,
+  and ``study.json`` says so.
+- **Resumable**: a run is finished when its ``metrics.json`` and ``report.html`` exist. Re-running the same
+  command skips finished runs and redoes an unfinished one from the start (``--overwrite`` of its own folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import time
+from pathlib import Path
+
+from ..config import load_config
+from ..errors import ConfigError
+from ..io import atomic_write_json
+from ..run import Run
+from .config import SCRATCH, StudyConfig
+
+log = logging.getLogger(__name__)
+
+SCRATCH_LR = 1e-3  # random weights want a larger step than a pretrained network (the fashion_mnist benchmark's)
+# relative cost, for ordering only: probes train a head on cached features; LP-FT adds a fine-tune; full and
+# scratch train everything
+ARM_COST = {"linear-probe": 0, "freeze": 1, "lora": 1, "probe-then-finetune": 2, "auto": 2, "gradual": 3,
+            "discriminative": 3, "full": 3, SCRATCH: 4}
+SPEC_KEYS = ("data", "model", "seed", "metric")  # what makes two studies different studies
+
+
+def arm_settings(arm: str, model: str) -> dict:
+    """The TrainConfig keys an arm sets."""
+    if arm == SCRATCH:
+        return {"model": model, "from_scratch": True, "strategy": "full", "lr": SCRATCH_LR}
+    if arm.startswith(SCRATCH + ":"):
+        return {"model": arm.split(":", 1)[1], "from_scratch": True, "strategy": "full", "lr": SCRATCH_LR}
+    return {"model": model, "strategy": arm}
+
+
+def arm_cost(arm: str) -> int:
+    return ARM_COST.get(arm.split(":")[0], 3)
+
+
+def run_name(arm: str, fraction: float, seed: int) -> str:
+    return f"{arm.replace(':', '-')}/f{fraction:g}-s{seed}"
+
+
+def default_study_dir(config: StudyConfig) -> Path:
+    model = Path(config.model.split(":", 1)[-1]).name
+    return Path("studies") / f"{model}-{Path(config.data.rstrip('/')).name}"
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def is_finished(folder: Path) -> bool:
+    return (folder / "metrics.json").exists() and (folder / "report.html").exists()
+
+
+class Study:
+    """One study folder: ``study.json`` (spec, every run, the analysis), ``study.html`` and ``runs/``."""
+
+    def __init__(self, config: StudyConfig, settings: dict | None = None):
+        self.config = config
+        self.settings = dict(settings or {})
+        self.folder = Path(config.output) if config.output else default_study_dir(config)
+        self.record_file = self.folder / "study.json"
+        self.runs_folder = self.folder / "runs"
+        self.records: dict[str, dict] = {}
+        self.skipped: dict[str, str] = {}
+
+    # --- the plan of runs ----------------------------------------------------------------------------------
+    def seeds(self) -> list[int]:
+        return [self.config.seed + s for s in range(self.config.seeds)]
+
+    def planned(self) -> list[tuple[str, float, int]]:
+        arms = sorted(self.config.arms, key=lambda a: (arm_cost(a), self.config.arms.index(a)))
+        return [(arm, fraction, seed) for fraction in self.config.fractions for seed in self.seeds() for arm in arms]
+
+    def train_config(self, arm: str, fraction: float, seed: int, train_rows: int, budget_left: float | None):
+        rows = None if fraction >= 1 else max(1, round(fraction * train_rows))
+        values = {"data": self.config.data, "metric": self.config.metric, **self.settings,
+                  **arm_settings(arm, self.config.model), "seed": seed, "split_seed": self.config.seed,
+                  "max_train_samples": rows, "features_from_full_train": True, "progress": False,
+                  "output": str(self.runs_folder / run_name(arm, fraction, seed)), "overwrite": True}
+        if budget_left is not None and "time_budget" not in self.settings:
+            values["time_budget"] = f"{max(int(budget_left), 60)}s"  # auto's candidates fit what the study has left
+        return load_config(**values)
+
+    # --- running ------------------------------------------------------------------------------------------
+    def _check_same_study(self) -> None:
+        if not self.record_file.exists():
+            return
+        before = json.loads(self.record_file.read_text()).get("spec", {})
+        mine = self.spec()
+        changed = [k for k in (*SPEC_KEYS, "settings") if before.get(k) != mine.get(k)]
+        if changed:
+            raise ConfigError(f"{self.folder} holds another study (different {', '.join(changed)}): its runs would be "
+                              "mixed with this one's. Use another --output, or delete that folder.")
+        self.records = {r["name"]: r for r in json.loads(self.record_file.read_text()).get("runs", []) if "name" in r}
+
+    def spec(self) -> dict:
+        return {**self.config.model_dump(), "settings": self.settings}
+
+    def train_rows(self) -> tuple[int, int]:
+        """(training rows once validation is held out, classes), from the data as the runs will load it."""
+        from ..modalities import detect_modality
+
+        base = load_config(data=self.config.data, model=self.config.model, seed=self.config.seed,
+                           **{k: v for k, v in self.settings.items() if k not in ("max_train_samples",)})
+        data = detect_modality(base).load_data(base)
+        return len(data.splits["train"]), data.num_labels
+
+    def estimate(self, arm: str, rows: int) -> float | None:
+        """Seconds for ``arm`` on ``rows`` training rows: its finished runs' seconds per row (the largest run's,
+        at least the smallest run's seconds)."""
+        done = [r for r in self.records.values() if r["arm"] == arm and "wall_s" in r]
+        if not done:
+            return None
+        largest = max(done, key=lambda r: r["rows"])
+        return max(min(r["wall_s"] for r in done), largest["wall_s"] * rows / max(largest["rows"], 1))
+
+    def run(self, report=print) -> dict:
+        self._check_same_study()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        budget = self.config.budget_s
+        pool, classes = self.train_rows()
+        planned = self.planned()
+        report(f"study: {len(self.config.arms)} arms x {len(self.config.fractions)} fractions x "
+               f"{self.config.seeds} seeds = {len(planned)} runs on {pool:,} training rows -> {self.folder}")
+        previous_group = os.environ.get("WANDB_RUN_GROUP")
+        os.environ["WANDB_RUN_GROUP"] = self.folder.name  # trackers: the study's runs as one group
+        try:
+            for number, (arm, fraction, seed) in enumerate(planned, 1):
+                name = run_name(arm, fraction, seed)
+                folder = self.runs_folder / name
+                rows = pool if fraction >= 1 else max(1, round(fraction * pool))
+                if is_finished(folder):
+                    self.records.setdefault(name, self._record(name, arm, fraction, seed, folder, None, None))
+                    self.skipped.pop(name, None)
+                    continue
+                left = None if budget is None else budget - (time.time() - started)
+                guess = self.estimate(arm, rows)
+                if left is not None and (left <= 0 or (guess is not None and guess > left)):
+                    self.skipped[name] = (f"not run: ~{guess:.0f} s estimated, {max(left, 0):.0f} s of the "
+                                          f"{budget:.0f} s budget left" if guess else "not run: the budget is spent")
+                    report(f"[{number}/{len(planned)}] {name}: {self.skipped[name]}")
+                    continue
+                report(f"[{number}/{len(planned)}] {name}: {rows:,} rows" +
+                       (f", ~{guess:.0f} s estimated" if guess else ""))
+                config = self.train_config(arm, fraction, seed, pool, left)
+                wall, cpu = time.time(), _cpu_seconds()
+                from ..train.engine import finetune
+
+                finetune(config)
+                self.records[name] = self._record(name, arm, fraction, seed, folder, time.time() - wall,
+                                                  _cpu_seconds() - cpu)
+                self.save(classes)  # after every run: a killed study keeps what it measured
+        finally:
+            if previous_group is None:
+                os.environ.pop("WANDB_RUN_GROUP", None)
+            else:
+                os.environ["WANDB_RUN_GROUP"] = previous_group
+        return self.save(classes, final=True)
+
+    def _record(self, name, arm, fraction, seed, folder: Path, wall: float | None, cpu: float | None) -> dict:
+        run = Run.load(folder)
+        metrics = run.metrics
+        train = metrics.get("train", {})
+        cache = train.get("feature_cache", {}).get("train")
+        record = {"name": name, "arm": arm, "fraction": fraction, "seed": seed, "rows": train.get("num_samples"),
+                  "run": str(folder.relative_to(self.folder)), "trainable_parameters": train.get("trainable_parameters"),
+                  "train_features_extracted": None if cache is None else not cache["hit"]}
+        for split in ("validation", "test"):
+            if split in metrics:
+                record[split] = {k: metrics[split][k] for k in ("accuracy", "macro_f1")}
+        if wall is None:  # finished by an earlier, interrupted invocation: its own training time is what is known
+            record.update({"wall_s": train.get("runtime_s"), "cpu_s": None, "timing": "metrics.json runtime_s"})
+        else:
+            record.update({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1)})
+        return record
+
+    def save(self, classes: int, final: bool = False) -> dict:
+        from .analysis import analyse
+
+        runs = sorted(self.records.values(), key=lambda r: (r["fraction"], r["seed"], arm_cost(r["arm"])))
+        record = {"spec": self.spec(), "runs": runs, "skipped": self.skipped,
+                  "backbone_passes_over_train": sum(1 for r in runs if r.get("train_features_extracted")),
+                  "analysis": analyse(self, runs, classes) if runs else {}}
+        atomic_write_json(self.record_file, record)
+        if final:
+            from .report import write_study_report
+
+            write_study_report(self, record)
+        return record
+
+
+def run_study(config: StudyConfig, settings: dict | None = None, report=print) -> dict:
+    return Study(config, settings).run(report)
