@@ -432,6 +432,80 @@ def study(
     out.print(f"backbone passes over the training set for probe features: {record['backbone_passes_over_train']}")
 
 
+@app.command()
+def compare(
+    paths: List[Path] = typer.Argument(..., help="Run folders (2 or more), or study / runs folders holding them."),
+    output: Path = typer.Option(Path("compare.html"), "--output", "-o", help="The HTML page to write."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+):
+    """Runs side by side: the config keys that differ, scores, curves, per-class F1 (terminal + compare.html)."""
+    _setup_logging(False)
+    from ..errors import ConfigError
+    from ..report.compare import differing_keys, expand, per_class_f1, run_label, summary_rows, write_compare
+
+    runs = expand(paths)
+    if len(runs) < 2:
+        raise ConfigError(f"tl compare needs 2 or more finished runs; found {len(runs)} in {', '.join(map(str, paths))}")
+    differing, rows = differing_keys(runs), summary_rows(runs)
+    if as_json:
+        out.print_json(json.dumps({"differing": differing, "runs": rows}))
+    else:
+        labels = [run_label(r, runs) for r in runs]
+        scores = Table(title=f"{len(runs)} runs, scored on {rows[0]['split']}")
+        for col in ("", *labels):
+            scores.add_column(col, justify="right")
+        for key in ("accuracy", "macro_f1", "weighted_f1"):
+            scores.add_row(key, *[f"{r[key]:.4f}" if r[key] is not None else "-" for r in rows])
+        scores.add_row("training s", *[str(r["train_s"]) for r in rows])
+        out.print(scores)
+        keys = Table(title="configuration keys that differ" if differing else "same configuration")
+        for col in ("key", *labels):
+            keys.add_column(col)
+        for key, values in differing.items():
+            keys.add_row(key, *[json.dumps(v) for v in values])
+        out.print(keys)
+        names, classes = per_class_f1(runs)
+        per_class = Table(title="per-class F1")
+        for col in ("class", *labels):
+            per_class.add_column(col, justify="right")
+        for row in classes:
+            per_class.add_row(row[0], *[f"{v:.3f}" if v is not None else "-" for v in row[1:]])
+        out.print(per_class)
+    path = write_compare(runs, output)
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def runs(
+    root: Path = typer.Argument(Path("runs"), help="Folder to search for run folders."),
+    sort: str = typer.Option("macro_f1", help="Column to sort by (highest first): macro_f1, accuracy, train_s, "
+                             "size_mb, ..."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+):
+    """Every finished run under a folder: model, strategy, data, scores, training time, size — a leaderboard."""
+    _setup_logging(False)
+    from ..errors import ConfigError
+    from ..report.compare import find_runs, summary_rows
+    from ..run import Run
+
+    found = [Run.load(p) for p in find_runs(root)]
+    rows = summary_rows(found, common_split=False) if found else []
+    if rows and sort not in rows[0]:
+        raise ConfigError(f"--sort {sort}: not a column (columns: {', '.join(rows[0])})")
+    rows.sort(key=lambda r: (r[sort] is None, -r[sort] if isinstance(r[sort], (int, float)) else str(r[sort])))
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title=f"{len(rows)} runs under {root} (by {sort})")
+    for col in ("run", "model", "strategy", "data", "split", "macro_f1", "accuracy", "train s", "MB"):
+        table.add_column(col, justify="right" if col in ("macro_f1", "accuracy", "train s", "MB") else "left")
+    for r in rows:
+        table.add_row(r["run"], str(r["model"]), str(r["strategy"]), r["data"], r["split"],
+                      f"{r['macro_f1']:.4f}" if r["macro_f1"] is not None else "-",
+                      f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-", str(r["train_s"]), str(r["size_mb"]))
+    out.print(table)
+
+
 @app.command("preview-augment")
 def preview_augment(
     data: str = typer.Option(..., help="Image data (class folders, CSV list, IDX files)."),
