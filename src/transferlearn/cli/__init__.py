@@ -34,6 +34,12 @@ def _study_config_model():
     return StudyConfig
 
 
+def _sweep_config_model():
+    from ..study.config import SweepConfig
+
+    return SweepConfig
+
+
 def _setup_logging(verbose: bool) -> None:
     """Our own messages at INFO; other libraries' only from WARNING (onnxruntime's quantization notes, timm's
     checkpoint lines, ...) unless --verbose, which shows everything at DEBUG."""
@@ -430,6 +436,39 @@ def study(
     for line in analysis.get("recommendation", []):
         out.print(f"- {line}")
     out.print(f"backbone passes over the training set for probe features: {record['backbone_passes_over_train']}")
+
+
+@app.command()
+@with_config_options(model=_sweep_config_model())
+def sweep(
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="A tl train key for every trial: --set epochs=3"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    overrides: dict = None,
+):
+    """Search hyper-parameters with Optuna (TPE, median pruning); sweep.json, sweep.html, best/config.yaml.
+
+    Re-running the same command continues an interrupted sweep (its state is in sweep.db).
+    """
+    _setup_logging(verbose)
+    from ..config import load_config
+    from ..study.sweep import Sweep
+
+    config = _options_config("sweep", _sweep_config_model(), overrides)
+    settings = parse_sets(set_)
+    if settings:
+        load_config(data=config.data, model=config.model, **settings)  # an unknown or bad key: refused before a trial
+    runner = Sweep(config, settings)
+    record = runner.run(report=console.print)
+    table = Table(title=f"sweep: {runner.folder} (sweep.json, sweep.html)")
+    for col in ("trial", "state", "parameters", f"validation {record['metric']}", "wall s"):
+        table.add_column(col)
+    for t in record["trials"]:
+        table.add_row(str(t["number"]), t["state"], json.dumps(t["params"]),
+                      f"{t['value']:.4f}" if t["value"] is not None else "-", str(t.get("wall_s") or "-"))
+    out.print(table)
+    if record.get("best"):
+        out.print(f"best: trial {record['best']['number']} ({record['best']['value']:.4f}); train it again with "
+                  f"tl train -c {runner.folder / 'best' / 'config.yaml'}")
 
 
 @app.command()

@@ -1,13 +1,14 @@
-"""What a study is: arms x fractions of the labelled training rows x seeds, declared once for the CLI
+"""What a study and a sweep are: arms x fractions of the labelled training rows x seeds, declared once for the CLI
 (``tl study`` gains one option per field, as ``tl train`` does from TrainConfig) and the Python API."""
 
 from __future__ import annotations
 
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..config import parse_duration
+from ..config import TrainConfig, parse_duration
 from ..errors import TransferLearnError
 
 SCRATCH = "scratch"
@@ -78,3 +79,71 @@ class StudyConfig(BaseModel):
     @property
     def budget_s(self) -> float | None:
         return parse_duration(self.time_budget) if self.time_budget else None
+
+
+class SweepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: str = Field(description="Data file, folder, or Hugging Face dataset id (as for tl train).")
+    model: str = Field(description="The pretrained backbone.")
+    strategy: str = Field("full", description="The strategy every trial trains with (tl strategies).")
+    space: str = Field(description="Comma-separated: KEY=LOW:HIGH[:log] (a range; integers when both ends are) or "
+                       "KEY=A|B|C (choices), for any tl train key, e.g. lr=1e-5:1e-3:log,batch_size=16|32,epochs=2:6")
+    trials: int = Field(20, ge=1, description="Trials to finish (pruned ones count), across resumed invocations.")
+    seed: int = Field(42, description="Seed of the sampler and of every trial's run.")
+    time_budget: str | None = Field(None, description="Stop starting trials after this long (90m, 2h).")
+    output: str | None = Field(None, description="Sweep folder (default sweeps/<model>-<data>-<strategy>).")
+    backend: Literal["sequential"] = Field("sequential", description="Where trials execute: one after another here.")
+
+    @field_validator("space")
+    @classmethod
+    def _check_space(cls, value: str) -> str:
+        parse_space(value)
+        return value
+
+    @field_validator("time_budget")
+    @classmethod
+    def _check_budget(cls, value):
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+def _number(text: str):
+    """An int if it reads as one, else a float (YAML would read ``1e-5`` as a string), else the text itself."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_space(text: str) -> dict[str, dict]:
+    """``lr=1e-5:1e-3:log,batch_size=16|32`` -> {name: {"kind": float|int|choice, ...}}; keys checked against
+    TrainConfig so a typo fails before the first trial."""
+    space = {}
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        key, sep, spec = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not spec:
+            raise ValueError(f"space item {item!r}: expected KEY=LOW:HIGH[:log] or KEY=A|B")
+        if key not in TrainConfig.model_fields or key in ("data", "model", "output", "seed"):
+            raise ValueError(f"space key {key!r} is not a tl train key a sweep can vary")
+        if "|" in spec:
+            space[key] = {"kind": "choice", "choices": [yaml.safe_load(c) for c in spec.split("|")]}
+            continue
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
+            raise ValueError(f"space item {item!r}: a range is LOW:HIGH or LOW:HIGH:log")
+        low, high = (_number(p) for p in parts[:2])
+        if not all(isinstance(v, (int, float)) for v in (low, high)) or low >= high:
+            raise ValueError(f"space item {item!r}: LOW and HIGH must be numbers with LOW < HIGH")
+        log_scale = len(parts) == 3
+        if log_scale and low <= 0:
+            raise ValueError(f"space item {item!r}: a log range needs LOW > 0")
+        kind = "int" if isinstance(low, int) and isinstance(high, int) and not log_scale else "float"
+        space[key] = {"kind": kind, "low": low, "high": high, "log": log_scale}
+    if not space:
+        raise ValueError("the space is empty")
+    return space

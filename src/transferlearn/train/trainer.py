@@ -3,6 +3,8 @@ Trainer here, so they share the optimizer, class weights, MixUp/CutMix loss, cal
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
 from pathlib import Path
@@ -90,6 +92,20 @@ def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
     return TrainingArguments(**values)
 
 
+# Callbacks a caller above the engine adds to every trainer a run builds (a sweep's pruning reporter), without
+# threading them through each step: set with ``extra_callbacks``, read by make_trainer.
+_EXTRA_CALLBACKS: contextvars.ContextVar[tuple] = contextvars.ContextVar("extra_callbacks", default=())
+
+
+@contextlib.contextmanager
+def extra_callbacks(*callbacks):
+    token = _EXTRA_CALLBACKS.set(_EXTRA_CALLBACKS.get() + callbacks)
+    try:
+        yield
+    finally:
+        _EXTRA_CALLBACKS.reset(token)
+
+
 def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=None, *, collator, processor,
                  param_groups, num_labels: int, history: Path | None = None, callbacks=(), early_stopping=True):
     """The one HF Trainer every strategy, the linear probe and the LR finder train with."""
@@ -99,7 +115,8 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
     # embedding matrix: 0.69 s -> 0.10 s per step), which matters for large-vocabulary models.
     optimizer = torch.optim.AdamW(param_groups, lr=args.learning_rate, fused=True)
     callbacks = ([HistoryCallback(history)] if history is not None else []) + [TrainingClock(), StopOnSignal(),
-                                                                                CheckpointFileMode(), *callbacks]
+                                                                                CheckpointFileMode(), *callbacks,
+                                                                                *_EXTRA_CALLBACKS.get()]
     weights = None
     if config.class_weights == "balanced":
         # the raw label column: images and audio carry a decoding transform that must not run here
