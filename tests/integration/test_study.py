@@ -42,15 +42,15 @@ def test_a_killed_study_resumes_and_every_run_is_done_once(tmp_path, carved_data
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     first = json.loads((out / "study.json").read_text())
     finished = {r["name"] for r in first["runs"]}
-    assert finished == {"linear-probe/f0.5-s42", "full/f0.5-s42"}
+    assert finished == {"linear-probe-f0.5-s42", "full-f0.5-s42"}
     stamps = {name: (out / "runs" / name / "metrics.json").stat().st_mtime_ns for name in finished}
-    assert not (out / "runs" / "linear-probe/f0.5-s43" / "report.html").exists()  # the run that was killed
+    assert not (out / "runs" / "linear-probe-f0.5-s43" / "report.html").exists()  # the run that was killed
 
     resumed = _study(carved_data, model, out, cache)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     study = json.loads((out / "study.json").read_text())
     names = [r["name"] for r in study["runs"]]
-    assert sorted(names) == sorted(f"{arm}/f{f}-s{s}" for arm in ("linear-probe", "full") for f in ("0.5", "1")
+    assert sorted(names) == sorted(f"{arm}-f{f}-s{s}" for arm in ("linear-probe", "full") for f in ("0.5", "1")
                                    for s in (42, 43))
     assert len(names) == len(set(names)) == 8
     assert all((out / "runs" / n / "metrics.json").stat().st_mtime_ns == t for n, t in stamps.items())  # not redone

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -52,7 +53,8 @@ def arm_cost(arm: str) -> int:
 
 
 def run_name(arm: str, fraction: float, seed: int) -> str:
-    return f"{arm.replace(':', '-')}/f{fraction:g}-s{seed}"
+    """Unique within the study (it also names the run in the trackers): ``probe-then-finetune-f0.1-s42``."""
+    return f"{arm.replace(':', '-')}-f{fraction:g}-s{seed}"
 
 
 def default_study_dir(config: StudyConfig) -> Path:
@@ -141,9 +143,7 @@ class Study:
         planned = self.planned()
         report(f"study: {len(self.config.arms)} arms x {len(self.config.fractions)} fractions x "
                f"{self.config.seeds} seeds = {len(planned)} runs on {pool:,} training rows -> {self.folder}")
-        previous_group = os.environ.get("WANDB_RUN_GROUP")
-        os.environ["WANDB_RUN_GROUP"] = self.folder.name  # trackers: the study's runs as one group
-        try:
+        with tracking_group(self.folder, self.settings) as group:
             for number, (arm, fraction, seed) in enumerate(planned, 1):
                 name = run_name(arm, fraction, seed)
                 folder = self.runs_folder / name
@@ -165,15 +165,11 @@ class Study:
                 wall, cpu = time.time(), _cpu_seconds()
                 from ..train.engine import finetune
 
+                group.before_run()
                 finetune(config)
                 self.records[name] = self._record(name, arm, fraction, seed, folder, time.time() - wall,
                                                   _cpu_seconds() - cpu)
                 self.save(classes)  # after every run: a killed study keeps what it measured
-        finally:
-            if previous_group is None:
-                os.environ.pop("WANDB_RUN_GROUP", None)
-            else:
-                os.environ["WANDB_RUN_GROUP"] = previous_group
         return self.save(classes, final=True)
 
     def _record(self, name, arm, fraction, seed, folder: Path, wall: float | None, cpu: float | None) -> dict:
@@ -206,6 +202,68 @@ class Study:
 
             write_study_report(self, record)
         return record
+
+
+@contextlib.contextmanager
+def tracking_group(folder: Path, settings: dict):
+    """A multi-run command's runs as one group in the trackers: a W&B group named after the folder; for MLflow
+    one store in the folder (``mlflow.db``) with a parent run and every run nested under it. Variables the user
+    set are left alone; the rest are restored afterwards."""
+    report_to = load_config(data="-", model="-", **{k: v for k, v in settings.items() if k == "report_to"}).report_to
+    values = {"WANDB_RUN_GROUP": folder.name}
+    if "mlflow" in report_to:
+        values.update({"MLFLOW_TRACKING_URI": f"sqlite:///{(folder / 'mlflow.db').resolve()}",
+                       "MLFLOW_EXPERIMENT_NAME": "transferlearn", "MLFLOW_NESTED_RUN": "true"})
+    uri_before = None
+    if "mlflow" in report_to:
+        import mlflow
+
+        uri_before = mlflow.get_tracking_uri()  # before the study's variables: what the process had
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    group = _MlflowParent(folder.name, uri_before) if "mlflow" in report_to else _NoParent()
+    try:
+        yield group
+    finally:
+        group.close()
+        for key in added:
+            os.environ.pop(key, None)
+
+
+class _NoParent:
+    def before_run(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _MlflowParent:
+    """The study's parent run, made the active run again before every run: the Trainer's MLflow callback nests
+    a run under whatever is active, and a run it did not end (a probe's evaluation-only trainer) or one its
+    clean-up ended (``__del__``) must not leave the next run under the wrong parent or under none."""
+
+    def __init__(self, name: str, uri_before: str):
+        import mlflow
+
+        self.uri_before, self.had_experiment_id = uri_before, "MLFLOW_EXPERIMENT_ID" in os.environ
+        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+        mlflow.set_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
+        self.mlflow = mlflow
+        self.parent_id = mlflow.start_run(run_name=name).info.run_id
+
+    def before_run(self) -> None:
+        while (active := self.mlflow.active_run()) is not None and active.info.run_id != self.parent_id:
+            self.mlflow.end_run()
+        if self.mlflow.active_run() is None:
+            self.mlflow.start_run(run_id=self.parent_id)
+
+    def close(self) -> None:
+        while self.mlflow.active_run() is not None:
+            self.mlflow.end_run()
+        self.mlflow.set_tracking_uri(self.uri_before)  # the process's own setting, as it was
+        if not self.had_experiment_id:
+            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 def run_study(config: StudyConfig, settings: dict | None = None, report=print) -> dict:

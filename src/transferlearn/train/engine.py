@@ -30,7 +30,7 @@ from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import TrainingClock, raise_if_interrupted
 from .plan import resolve_plan
 from .setup import Setup
-from .trainer import make_trainer, training_arguments, training_precision
+from .trainer import make_trainer, training_arguments, training_precision, without_trackers
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,23 @@ def _tracking_env(config: TrainConfig, layout: RunLayout):
             defaults["WANDB_MODE"] = "offline"  # no key: log locally, `wandb sync` later
         defaults["WANDB_DIR"] = str(layout.root)  # wandb writes its wandb/ folder inside
         defaults["WANDB_PROJECT"] = "transferlearn"
-    added = [k for k in defaults if k not in os.environ]
-    os.environ.update({k: defaults[k] for k in added})
+    mlflow_uri_before = None
+    if "mlflow" in config.report_to:
+        # mlflow keeps the first URI set in the process and ignores the variable from then on (and the Trainer's
+        # callback only sets one when none is set): each run sets its own, and the previous one comes back after
+        import mlflow
+
+        mlflow_uri_before = mlflow.get_tracking_uri()
+    added = [k for k in defaults if k not in os.environ] + [k for k in ("MLFLOW_EXPERIMENT_ID",) if k not in os.environ]
+    os.environ.update({k: defaults[k] for k in added if k in defaults})
+    if mlflow_uri_before is not None:
+        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     try:
         yield
     finally:
-        for key in added:
+        if mlflow_uri_before is not None:
+            mlflow.set_tracking_uri(mlflow_uri_before)
+        for key in added:  # after: set_tracking_uri writes the variable too; set_experiment leaves an experiment id
             os.environ.pop(key, None)
 
 
@@ -239,6 +250,10 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
 
         outcome.extra["baseline"] = fit_baseline(config, setup)
     _write_metrics(config, setup, layout, outcome, train_time, trainable)
+    if config.report_to and config.report_to != ["none"]:
+        from .tracking import log_final
+
+        log_final(config, layout, Run.load(layout.root).metrics, outcome.output.global_step)
     preview = setup.modality.augmentation_preview(setup.encoded["train"], setup.bundle, config)
     if preview is not None:
         atomic_write_bytes(layout.augmentation, preview)
@@ -349,7 +364,8 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
         metrics["baseline"] = outcome.extra["baseline"]
     for split in ("validation", "test"):
         if split in outcome.eval_sets:
-            predictions = trainer.predict(outcome.eval_sets[split])
+            with without_trackers(trainer):
+                predictions = trainer.predict(outcome.eval_sets[split])
             logits = predictions.predictions
             logits = logits[0] if isinstance(logits, tuple) else logits
             metrics[split] = classification_metrics(predictions.label_ids, np.asarray(logits), label_names)

@@ -106,6 +106,24 @@ def extra_callbacks(*callbacks):
         _EXTRA_CALLBACKS.reset(token)
 
 
+@contextlib.contextmanager
+def without_trackers(trainer):
+    """The trainer with its tracker callbacks (TensorBoard, MLflow, W&B) detached: scoring the final model after
+    training would otherwise log into a finished run (MLflow even opens a new run for it). The final metrics go
+    to the trackers once, through train/tracking.py."""
+    from transformers.integrations import get_reporting_integration_callbacks
+
+    kinds = tuple(get_reporting_integration_callbacks(trainer.args.report_to))
+    detached = [c for c in trainer.callback_handler.callbacks if kinds and isinstance(c, kinds)]
+    for callback in detached:
+        trainer.callback_handler.remove_callback(callback)
+    try:
+        yield trainer
+    finally:
+        for callback in detached:
+            trainer.callback_handler.add_callback(callback)
+
+
 def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=None, *, collator, processor,
                  param_groups, num_labels: int, history: Path | None = None, callbacks=(), early_stopping=True):
     """The one HF Trainer every strategy, the linear probe and the LR finder train with."""
@@ -176,6 +194,17 @@ def trainer_class():
                     f"stopped before that step changed the weights; {where}. Lower --lr (it is "
                     f"{self.args.learning_rate:g}), keep --max-grad-norm at 1, or check the data for extreme values.")
             return loss
+
+        def log(self, logs, *args, **kwargs):
+            # every parameter group's rate (head vs body, discriminative layers), not only the first group's: the
+            # trackers, the history and the report show what each part of the model trained at
+            if "loss" in logs and self.optimizer is not None:
+                seen = {}
+                for group in self.optimizer.param_groups:  # unnamed groups are the body's (decay / no decay)
+                    seen.setdefault(group.get("name") or "body", group["lr"])
+                if len(seen) > 1:
+                    logs.update({f"learning_rate/{name}": lr for name, lr in seen.items()})
+            return super().log(logs, *args, **kwargs)
 
         def _save(self, output_dir=None, state_dict=None):
             # safetensors refuses strided tensors: channels_last convolution weights are saved contiguous

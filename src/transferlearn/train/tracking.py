@@ -1,0 +1,89 @@
+"""What the trackers get after training, beside what the Trainer's own integrations log while it trains (loss,
+learning rates, validation metrics): the final validation / test metrics as run metrics, and the confusion
+matrix as an image. Each tracker is written through its own library, into the places ``_tracking_env`` chose."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..config import TrainConfig
+from ..layout import RunLayout
+
+log = logging.getLogger(__name__)
+
+SCORES = ("accuracy", "macro_f1", "weighted_f1")
+
+
+def final_metrics(metrics: dict) -> dict[str, float]:
+    return {f"final/{split}_{key}": float(metrics[split][key]) for split in ("validation", "test") if split in metrics
+            for key in SCORES}
+
+
+def log_final(config: TrainConfig, layout: RunLayout, metrics: dict, step: int) -> None:
+    values = final_metrics(metrics)
+    if not values:
+        return
+    for name, write in (("tensorboard", _tensorboard), ("mlflow", _mlflow), ("wandb", _wandb)):
+        if name in config.report_to:
+            try:
+                write(layout, metrics, values, step)
+            except Exception as exc:  # noqa: BLE001 — a tracker's failure must not lose a finished run
+                log.warning("could not log the final metrics to %s: %s", name, exc)
+
+
+def _confusion_png(metrics: dict) -> bytes | None:
+    from ..report.html import confusion_figure
+    from ..report.plots import png_bytes
+
+    split = "test" if "test" in metrics else "validation"
+    return png_bytes(confusion_figure(metrics[split], f"Confusion matrix ({split})")) if split in metrics else None
+
+
+def _tensorboard(layout: RunLayout, metrics: dict, values: dict, step: int) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=os.environ.get("TENSORBOARD_LOGGING_DIR", str(layout.tensorboard)))
+    try:
+        for name, value in values.items():
+            writer.add_scalar(name, value, step)
+        png = _confusion_png(metrics)
+        if png is not None:
+            picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+            writer.add_image("confusion_matrix", picture, step, dataformats="HWC")
+    finally:
+        writer.close()
+
+
+def _mlflow(layout: RunLayout, metrics: dict, values: dict, step: int) -> None:
+    """Into the run the Trainer's MLflow callback logged (named after the run folder), else a new one."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME", "Default"))
+    found = [] if experiment is None else client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`mlflow.runName` = '{layout.root.name}'",
+        order_by=["attributes.start_time DESC"], max_results=1)
+    if found:
+        run_id = found[0].info.run_id
+    else:
+        nested = mlflow.active_run() is not None
+        with mlflow.start_run(run_name=layout.root.name, nested=nested) as run:
+            run_id = run.info.run_id
+    for name, value in values.items():
+        client.log_metric(run_id, name.replace("/", "_"), value, step=step)
+
+
+def _wandb(layout: RunLayout, metrics: dict, values: dict, step: int) -> None:
+    import wandb
+
+    if wandb.run is None:
+        return
+    wandb.run.summary.update(values)
+    wandb.finish()  # the run's log is complete now; the next run starts its own wandb run...
+    wandb.teardown()  # ...with its own settings (wandb reads WANDB_DIR and the rest once per setup)
