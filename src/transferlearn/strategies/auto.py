@@ -47,6 +47,19 @@ def fit_epochs(candidate: dict, left_s: float | None, scale: float) -> float:
     return min(wanted, math.floor(left_s / per_epoch * 2) / 2)
 
 
+EVALUATIONS_PER_RUN = 8  # on small data, where an epoch is a handful of steps
+
+
+def evaluation_steps(steps_per_epoch: int, epochs: float) -> int | None:
+    """Evaluate every N steps instead of every epoch when epochs are a handful of steps (small data raised to
+    min_steps): 50 epochs of 4 steps would otherwise score the validation split 50 times, often costing more than
+    the training. About EVALUATIONS_PER_RUN evaluations, never more often than once an epoch."""
+    total = math.ceil(steps_per_epoch * epochs)
+    if steps_per_epoch >= 25 or total <= steps_per_epoch * EVALUATIONS_PER_RUN:
+        return None
+    return max(steps_per_epoch, math.ceil(total / EVALUATIONS_PER_RUN))
+
+
 def epochs_for(steps_per_epoch: int, min_steps: int, asked: float | None, default: float) -> float:
     """The asked epochs; else the default epochs, raised to reach ``min_steps`` optimizer steps on small data."""
     if asked is not None:

@@ -116,15 +116,17 @@ def recommend(config, table: list[dict], leaders: dict, curves: dict, split: str
                              f"from scratch ({best_s['arm']}, {best_s['mean']:.3f}): {gap:+.3f} {metric}.")
     for arm, curve in curves.items():
         fewest = min(r["labels"] for r in table if r["arm"] == arm)
+        reference = f"its score with the most labels tried ({curve['full_data_score']:.3f} with " \
+                    f"{curve['full_data_labels']:,.0f})"
         if curve["labels"] is not None and curve["labels"] <= fewest:
-            lines.append(f"{arm} is within {config.target:.0%} of its full-data score ({curve['full_data_score']:.3f}) "
-                         f"already with the fewest labels tried ({fewest:,}).")
+            lines.append(f"{arm} is within {config.target:.0%} of {reference} already with the fewest labels tried "
+                         f"({fewest:,}).")
             continue
         if curve["labels"] is None:
-            lines.append(f"{arm}: the fitted learning curve levels off below {config.target:.0%} of its full-data score.")
+            lines.append(f"{arm}: the fitted learning curve levels off below {config.target:.0%} of {reference}.")
             continue
         high = f"{curve['high']:,.0f}" if curve.get("high") else "beyond the data's reach"
-        lines.append(f"{arm} reaches {config.target:.0%} of its full-data score ({curve['target']:.3f} of "
-                     f"{curve['full_data_score']:.3f}) at about {curve['labels']:,.0f} labels (95 % interval "
-                     f"{curve['low']:,.0f}-{high}; power-law fit, exponent {curve['curve']['exponent']:.2f}).")
+        lines.append(f"{arm} reaches {config.target:.0%} of {reference}, i.e. {curve['target']:.3f}, at about "
+                     f"{curve['labels']:,.0f} labels (95 % interval {curve['low']:,.0f}-{high}; power-law fit, "
+                     f"exponent {curve['curve']['exponent']:.2f}).")
     return lines

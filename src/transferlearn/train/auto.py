@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import shutil
 import time
 
@@ -17,7 +18,7 @@ from ..config import Plan, TrainConfig
 from ..io import atomic_write_json
 from ..layout import RunLayout
 from ..strategies import parse_strategy
-from ..strategies.auto import fit_epochs
+from ..strategies.auto import evaluation_steps, fit_epochs
 from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import Deadline, raise_if_interrupted
 from .setup import Setup
@@ -124,9 +125,11 @@ def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, ca
     """One candidate: the strategy on the model as it stands (pretrained + probed head), in ``auto/<name>/``."""
     bundle = setup.bundle
     strategy = parse_strategy(candidate["strategy"])
+    steps_per_epoch = math.ceil(len(setup.encoded["train"]) / (config.batch_size * config.gradient_accumulation_steps))
+    eval_steps = config.eval_steps or evaluation_steps(steps_per_epoch, candidate["epochs"])
     run_config = config.model_copy(update={"epochs": candidate["epochs"], "lr": candidate["lr"],
                                            "strategy": candidate["strategy"],  # each candidate logs to the trackers
-                                           "augment": candidate.get("augment", "none")})
+                                           "augment": candidate.get("augment", "none"), "eval_steps": eval_steps})
     folder = layout.auto / candidate["name"]
     model = strategy.prepare(bundle.model, bundle.groups)
     freeze_batchnorm_statistics(model, run_config)

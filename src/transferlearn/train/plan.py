@@ -13,7 +13,7 @@ import math
 from ..config import Plan, TrainConfig
 from ..layout import RunLayout
 from ..strategies import parse_strategy
-from ..strategies.auto import candidate_strategies, choose_candidates, epochs_for
+from ..strategies.auto import candidate_strategies, choose_candidates, epochs_for, evaluation_steps
 from .budget import budget_seconds, forward_seconds, step_seconds
 from .setup import Setup
 
@@ -79,6 +79,10 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
             updates["epochs"] = epochs
             decisions.append(f"epochs: {epochs:g} ({steps_per_epoch} steps an epoch; at least {config.min_steps} "
                              "steps, early stopping keeps the best epoch)")
+            every = evaluation_steps(steps_per_epoch, epochs) if config.eval_steps is None else None
+            if every:
+                updates["eval_steps"] = every
+                decisions.append(f"evaluate every {every} steps (an epoch is {steps_per_epoch} steps)")
     plan = Plan(task=modality.name, strategy=config.strategy, lr=lr,
                 group_by_length=modality.token_lengths and config.group_by_length, updates=updates,
                 candidates=[c.as_dict() for c in candidates], budget_s=budget, estimate_s=estimate,

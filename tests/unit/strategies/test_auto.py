@@ -207,3 +207,13 @@ def test_augmentation_is_a_validated_candidate_for_audio_not_for_text(audio_fold
     assert audio.metrics["train"]["auto"]["winner"] == best["name"]  # kept only if validation agrees
     text = finetune(load_config(**_common(sentiment_folder, tiny_text_model, tmp_path / "text"), lr=1e-3, epochs=2))
     assert not any(c.get("augment") for c in text.metrics["train"]["auto"]["candidates"])  # text has no preset
+
+
+def test_small_data_evaluates_by_steps_not_every_tiny_epoch():
+    from transferlearn.strategies.auto import evaluation_steps
+
+    assert evaluation_steps(4, 50) == 25  # 200 steps: 8 evaluations, not 50
+    assert evaluation_steps(3, 67) == 26
+    assert evaluation_steps(100, 3) is None  # real epochs: every epoch
+    assert evaluation_steps(10, 8) is None  # no more than 8 epochs anyway
+    assert evaluation_steps(30, 20) is None  # an epoch of 25+ steps is evaluated as an epoch

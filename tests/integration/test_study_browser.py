@@ -1,0 +1,71 @@
+"""study.html, sweep.html and compare.html in a real headless Chromium (Debian's, driven by Playwright): no console
+errors, and every <img> decoded to a picture that is not blank (its natural size, and its rendered pixels vary)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory, sentiment_folder, tiny_text_model):
+    from transferlearn.report.compare import expand, write_compare
+    from transferlearn.study.config import StudyConfig, SweepConfig
+    from transferlearn.study.runner import Study
+    from transferlearn.study.sweep import Sweep
+
+    root = tmp_path_factory.mktemp("pages")
+    model = str(tiny_text_model("bert"))
+    settings = {"epochs": 2, "baseline": False, "lr": 5e-3, "early_stopping_patience": 0}
+    study = Study(StudyConfig(data=str(sentiment_folder), model=model, arms="linear-probe,full",
+                              fractions="0.25,0.5,1", seeds=1, output=str(root / "study")), settings)
+    study.run(report=lambda line: None)
+    sweep = Sweep(SweepConfig(data=str(sentiment_folder), model=model, space="lr=1e-3:1e-2:log", trials=3,
+                              output=str(root / "sweep")), settings)
+    sweep.run(report=lambda line: None)
+    compare = write_compare(expand([root / "study" / "runs"]), root / "compare.html")
+    return {"study": root / "study" / "study.html", "sweep": root / "sweep" / "sweep.html", "compare": compare}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.fail("no chromium on PATH: .ci/run installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("name,least", [("study", 2), ("sweep", 2), ("compare", 3)])
+def test_the_page_loads_clean_with_every_picture_drawn(browser, pages, name, least, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(pages[name].as_uri())
+    page.wait_for_load_state("load")
+    images = page.locator("img")
+    assert images.count() >= least
+    for i in range(images.count()):
+        image = images.nth(i)
+        width, complete = image.evaluate("img => [img.naturalWidth, img.complete]")
+        assert complete and width > 50, f"{name}: picture {i} did not decode"
+        image.scroll_into_view_if_needed()
+        pixels = np.asarray(Image.open(io.BytesIO(image.screenshot())).convert("L"), dtype=float)
+        assert pixels.std() > 5, f"{name}: picture {i} is blank"
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    assert problems == []
+    assert all(url.startswith(("file:", "data:")) for url in requests), "the page fetched something: not self-contained"
