@@ -4,13 +4,10 @@ errors, and every <img> decoded to a picture that is not blank (its natural size
 from __future__ import annotations
 
 import io
-import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +28,6 @@ def pages(tmp_path_factory, sentiment_folder, tiny_text_model):
     sweep.run(report=lambda line: None)
     compare = write_compare(expand([root / "study" / "runs"]), root / "compare.html")
     return {"study": root / "study" / "study.html", "sweep": root / "sweep" / "sweep.html", "compare": compare}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.fail("no chromium on PATH: .ci/run installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("name,least", [("study", 2), ("sweep", 2), ("compare", 3)])

@@ -378,6 +378,16 @@ def _options_config(command: str, model, overrides: dict):
         raise ConfigError(f"tl {command}: {problems}") from None
 
 
+def _multi_run_options(command: str, model, overrides: dict, sets: list[str] | None):
+    """(the command's config, the tl train keys every run gets); a bad key is refused before the first run."""
+    from ..config import load_config
+
+    config, settings = _options_config(command, model, overrides), parse_sets(sets)
+    if settings:
+        load_config(data=config.data, model=config.model, **settings)
+    return config, settings
+
+
 def _serve_config(overrides: dict):
     return _options_config("serve", _serve_config_model(), overrides)
 
@@ -416,13 +426,9 @@ def study(
     Re-running the same command continues an interrupted study: finished runs are kept, the unfinished one redone.
     """
     _setup_logging(verbose)
-    from ..config import load_config
     from ..study.runner import Study
 
-    config = _options_config("study", _study_config_model(), overrides)
-    settings = parse_sets(set_)
-    if settings:
-        load_config(data=config.data, model=config.model, **settings)  # an unknown or bad key: refused before any run
+    config, settings = _multi_run_options("study", _study_config_model(), overrides, set_)
     runner = Study(config, settings)
     record = runner.run(report=console.print)
     analysis = record.get("analysis") or {}
@@ -450,13 +456,9 @@ def sweep(
     Re-running the same command continues an interrupted sweep (its state is in sweep.db).
     """
     _setup_logging(verbose)
-    from ..config import load_config
     from ..study.sweep import Sweep
 
-    config = _options_config("sweep", _sweep_config_model(), overrides)
-    settings = parse_sets(set_)
-    if settings:
-        load_config(data=config.data, model=config.model, **settings)  # an unknown or bad key: refused before a trial
+    config, settings = _multi_run_options("sweep", _sweep_config_model(), overrides, set_)
     runner = Sweep(config, settings)
     record = runner.run(report=console.print)
     table = Table(title=f"sweep: {runner.folder} (sweep.json, sweep.html)")

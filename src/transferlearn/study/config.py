@@ -18,11 +18,31 @@ def _comma_list(value):
     return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
 
-class StudyConfig(BaseModel):
+class MultiRunConfig(BaseModel):
+    """What every command that runs many runs (a study, a sweep) takes."""
+
     model_config = ConfigDict(extra="forbid")
 
     data: str = Field(description="Data file, folder, or Hugging Face dataset id (as for tl train).")
-    model: str = Field(description="The pretrained backbone every transfer arm starts from.")
+    model: str = Field(description="The pretrained backbone.")
+    time_budget: str | None = Field(None, description="Wall time for the whole command (90m, 2h): runs that would "
+                                    "not fit are not started, and the record says which.")
+    output: str | None = Field(None, description="Output folder (default studies/... or sweeps/...).")
+    backend: Literal["sequential"] = Field("sequential", description="Where runs execute: one after another here.")
+
+    @field_validator("time_budget")
+    @classmethod
+    def _check_budget(cls, value):
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def budget_s(self) -> float | None:
+        return parse_duration(self.time_budget) if self.time_budget else None
+
+
+class StudyConfig(MultiRunConfig):
     arms: list[str] = Field(["scratch", "linear-probe", "probe-then-finetune", "full"],
                             description="Comma-separated: any strategy (tl strategies), 'scratch' (the same "
                             "architecture from random weights) or 'scratch:MODEL' (e.g. scratch:small_cnn).")
@@ -31,11 +51,8 @@ class StudyConfig(BaseModel):
     seeds: int = Field(3, ge=1, le=100, description="Seeds per arm and fraction (seed s = --seed + s).")
     seed: int = Field(42, description="The first seed; the validation split is carved with it for every run.")
     metric: Literal["macro_f1", "accuracy"] = Field("macro_f1", description="The test metric compared.")
-    target: float = Field(0.95, gt=0, le=1, description="Labels needed to reach this share of the full-data score.")
-    time_budget: str | None = Field(None, description="Wall time for the whole study (90m, 2h): runs that would "
-                                    "not fit are dropped or shortened, and the study says which.")
-    output: str | None = Field(None, description="Study folder (default studies/<model>-<data>).")
-    backend: Literal["sequential"] = Field("sequential", description="Where runs execute: one after another here.")
+    target: float = Field(0.95, gt=0, le=1, description="Labels needed to reach this share of the score with the "
+                          "most labels tried.")
 
     @field_validator("arms", "fractions", mode="before")
     @classmethod
@@ -69,43 +86,18 @@ class StudyConfig(BaseModel):
             raise ValueError(f"an arm is listed twice: {value}")
         return value
 
-    @field_validator("time_budget")
-    @classmethod
-    def _check_budget(cls, value):
-        if value is not None:
-            parse_duration(value)
-        return value
 
-    @property
-    def budget_s(self) -> float | None:
-        return parse_duration(self.time_budget) if self.time_budget else None
-
-
-class SweepConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    data: str = Field(description="Data file, folder, or Hugging Face dataset id (as for tl train).")
-    model: str = Field(description="The pretrained backbone.")
+class SweepConfig(MultiRunConfig):
     strategy: str = Field("full", description="The strategy every trial trains with (tl strategies).")
     space: str = Field(description="Comma-separated: KEY=LOW:HIGH[:log] (a range; integers when both ends are) or "
                        "KEY=A|B|C (choices), for any tl train key, e.g. lr=1e-5:1e-3:log,batch_size=16|32,epochs=2:6")
     trials: int = Field(20, ge=1, description="Trials to finish (pruned ones count), across resumed invocations.")
     seed: int = Field(42, description="Seed of the sampler and of every trial's run.")
-    time_budget: str | None = Field(None, description="Stop starting trials after this long (90m, 2h).")
-    output: str | None = Field(None, description="Sweep folder (default sweeps/<model>-<data>-<strategy>).")
-    backend: Literal["sequential"] = Field("sequential", description="Where trials execute: one after another here.")
 
     @field_validator("space")
     @classmethod
     def _check_space(cls, value: str) -> str:
         parse_space(value)
-        return value
-
-    @field_validator("time_budget")
-    @classmethod
-    def _check_budget(cls, value):
-        if value is not None:
-            parse_duration(value)
         return value
 
 

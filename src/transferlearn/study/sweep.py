@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 from transformers import TrainerCallback
 
-from ..config import TrainConfig, load_config, parse_duration
+from ..config import TrainConfig, load_config
 from ..io import atomic_write_json, atomic_write_text
 from .config import SweepConfig, parse_space
 
@@ -105,7 +105,7 @@ class Sweep:
         study = self._study()
         self._recover(study)
         done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))  # noqa: E731
-        budget = parse_duration(self.config.time_budget) if self.config.time_budget else None
+        budget = self.config.budget_s
         started = time.time()
 
         def objective(trial):

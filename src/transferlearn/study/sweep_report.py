@@ -34,7 +34,7 @@ def importance_figure(importances: dict):
     fig, ax = subplots((6.0, 0.5 + 0.45 * len(importances)))
     names = list(importances)[::-1]
     ax.barh(names, [importances[n] for n in names])
-    ax.set_xlabel("importance (fANOVA, Optuna)")
+    ax.set_xlabel("importance (Optuna get_param_importances)")
     ax.grid(axis="x", alpha=0.3)
     return fig
 
