@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from transformers import TrainerCallback
 from ..config import TrainConfig, load_config
 from ..io import atomic_write_json, atomic_write_text
 from .config import SweepConfig, parse_space
+from .runner import tracking_group
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class Sweep:
             report(f"trial {trial.number}: {json.dumps(params)}")
             reporter = OptunaReport(trial, self.metric)
             began = time.time()
+            self._group.before_run()
             with extra_callbacks(reporter):
                 run = finetune(config)
             trial.set_user_attr("run", str(Path(config.output).relative_to(self.folder)))
@@ -128,19 +129,13 @@ class Sweep:
                 return min(h["eval_loss"] for h in run.history if "eval_loss" in h)
             return run.metrics["validation"][self.metric]
 
-        previous_group = os.environ.get("WANDB_RUN_GROUP")
-        os.environ["WANDB_RUN_GROUP"] = self.folder.name
-        try:
+        with tracking_group(self.folder, self.settings) as group:  # trials as one W&B group / MLflow parent
+            self._group = group
             while done() < self.config.trials:
                 if budget is not None and time.time() - started > budget:
                     report(f"time budget spent: {done()} of {self.config.trials} trials finished")
                     break
                 study.optimize(objective, n_trials=1, catch=())
-        finally:
-            if previous_group is None:
-                os.environ.pop("WANDB_RUN_GROUP", None)
-            else:
-                os.environ["WANDB_RUN_GROUP"] = previous_group
         return self.save(study)
 
     def save(self, study) -> dict:
