@@ -132,6 +132,8 @@ class TrainConfig(BaseModel):
     resume_with_changes: bool = Field(False, description="--resume even though training settings changed.")
     keep_checkpoints: bool = Field(
         False, description="Keep checkpoints/ after a successful run (the best model is in model/ either way).")
+    calibrate: bool = Field(False, description="Fit temperature scaling on the validation logits; the temperature "
+                            "is saved with the model and applied by tl predict, the ONNX variants and tl serve.")
     features_from_full_train: bool = Field(
         False, description="With --max-train-samples, take a probe's cached features from the whole training split's "
         "entry (one extraction shared by every subsample; what `tl study` does).")

@@ -109,6 +109,16 @@ class Run:
         with np.load(path) as stored:  # plain arrays: allow_pickle stays off
             return stored["logits"], stored["labels"]
 
+    def prediction_inputs(self, split: str) -> list[str] | None:
+        """Each row's input as saved with the predictions (text, or a file path; '' for inline bytes)."""
+        import numpy as np
+
+        path = self.layout.predictions_file(split)
+        if not path.exists():
+            return None
+        with np.load(path) as stored:
+            return stored["inputs"].tolist() if "inputs" in stored.files else None
+
     @cached_property
     def modality(self) -> Modality:
         task = self.config.task

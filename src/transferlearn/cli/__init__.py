@@ -517,6 +517,37 @@ def compare(
 
 
 @app.command()
+def errors(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    split: Optional[str] = typer.Option(None, help="test | validation (default: test when the run has one)."),
+    n: int = typer.Option(20, "-n", min=1, help="How many of the highest-loss examples."),
+    as_json: bool = typer.Option(False, "--json", help="Print them as JSON."),
+):
+    """What the model gets wrong: the highest-loss examples and the most confused class pairs."""
+    _setup_logging(False)
+    from ..report.errors import top_losses
+    from ..run import Run
+
+    found = top_losses(Run.load(run_dir), split, n)
+    if as_json:
+        out.print_json(json.dumps(found))
+        return
+    table = Table(title=f"{len(found['examples'])} highest-loss of {found['rows']} {found['split']} rows")
+    for col in ("row", "input", "true", "predicted", "p(true)", "loss"):
+        table.add_column(col, justify="right" if col in ("row", "p(true)", "loss") else "left")
+    for e in found["examples"]:
+        table.add_row(str(e["row"]), str(e["input"])[:60], e["true"], e["predicted"], f"{e['p_true']:.3f}",
+                      f"{e['loss']:.3f}")
+    out.print(table)
+    pairs = Table(title="most confused (true -> predicted)")
+    for col in ("true", "predicted", "count", "rows"):
+        pairs.add_column(col)
+    for pair in found["most_confused"]:
+        pairs.add_row(pair["true"], pair["predicted"], str(pair["count"]), ", ".join(map(str, pair["rows"])))
+    out.print(pairs)
+
+
+@app.command()
 def runs(
     root: Path = typer.Argument(Path("runs"), help="Folder to search for run folders."),
     sort: str = typer.Option("macro_f1", help="Column to sort by (highest first): macro_f1, accuracy, train_s, "

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, TransferLearnError
+from ..train.calibration import load_temperature
 from .variants import TORCH_DYNAMIC, onnx_session
 
 Backend = Literal["torch", "onnx"]
@@ -58,6 +59,7 @@ class Predictor:
         if not source.model_dir.exists():
             raise TransferLearnError(f"{source.path}: no model/ folder (did training finish?)")
         self.processor = self.modality.load_processor(source.model_dir)
+        self.temperature = load_temperature(source.model_dir)  # --calibrate: every backend's logits are divided by it
         if backend == "torch":
             self.model = self.modality.load_model_folder(source.model_dir)
             self.variant = "torch-fp32"
@@ -101,7 +103,7 @@ class Predictor:
             if step is None:
                 return out
             indices, batch = step
-            out[indices] = self.backend(batch)
+            out[indices] = self.backend(batch) if self.temperature is None else self.backend(batch) / self.temperature
 
     def predict(self, items: list, top_k: int | None = None, batch_size: int = 32,
                 max_tokens: int | None = None) -> list[dict]:

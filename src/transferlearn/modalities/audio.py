@@ -152,6 +152,22 @@ class Audio(Modality):
     def describe_input(self, item) -> str:
         return str(item) if isinstance(item, (str, Path)) else "<clip>"
 
+    def inline_html(self, item) -> str:
+        """A player with the clip inline (16 kHz WAV, the first 5 s), so the report plays offline."""
+        import base64
+        import html
+        import io
+
+        import soundfile as sf
+
+        from ..data.audio import read_audio
+
+        buffer = io.BytesIO()
+        sf.write(buffer, read_audio(item, 16000, 5.0), 16000, format="WAV")
+        name = html.escape(Path(str(item)).name)
+        return (f"<audio controls preload='auto' title='{name}' "
+                f"src='data:audio/wav;base64,{base64.b64encode(buffer.getvalue()).decode()}'></audio> {name}")
+
     def baseline(self):
         from ..data.baseline_features import MfccStatistics
 

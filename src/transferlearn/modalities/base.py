@@ -163,3 +163,9 @@ class Modality(ABC):
 
     def describe_input(self, item: Any) -> str:
         return str(item)[:80]
+
+    def inline_html(self, item: Any) -> str:
+        """An input as a self-contained HTML fragment for the reports (a snippet, a thumbnail, a player)."""
+        import html
+
+        return html.escape(self.describe_input(item))

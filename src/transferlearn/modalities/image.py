@@ -166,6 +166,22 @@ class Image(Modality):
     def describe_input(self, item) -> str:
         return str(item) if isinstance(item, (str, Path)) else "<image>"
 
+    def inline_html(self, item) -> str:
+        """A 112 px PNG thumbnail, inline (the report reads offline)."""
+        import base64
+        import html
+        import io
+
+        from ..data.augment import open_image
+
+        picture = open_image(item)
+        picture.thumbnail((112, 112))
+        buffer = io.BytesIO()
+        picture.save(buffer, "PNG")
+        name = html.escape(Path(str(item)).name)
+        return (f"<img class='thumb' alt='{name}' title='{name}' "
+                f"src='data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}'>")
+
     def baseline(self):
         from ..data.baseline_features import Pixels
 

@@ -158,6 +158,12 @@ class Text(Modality):
     def describe_input(self, item) -> str:
         return repr(str(item)[:80])
 
+    def inline_html(self, item) -> str:
+        import html
+
+        text = str(item)
+        return html.escape(text[:300] + ("…" if len(text) > 300 else ""))
+
     def baseline(self):
         from ..data.baseline_features import tfidf
 

@@ -17,7 +17,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:1em}
-img{max-width:520px;border:1px solid #eee}pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
+img{max-width:520px;border:1px solid #eee}img.thumb{max-width:112px}
+td.example{text-align:left;max-width:480px}pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 .note{color:#666;font-size:.9em}
 """
 
@@ -127,6 +128,11 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
         for title, make in (("Per-class scores", per_class_figure), ("Confusion matrix", confusion_figure)):
             caption = f"{title} ({main_split})"
             figures.append((caption, make(metrics[main_split], caption)))
+    from .looking import calibration_figure, errors_section, overfitting_diagnosis
+
+    calibration = calibration_figure(run)
+    if calibration is not None:
+        figures.append(("Calibration: reliability diagram", calibration))
     layout = run.layout
     for path, caption in ((layout.lr_find_plot, "LR finder (--lr auto)"),
                           (layout.augmentation, "Augmented training samples (what the model sees)"),
@@ -143,7 +149,9 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
             f"{train.get('samples_per_second')} samples/s; trainable parameters {train.get('trainable_parameters'):,} "
             f"of {train.get('total_parameters'):,}.</p>" if train.get("trainable_parameters") is not None else "")),
         *(_auto_section(train["auto"]) if train.get("auto") else []),
-        ("Plots", figures_html(figures)),
+        ("Plots", (f"<p>{html.escape(diagnosis)}</p>" if (diagnosis := overfitting_diagnosis(history)) else "")
+         + figures_html(figures)),
+        *([("What the model gets wrong", wrong)] if (wrong := errors_section(run)) else []),
         ("Data", f"<pre>{html.escape(json.dumps(data_summary, indent=2, ensure_ascii=False))}</pre>"),
         ("Configuration", f"<pre>{html.escape(config_yaml)}</pre>"),
     ] + list(extra_sections or [])

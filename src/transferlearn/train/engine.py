@@ -362,14 +362,18 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
     }
     if "baseline" in outcome.extra:
         metrics["baseline"] = outcome.extra["baseline"]
+    scored = {}
     for split in ("validation", "test"):
         if split in outcome.eval_sets:
             with without_trackers(trainer):
                 predictions = trainer.predict(outcome.eval_sets[split])
             logits = predictions.predictions
-            logits = logits[0] if isinstance(logits, tuple) else logits
-            metrics[split] = classification_metrics(predictions.label_ids, np.asarray(logits), label_names)
-            _save_predictions(layout.predictions_file(split), np.asarray(logits), predictions.label_ids)
+            logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
+            metrics[split] = classification_metrics(predictions.label_ids, logits, label_names)
+            _save_predictions(layout.predictions_file(split), logits, predictions.label_ids,
+                              _row_inputs(setup, split, len(predictions.label_ids)))
+            scored[split] = (logits, predictions.label_ids)
+    _calibrate(config, layout, metrics, scored)
     from .baseline import compare_with_baseline
 
     warning = compare_with_baseline(metrics)
@@ -379,12 +383,43 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
     atomic_write_json(layout.metrics, metrics)
 
 
-def _save_predictions(path: Path, logits: np.ndarray, labels: np.ndarray) -> None:
-    """What a study pairs by row and an error report ranks: logits (float32) and labels, in row order."""
+def _calibrate(config: TrainConfig, layout: RunLayout, metrics: dict, scored: dict) -> None:
+    """Every scored split gets its expected calibration error; with --calibrate, a temperature fitted on validation
+    is saved with the model, and the ECE it gives is reported beside the raw one."""
+    from ..report.errors import expected_calibration_error, softmax
+
+    temperature = None
+    if config.calibrate and "validation" in scored:
+        from .calibration import fit_temperature, save_temperature
+
+        temperature = fit_temperature(*scored["validation"])
+        save_temperature(layout.model, temperature, "validation", len(scored["validation"][1]))
+        log.info("temperature scaling: T = %.3f (fitted on validation)", temperature)
+    for split, (logits, labels) in scored.items():
+        metrics[split]["ece"] = expected_calibration_error(softmax(logits), labels)["ece"]
+        if temperature is not None:
+            metrics[split]["ece_calibrated"] = expected_calibration_error(softmax(logits / temperature), labels)["ece"]
+    if temperature is not None:
+        metrics["calibration"] = {"method": "temperature scaling", "temperature": temperature, "fitted_on": "validation"}
+
+
+def _row_inputs(setup: Setup, split: str, rows: int) -> list[str]:
+    """Each row's input as text: the sentence, or the file's path ('' for a picture or clip held as bytes)."""
+    dataset = setup.data.splits.get(split)
+    if dataset is None or len(dataset) != rows:
+        return [""] * rows
+    column = dataset.with_format(None)[setup.modality.row_column]
+    return [(item.get("path") or "") if isinstance(item, dict) else str(item) for item in column]
+
+
+def _save_predictions(path: Path, logits: np.ndarray, labels: np.ndarray, inputs: list[str]) -> None:
+    """What a study pairs by row and an error report ranks and shows: logits (float32), labels and each row's
+    input as text, in row order (plain arrays: read back without pickle)."""
     import io
 
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, logits=logits.astype(np.float32), labels=np.asarray(labels, dtype=np.int64))
+    np.savez_compressed(buffer, logits=logits.astype(np.float32), labels=np.asarray(labels, dtype=np.int64),
+                        inputs=np.asarray(inputs, dtype=str))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
 

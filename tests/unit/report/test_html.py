@@ -14,7 +14,7 @@ from transferlearn.report.plots import png_bytes, subplots
 def test_report_embeds_every_figure_and_the_results(trained_tiny_run):
     page = (trained_tiny_run.path / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 5  # loss, learning rate, validation metrics, per-class, confusion matrix
+    assert len(images) == 6  # loss, learning rate, validation metrics, per-class, confusion matrix, reliability
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
     assert "http://" not in page and "https://" not in page  # nothing to fetch: readable offline
     test = trained_tiny_run.metrics["test"]
@@ -31,8 +31,38 @@ def test_report_picks_up_files_the_layout_names(trained_tiny_run, tmp_path):
     write_report(run)
     page = run.layout.report.read_text()
     assert "Deployment variants: latency vs quality" in page
-    assert page.count("data:image/png;base64,") == 6
+    assert page.count("data:image/png;base64,") == 7
     assert render_report(run) == page
+
+
+def test_report_shows_the_highest_loss_examples_calibration_and_a_diagnosis(trained_tiny_run):
+    from transferlearn.report.errors import top_losses
+
+    page = (trained_tiny_run.path / "report.html").read_text()
+    assert "What the model gets wrong" in page and "Most confused pairs" in page
+    worst = top_losses(trained_tiny_run, None, 1)["examples"][0]
+    assert worst["input"] in page  # the sentence itself, inline
+    assert "Calibration: reliability diagram" in page
+    assert any(k in page for k in ("overfitting", "no sign of overfitting", "more training might help"))
+
+
+def test_pictures_and_clips_are_shown_inline(trained_image_run, trained_audio_run):
+    image_page = (trained_image_run.path / "report.html").read_text()
+    assert "<img class='thumb'" in image_page and "src='data:image/png;base64," in image_page
+    audio_page = (trained_audio_run.path / "report.html").read_text()
+    assert "<audio controls" in audio_page and "src='data:audio/wav;base64," in audio_page
+
+
+def test_the_overfitting_diagnosis_reads_the_losses():
+    from transferlearn.report.looking import overfitting_diagnosis
+
+    rising = [{"step": s, "loss": 1.0 - s / 100} for s in range(1, 60)] + [
+        {"step": 20, "epoch": 1, "eval_loss": 0.6}, {"step": 40, "epoch": 2, "eval_loss": 0.5},
+        {"step": 60, "epoch": 3, "eval_loss": 0.7}]
+    assert "overfitting" in overfitting_diagnosis(rising) and "epoch 2" in overfitting_diagnosis(rising)
+    falling = rising[:-1] + [{"step": 60, "epoch": 3, "eval_loss": 0.4}]
+    assert "still falling" in overfitting_diagnosis(falling)
+    assert overfitting_diagnosis([{"step": 1, "loss": 1.0}]) is None
 
 
 def test_plots_leave_no_global_figure_state():
