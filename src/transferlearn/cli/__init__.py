@@ -548,6 +548,38 @@ def errors(
 
 
 @app.command()
+@with_config_options(exclude=("output",))
+def audit(
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Audit folder (default audits/<model>-<data>)."),
+    near: float = typer.Option(0.98, min=0.5, max=1.0, help="Feature cosine at or above which two rows are near "
+                               "duplicates."),
+    fix_out: Optional[Path] = typer.Option(None, "--fix-out", help="Write a cleaned copy of a table-style dataset "
+                                           "here (duplicates across splits dropped from train, doubted rows marked)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config key: --set image_size=64"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    overrides: dict = None,
+):
+    """Data quality before training: likely label errors, duplicates and leaks across splits, imbalance, outliers."""
+    _setup_logging(verbose)
+    from ..audit.runner import run_audit
+
+    cfg, _ = _load_train_config(None, overrides, set_)
+    folder = output or Path("audits") / f"{Path(cfg.model.split(':', 1)[-1]).name}-{Path(cfg.data.rstrip('/')).name}"
+    result = run_audit(cfg, folder, near_threshold=near, fix_out=fix_out, report=console.print)
+    table = Table(title=f"audit of {result['rows']:,} rows in {result['seconds']} s: {folder}/audit.html")
+    table.add_column("check")
+    table.add_column("found", justify="right")
+    for key, value in result["counts"].items():
+        table.add_row(key.replace("_", " "), str(value))
+    out.print(table)
+    if result["class_balance"]["warning"]:
+        out.print(f"[bold red]warning:[/bold red] {result['class_balance']['warning']}")
+    if result.get("fixed"):
+        out.print(f"cleaned copy: {result['fixed']['folder']} ({result['fixed']['dropped_train_rows']} training rows "
+                  "dropped as duplicates of validation / test rows)")
+
+
+@app.command()
 def runs(
     root: Path = typer.Argument(Path("runs"), help="Folder to search for run folders."),
     sort: str = typer.Option("macro_f1", help="Column to sort by (highest first): macro_f1, accuracy, train_s, "

@@ -152,6 +152,23 @@ class Audio(Modality):
     def describe_input(self, item) -> str:
         return str(item) if isinstance(item, (str, Path)) else "<clip>"
 
+    def input_flags(self, item) -> list[str]:
+        """Silent, clipped or very short clips."""
+        import numpy as np
+
+        from ..data.audio import read_audio
+
+        samples = read_audio(item, 16000)
+        flags = []
+        if len(samples) < 0.2 * 16000:
+            flags.append(f"very short: {len(samples) / 16000:.2f} s")
+        peak = float(np.abs(samples).max()) if len(samples) else 0.0
+        if peak < 1e-4:
+            flags.append("silent")
+        elif np.mean(np.abs(samples) >= 0.999) > 0.001:
+            flags.append(f"clipped: {np.mean(np.abs(samples) >= 0.999):.1%} of samples at full scale")
+        return flags
+
     def inline_html(self, item) -> str:
         """A player with the clip inline (16 kHz WAV, the first 5 s), so the report plays offline."""
         import base64

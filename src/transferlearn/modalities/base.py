@@ -164,6 +164,10 @@ class Modality(ABC):
     def describe_input(self, item: Any) -> str:
         return str(item)[:80]
 
+    def input_flags(self, item: Any) -> list[str]:
+        """What looks wrong with one raw input on its own (tl audit): nothing, unless the modality knows better."""
+        return []
+
     def inline_html(self, item: Any) -> str:
         """An input as a self-contained HTML fragment for the reports (a snippet, a thumbnail, a player)."""
         import html

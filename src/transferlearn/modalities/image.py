@@ -166,6 +166,23 @@ class Image(Modality):
     def describe_input(self, item) -> str:
         return str(item) if isinstance(item, (str, Path)) else "<image>"
 
+    def input_flags(self, item) -> list[str]:
+        """Tiny or extreme-aspect pictures (read from the header only)."""
+        import io
+
+        from PIL import Image
+
+        source = io.BytesIO(item["bytes"]) if isinstance(item, dict) and item.get("bytes") is not None else (
+            item["path"] if isinstance(item, dict) else item)
+        with Image.open(source) as picture:
+            width, height = picture.size
+        flags = []
+        if min(width, height) < 32:
+            flags.append(f"tiny: {width}x{height} px")
+        if max(width, height) / max(min(width, height), 1) > 4:
+            flags.append(f"extreme aspect ratio: {width}x{height}")
+        return flags
+
     def inline_html(self, item) -> str:
         """A 112 px PNG thumbnail, inline (the report reads offline)."""
         import base64

@@ -1,0 +1,1 @@
+"""Data quality before training: label errors, duplicates and leaks, imbalance, outliers (tl audit)."""

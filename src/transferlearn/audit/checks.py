@@ -1,0 +1,112 @@
+"""Data-quality checks on one pass of frozen-backbone features: likely label errors (confident learning, cleanlab),
+exact and near duplicates within and across splits, class imbalance, and outliers far from every class centre.
+Pure functions on arrays, so each is tested on data whose answer is known."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+import numpy as np
+
+
+def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Each row's class probabilities from a logistic regression that never saw it (stratified K-fold), the input
+    confident learning needs. Standardised features; C = 1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    smallest = int(np.bincount(labels).min())
+    folds = max(2, min(folds, smallest)) if smallest >= 2 else 2
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return cross_val_predict(model, features, labels, cv=split, method="predict_proba")
+
+
+def label_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
+    """Rows whose given label confident learning doubts (``cleanlab.filter.find_label_issues``), most doubtful
+    first, with the label the out-of-fold model suggests."""
+    from cleanlab.filter import find_label_issues
+
+    ranked = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")
+    return [{"row": int(i), "given": int(labels[i]), "suggested": int(probabilities[i].argmax()),
+             "p_given": float(probabilities[i, labels[i]]), "p_suggested": float(probabilities[i].max())}
+            for i in ranked]
+
+
+def label_quality_ranking(labels: np.ndarray, probabilities: np.ndarray, n: int) -> list[dict]:
+    """Every row ranked by cleanlab's label quality score (self-confidence), worst first: the order in which to
+    review labels beyond what ``label_issues`` is confident about."""
+    from cleanlab.rank import get_label_quality_scores
+
+    scores = get_label_quality_scores(labels, probabilities, method="self_confidence")
+    order = np.argsort(scores, kind="stable")[:n]
+    return [{"row": int(i), "quality": float(scores[i]), "suggested": int(probabilities[i].argmax())} for i in order]
+
+
+def content_hash(item) -> str:
+    """A row's content: the text itself (whitespace-trimmed), or the bytes of its file / inline picture or clip."""
+    if isinstance(item, dict):
+        if item.get("bytes") is not None:
+            data = item["bytes"]
+        else:
+            with open(item["path"], "rb") as f:
+                data = f.read()
+    else:
+        data = str(item).strip().encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def exact_duplicates(hashes: list[str], splits: list[str]) -> list[dict]:
+    """Groups of rows with identical content; ``across`` when the group spans more than one split."""
+    groups = defaultdict(list)
+    for row, digest in enumerate(hashes):
+        groups[digest].append(row)
+    found = []
+    for rows in groups.values():
+        if len(rows) > 1:
+            in_splits = sorted({splits[r] for r in rows})
+            found.append({"rows": rows, "splits": in_splits, "across": len(in_splits) > 1})
+    return sorted(found, key=lambda g: (not g["across"], -len(g["rows"])))
+
+
+def near_duplicates(features: np.ndarray, splits: list[str], threshold: float, exclude: set[tuple[int, int]],
+                    block: int = 2048, limit: int = 5000) -> list[dict]:
+    """Pairs of rows whose features' cosine similarity is at least ``threshold`` (exact duplicates excluded),
+    found in blocks so memory stays at block x rows."""
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    unit = unit.astype(np.float32)
+    pairs = []
+    for start in range(0, len(unit), block):
+        similarity = unit[start:start + block] @ unit.T
+        rows, cols = np.nonzero(similarity >= threshold)
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            a = start + r
+            if c <= a or (a, c) in exclude:
+                continue
+            pairs.append({"rows": [a, c], "cosine": float(similarity[r, c]), "splits": [splits[a], splits[c]],
+                          "across": splits[a] != splits[c]})
+            if len(pairs) >= limit:
+                return sorted(pairs, key=lambda p: (not p["across"], -p["cosine"]))
+    return sorted(pairs, key=lambda p: (not p["across"], -p["cosine"]))
+
+
+def class_balance(labels_by_split: dict[str, np.ndarray], names: list[str]) -> dict:
+    counts = {split: np.bincount(labels, minlength=len(names)).tolist() for split, labels in labels_by_split.items()}
+    train = np.asarray(counts.get("train") or next(iter(counts.values())))
+    ratio = float(train.max() / max(train.min(), 1))
+    return {"counts": {split: dict(zip(names, c)) for split, c in counts.items()}, "max_over_min": ratio,
+            "warning": (f"the largest training class has {ratio:.1f}x the rows of the smallest: macro-F1 will suffer "
+                        "on the rare classes; try --class-weights balanced") if ratio >= 3 else None}
+
+
+def outliers(features: np.ndarray, labels: np.ndarray, n: int = 20) -> list[dict]:
+    """The rows farthest (cosine distance) from every class centre: neither their class nor any other."""
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    centres = np.stack([unit[labels == c].mean(0) for c in np.unique(labels)])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    nearest = 1.0 - (unit @ centres.T).max(1)
+    order = np.argsort(-nearest)[:n]
+    return [{"row": int(i), "distance": float(nearest[i])} for i in order]

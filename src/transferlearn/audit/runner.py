@@ -1,0 +1,169 @@
+"""``tl audit``: data quality before training, from one forward pass of the frozen backbone over every split.
+
+The features come from the same cache as every linear probe (same backbone, same preprocessing, same rows), so
+an audit followed by ``tl train`` extracts them once. Output: ``audit.json`` and a self-contained ``audit.html``
+(examples inline, as the run report shows them); ``--fix-out DIR`` writes a cleaned copy of a table-style dataset
+and never touches the original."""
+
+from __future__ import annotations
+
+import csv
+import html
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..io import atomic_write_json, atomic_write_text
+from ..layout import RunLayout
+from ..report.html import page, table_html
+from . import checks
+
+
+def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, fix_out: Path | None = None,
+              examples: int = 20, report=print) -> dict:
+    from ..train.probe import probe_data
+    from ..train.setup import Setup
+
+    started = time.time()
+    if fix_out is not None:
+        _check_fix_out(Path(config.data), fix_out)
+    config = config.model_copy(update={"strategy": "linear-probe", "augment": "none", "progress": False})
+    setup = Setup.build(config)
+    modality, names = setup.modality, setup.data.label_names
+    features = probe_data(config, setup, RunLayout(output))
+    split_names, rows_in_split, items, blocks, labels = [], [], [], [], []
+    for split, dataset in setup.data.splits.items():
+        raw = dataset.with_format(None)
+        items += list(raw[modality.row_column])
+        labels.append(np.asarray(raw["label"], dtype=np.int64))
+        blocks.append(np.asarray(features.datasets[split].features, dtype=np.float32))
+        split_names += [split] * len(dataset)
+        rows_in_split += list(range(len(dataset)))
+    x, y = np.concatenate(blocks), np.concatenate(labels)
+    report(f"audit: {len(y):,} rows, {x.shape[1]} features per row ({time.time() - started:.0f} s so far)")
+
+    def where(row: int) -> dict:
+        item = items[row]
+        shown = item.get("path") if isinstance(item, dict) else item
+        return {"row": row, "split": split_names[row], "split_row": rows_in_split[row],
+                "input": shown if shown is not None else "<inline bytes>", "label": names[y[row]]}
+
+    probabilities = checks.out_of_fold_probabilities(x, y, seed=config.seed)
+    issues = checks.label_issues(y, probabilities)
+    ranking = checks.label_quality_ranking(y, probabilities, max(200, 3 * len(issues)))
+    exact = checks.exact_duplicates([checks.content_hash(i) for i in items], split_names)
+    same = {(a, b) for g in exact for a in g["rows"] for b in g["rows"] if a < b}
+    near = checks.near_duplicates(x, split_names, near_threshold, same)
+    balance = checks.class_balance({s: y[np.asarray(split_names) == s] for s in setup.data.splits}, names)
+    far = checks.outliers(x, y)
+    flagged = [{**where(r), "flags": f} for r, item in enumerate(items) if (f := modality.input_flags(item))]
+    result = {
+        "data": config.data, "model": config.model, "rows": int(len(y)), "feature_dim": int(x.shape[1]),
+        "seconds": None, "near_duplicate_threshold": near_threshold, "class_balance": balance,
+        "counts": {"label_issues": len(issues), "exact_duplicate_groups": len(exact),
+                   "cross_split_exact_duplicates": sum(1 for g in exact if g["across"]),
+                   "near_duplicate_pairs": len(near), "cross_split_near_duplicates": sum(1 for p in near if p["across"]),
+                   "input_flags": len(flagged)},
+        "label_issues": [{**where(i["row"]), **{k: v for k, v in i.items() if k != "row"},
+                          "given": names[i["given"]], "suggested": names[i["suggested"]]} for i in issues],
+        "label_quality_ranking": [{**where(r["row"]), "quality": r["quality"], "suggested": names[r["suggested"]]}
+                                  for r in ranking],
+        "exact_duplicates": [{"rows": [where(r) for r in g["rows"]], "across": g["across"]} for g in exact],
+        "near_duplicates": [{"rows": [where(r) for r in p["rows"]], "cosine": p["cosine"], "across": p["across"]}
+                            for p in near],
+        "outliers": [{**where(o["row"]), "distance": o["distance"]} for o in far],
+        "input_flags": flagged, "notes": setup.data.notes,
+    }
+    result["seconds"] = round(time.time() - started, 1)
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(output / "audit.json", result)
+    atomic_write_text(output / "audit.html", render_audit(result, modality, items, examples))
+    if fix_out is not None:
+        result["fixed"] = write_fixed_copy(result, setup, fix_out)
+    return result
+
+
+def render_audit(result: dict, modality, items: list, examples: int) -> str:
+    def shown(entry) -> str:
+        item = items[entry["row"]]
+        return f"<td class='example'>{modality.inline_html(item)}</td>"
+
+    counts = result["counts"]
+    issue_rows = "".join(f"<tr><td>{e['split']} {e['split_row']}</td>{shown(e)}<td>{html.escape(e['given'])}</td>"
+                         f"<td>{html.escape(e['suggested'])}</td><td>{e['p_given']:.3f}</td></tr>"
+                         for e in result["label_issues"][:examples])
+    dup_rows = "".join("<tr>" + "".join(f"<td>{r['split']} {r['split_row']}</td>{shown(r)}" for r in g["rows"][:2])
+                       + f"<td>{'across splits' if g['across'] else 'one split'}</td></tr>"
+                       for g in result["exact_duplicates"][:examples])
+    near_rows = "".join("<tr>" + "".join(f"<td>{r['split']} {r['split_row']}</td>{shown(r)}" for r in p["rows"])
+                        + f"<td>{p['cosine']:.4f}</td></tr>" for p in result["near_duplicates"][:examples])
+    far_rows = "".join(f"<tr><td>{o['split']} {o['split_row']}</td>{shown(o)}<td>{html.escape(o['label'])}</td>"
+                       f"<td>{o['distance']:.3f}</td></tr>" for o in result["outliers"][:examples])
+    balance = result["class_balance"]
+    sections = [
+        ("Summary", table_html(["check", "found"], [[k.replace("_", " "), v] for k, v in counts.items()])
+         + (f"<p style='color:#b00'>{html.escape(balance['warning'])}</p>" if balance["warning"] else "")),
+        ("Likely label errors (confident learning)", "<table><tr><th>row</th><th>input</th><th>given</th>"
+         f"<th>suggested</th><th>p(given)</th></tr>{issue_rows}</table>"),
+        ("Exact duplicates", f"<table>{dup_rows}</table>" if dup_rows else "<p>None.</p>"),
+        (f"Near duplicates (feature cosine ≥ {result['near_duplicate_threshold']})",
+         f"<table>{near_rows}</table>" if near_rows else "<p>None.</p>"),
+        ("Class counts", table_html(["split", *next(iter(balance["counts"].values()))],
+                                    [[s, *c.values()] for s, c in balance["counts"].items()])),
+        ("Outliers (far from every class centre)", "<table><tr><th>row</th><th>input</th><th>label</th>"
+         f"<th>distance</th></tr>{far_rows}</table>"),
+        ("Inputs flagged", table_html(["row", "input", "flags"], [[f"{f['split']} {f['split_row']}", f["input"],
+                                                                   "; ".join(f["flags"])]
+                                                                  for f in result["input_flags"][:examples]])
+         if result["input_flags"] else "<p>None.</p>"),
+    ]
+    note = (f"data <b>{html.escape(str(result['data']))}</b>, backbone <b>{html.escape(str(result['model']))}</b>; "
+            f"{result['rows']:,} rows in {result['seconds']} s")
+    return page("transferlearn audit", note, sections)
+
+
+def _check_fix_out(source: Path, fix_out: Path) -> None:
+    source, target = source.resolve(), fix_out.resolve()
+    root = source if source.is_dir() else source.parent
+    if target == root or root in target.parents or target in root.parents:
+        raise ConfigError(f"--fix-out {fix_out}: it is, holds or sits inside the data ({root}); the original is never "
+                          "written to: choose a folder outside it")
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"--fix-out {fix_out}: the folder is not empty; choose a new one")
+
+
+def write_fixed_copy(result: dict, setup, fix_out: Path) -> dict:
+    """A cleaned copy of a table-style dataset (inputs that are strings: texts): each training row that also sits
+    in validation or test is dropped, and every row the audit doubts is marked in an ``audit_flag`` column."""
+    if setup.modality.file_inputs:
+        raise ConfigError("--fix-out writes a cleaned copy of table-style data (text); for pictures and clips, use "
+                          "audit.json's rows to move or relabel files")
+    flags: dict[tuple[str, int], list[str]] = {}
+    for e in result["label_issues"]:
+        flags.setdefault((e["split"], e["split_row"]), []).append(f"label? suggested {e['suggested']}")
+    dropped = set()
+    for group in result["exact_duplicates"]:
+        if group["across"]:
+            dropped |= {(r["split"], r["split_row"]) for r in group["rows"] if r["split"] == "train"}
+    for pair in result["near_duplicates"]:
+        for r in pair["rows"]:
+            flags.setdefault((r["split"], r["split_row"]), []).append(f"near duplicate (cosine {pair['cosine']:.3f})")
+    fix_out.mkdir(parents=True)
+    names, written = setup.data.label_names, {}
+    for split, dataset in setup.data.splits.items():
+        raw = dataset.with_format(None)
+        path = fix_out / f"{split}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label", "audit_flag"])
+            kept = 0
+            for row, (text, label) in enumerate(zip(raw[setup.modality.row_column], raw["label"])):
+                if (split, row) in dropped:
+                    continue
+                writer.writerow([text, names[label], "; ".join(flags.get((split, row), []))])
+                kept += 1
+        written[split] = {"file": str(path), "rows": kept}
+    return {"folder": str(fix_out), "splits": written, "dropped_train_rows": len(dropped)}
