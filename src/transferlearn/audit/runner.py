@@ -23,7 +23,7 @@ from . import checks
 
 
 def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, fix_out: Path | None = None,
-              examples: int = 20, report=print) -> dict:
+              examples: int = 20, ranking_rows: int | None = None, report=print) -> dict:
     from ..train.probe import probe_data
     from ..train.setup import Setup
 
@@ -53,7 +53,7 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
 
     probabilities = checks.out_of_fold_probabilities(x, y, seed=config.seed)
     issues = checks.label_issues(y, probabilities)
-    ranking = checks.label_quality_ranking(y, probabilities, max(200, 3 * len(issues)))
+    ranking = checks.label_quality_ranking(y, probabilities, ranking_rows or max(200, 3 * len(issues)))
     exact = checks.exact_duplicates([checks.content_hash(i) for i in items], split_names)
     same = {(a, b) for g in exact for a in g["rows"] for b in g["rows"] if a < b}
     near = checks.near_duplicates(x, split_names, near_threshold, same)
