@@ -1,0 +1,72 @@
+"""report.html and audit.html for a text, an image and an audio run in a real headless Chromium: no console
+errors, every picture decodes to a non-blank image, every audio element has a playable source; screenshots are
+written under the test's tmp dir."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def audits(tmp_path_factory, sentiment_folder, image_folder, audio_folder, tiny_text_model, tiny_image_model,
+           tiny_audio_model):
+    from transferlearn import load_config
+    from transferlearn.audit.runner import run_audit
+
+    root = tmp_path_factory.mktemp("audits")
+    made = {}
+    for name, data, model, task in (("text", sentiment_folder, tiny_text_model("bert"), "text"),
+                                    ("image", image_folder, tiny_image_model(), "image"),
+                                    ("audio", audio_folder, tiny_audio_model(), "audio")):
+        run_audit(load_config(data=str(data), model=str(model), task=task), root / name, report=lambda line: None)
+        made[name] = root / name / "audit.html"
+    return made
+
+
+def _check_page(browser, url, shot):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    images = page.locator("img")
+    for i in range(images.count()):
+        image = images.nth(i)
+        width, complete = image.evaluate("img => [img.naturalWidth, img.complete]")
+        assert complete and width > 0, f"picture {i} did not decode"
+        image.scroll_into_view_if_needed()
+        pixels = np.asarray(Image.open(io.BytesIO(image.screenshot())).convert("L"), dtype=float)
+        assert pixels.std() > 1, f"picture {i} is blank"
+    players = page.locator("audio")
+    for i in range(players.count()):
+        state = players.nth(i).evaluate(
+            "a => new Promise(done => { if (a.readyState >= 1) done([a.readyState, a.duration]);"
+            " else { a.onloadedmetadata = () => done([a.readyState, a.duration]); a.onerror = () => done([-1, 0]); }"
+            " a.load(); })")
+        assert state[0] >= 1 and state[1] > 0, f"audio {i} has no playable source"
+    page.screenshot(path=str(shot), full_page=True)
+    assert problems == []
+    return images.count(), players.count()
+
+
+@pytest.mark.parametrize("kind", ["text", "image", "audio"])
+def test_report_and_audit_pages_render(browser, kind, trained_tiny_run, trained_image_run, trained_audio_run, audits,
+                                       tmp_path):
+    run = {"text": trained_tiny_run, "image": trained_image_run, "audio": trained_audio_run}[kind]
+    images, players = _check_page(browser, (run.path / "report.html").as_uri(), tmp_path / f"report-{kind}.png")
+    assert images >= 5
+    if kind == "audio":
+        assert players >= 1
+    if kind == "image":
+        assert images >= 6  # the figures and the worst examples' thumbnails
+    images, players = _check_page(browser, audits[kind].as_uri(), tmp_path / f"audit-{kind}.png")
+    if kind == "audio":
+        assert players >= 1
+    if kind == "image":
+        assert images >= 1
+    assert (tmp_path / f"report-{kind}.png").stat().st_size > 10_000
