@@ -103,6 +103,36 @@ def _metrics_table(metrics: dict) -> str:
             + "".join(rows) + "</table>")
 
 
+def _per_class_table(split_metrics: dict, split: str) -> str:
+    per_class = split_metrics.get("per_class", {})
+    rows = [[name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
+            for name, m in per_class.items()]
+    return f"<p class='note'>{html.escape(split)}</p>" + table_html(["class", "precision", "recall", "F1", "support"],
+                                                                    rows)
+
+
+def _data_tables(summary: dict) -> str:
+    """Splits and class counts as a table; the source, columns and notes as a list."""
+    splits = summary.get("splits", {})
+    labels = summary.get("labels", [])
+    counts = table_html(["split", "rows", *labels], [[split, s["rows"], *[s["per_class"].get(n, 0) for n in labels]]
+                                                     for split, s in splits.items()]) if splits else ""
+    facts = [f"source: {summary.get('source')}"] + [f"columns: {summary['columns']}"] * bool(summary.get("columns")) + \
+        list(summary.get("notes", []))
+    return counts + "<ul>" + "".join(f"<li>{html.escape(str(f))}</li>" for f in facts) + "</ul>"
+
+
+def _config_tables(config, config_yaml: str) -> str:
+    """The keys set differently from the defaults, then everything folded."""
+    defaults = {name: field.default for name, field in type(config).model_fields.items()}
+    values = config.model_dump(mode="json")
+    changed = [[k, json.dumps(v, ensure_ascii=False)] for k, v in values.items()
+               if k in defaults and defaults[k] is not ... and v != defaults[k] and k not in ("data", "model", "output")]
+    return (f"<p>data <b>{html.escape(str(values.get('data')))}</b>, model <b>{html.escape(str(values.get('model')))}"
+            "</b>; keys not at their defaults:</p>" + (table_html(["key", "value"], changed) if changed else "<p>none</p>")
+            + f"<details><summary>the whole configuration</summary><pre>{html.escape(config_yaml)}</pre></details>")
+
+
 def _auto_section(auto: dict) -> list[tuple[str, str]]:
     rows = "".join(
         f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(c.get('strategy', ''))}</td>"
@@ -152,8 +182,9 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
         ("Plots", (f"<p>{html.escape(diagnosis)}</p>" if (diagnosis := overfitting_diagnosis(history)) else "")
          + figures_html(figures)),
         *([("What the model gets wrong", wrong)] if (wrong := errors_section(run)) else []),
-        ("Data", f"<pre>{html.escape(json.dumps(data_summary, indent=2, ensure_ascii=False))}</pre>"),
-        ("Configuration", f"<pre>{html.escape(config_yaml)}</pre>"),
+        *([("Per-class scores", _per_class_table(metrics[main_split], main_split))] if main_split in metrics else []),
+        ("Data", _data_tables(data_summary)),
+        ("Configuration", _config_tables(run.config, config_yaml)),
     ] + list(extra_sections or [])
     return page(f"transferlearn run — {run.path.name}",
                 f"model <b>{html.escape(str(metrics.get('model')))}</b>, strategy "

@@ -44,6 +44,10 @@ def test_report_shows_the_highest_loss_examples_calibration_and_a_diagnosis(trai
     assert worst["input"] in page  # the sentence itself, inline
     assert "Calibration: reliability diagram" in page
     assert any(k in page for k in ("overfitting", "no sign of overfitting", "more training might help"))
+    # readable tables: per-class scores, the splits' class counts, the keys set away from their defaults
+    assert "<th>precision</th><th>recall</th><th>F1</th><th>support</th>" in page
+    assert "<th>split</th><th>rows</th><th>negative</th><th>positive</th>" in page
+    assert "keys not at their defaults" in page and "<td>lr</td><td>0.01</td>" in page and "<details>" in page
 
 
 def test_pictures_and_clips_are_shown_inline(trained_image_run, trained_audio_run):
