@@ -29,7 +29,7 @@ def test_run_folder_contract(trained_tiny_run):
     assert any("loss" in h and "learning_rate" in h for h in history)
     assert sum("eval_macro_f1" in h for h in history) == 6  # one evaluation per epoch
     report = (run.path / "report.html").read_text()
-    assert report.count("data:image/png;base64,") == 5
+    assert report.count("data:image/png;base64,") == 6  # with the reliability diagram
     assert "<figcaption>Confusion matrix (test)</figcaption>" in report and "<figcaption>Loss</figcaption>" in report
 
 
