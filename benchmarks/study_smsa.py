@@ -33,7 +33,9 @@ def main() -> None:
     config = StudyConfig(data=str(SHARED_DATA / "smsa"), model="offline:e5-small-multilingual",
                          arms="linear-probe,probe-then-finetune,full", fractions=args.fractions, seeds=args.seeds,
                          time_budget=args.time_budget, output=args.output)
-    result = run_and_record("study_smsa", config, {"baseline": False})
+    # a cache folder of the study's own, so the count of feature extractions starts from a cold cache (the shared
+    # one may already hold SmSA's training features from an earlier run, which would make the count 0)
+    result = run_and_record("study_smsa", config, {"baseline": False, "feature_cache": f"{args.output}/features"})
     curves = result["learning_curves"]
     print("labels needed for 95 % of the full-data score: " + ("; ".join(
         f"{arm} ~{c['labels']:,.0f} [{c['low']:,.0f}, {c['high']:,.0f}]" if c.get("labels") and c.get("high")
