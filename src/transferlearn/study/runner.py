@@ -23,6 +23,8 @@ import resource
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..config import load_config
 from ..errors import ConfigError
 from ..io import atomic_write_json
@@ -125,12 +127,35 @@ class Study:
         data = detect_modality(base).load_data(base)
         return len(data.splits["train"]), data.num_labels
 
+    def planned_steps(self, rows: int) -> int:
+        """Optimizer steps a fine-tune on ``rows`` rows will take: the engine's own rule (epochs raised to reach
+        min_steps on small data), so a run's cost is estimated in steps, not rows."""
+        import math
+
+        from ..strategies.auto import epochs_for
+
+        base = load_config(data=self.config.data, model=self.config.model, **self.settings)
+        per_epoch = math.ceil(rows / (base.batch_size * base.gradient_accumulation_steps))
+        asked = base.epochs if "epochs" in self.settings else None
+        return math.ceil(per_epoch * epochs_for(per_epoch, base.min_steps, asked, base.epochs))
+
     def estimate(self, arm: str, rows: int) -> float | None:
-        """Seconds for ``arm`` on ``rows`` training rows: its finished runs' seconds per row (the largest run's,
-        at least the smallest run's seconds)."""
-        done = [r for r in self.records.values() if r["arm"] == arm and "wall_s" in r]
+        """Seconds for ``arm`` on ``rows`` rows from its finished runs: a line through (optimizer steps, seconds)
+        when they trained for different step counts (the fixed cost of loading and scoring is the intercept), else
+        seconds per step; for runs without steps (probes on cached features), seconds per row."""
+        done = [r for r in self.records.values() if r["arm"] == arm and r.get("wall_s")]
         if not done:
             return None
+        probe = arm_settings(arm, self.config.model)["strategy"] == "linear-probe"  # its steps are L-BFGS iterations
+        stepped = [r for r in done if r.get("steps")] if not probe else []
+        if stepped:
+            steps, walls = np.array([r["steps"] for r in stepped], float), np.array([r["wall_s"] for r in stepped], float)
+            planned = self.planned_steps(rows)
+            if len(set(steps.tolist())) >= 2:
+                slope, intercept = np.polyfit(steps, walls, 1)
+                if slope > 0:
+                    return float(max(intercept, 0.0) + slope * planned)
+            return float(np.median(walls / steps) * planned)
         largest = max(done, key=lambda r: r["rows"])
         return max(min(r["wall_s"] for r in done), largest["wall_s"] * rows / max(largest["rows"], 1))
 
@@ -178,6 +203,7 @@ class Study:
         train = metrics.get("train", {})
         cache = train.get("feature_cache", {}).get("train")
         record = {"name": name, "arm": arm, "fraction": fraction, "seed": seed, "rows": train.get("num_samples"),
+                  "steps": train.get("steps"),
                   "run": str(folder.relative_to(self.folder)), "trainable_parameters": train.get("trainable_parameters"),
                   "train_features_extracted": None if cache is None else not cache["hit"]}
         for split in ("validation", "test"):

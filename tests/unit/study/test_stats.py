@@ -83,3 +83,19 @@ def test_subsets_of_one_seed_are_nested_and_stratified():
         assert np.all(np.abs(counts - n * np.array([0.7, 0.25, 0.05])) <= 1.5)
     assert set(order[:10]) <= set(order[:100]) <= set(order[:300])
     assert not np.array_equal(order, nested_order(labels, seed=8))
+
+
+def test_a_study_estimates_fine_tunes_in_steps_and_probes_in_rows():
+    from transferlearn.study.config import StudyConfig
+    from transferlearn.study.runner import Study
+
+    study = Study(StudyConfig(data="d", model="m", arms="full,linear-probe", fractions="0.1,1", seeds=1),
+                  {"batch_size": 32, "min_steps": 200})
+    assert study.planned_steps(320) == 200  # 10 steps an epoch, raised to min_steps
+    assert study.planned_steps(3200) == 300  # 100 steps an epoch, the default 3 epochs
+    study.records = {"a": {"arm": "full", "rows": 320, "steps": 200, "wall_s": 60.0},
+                     "b": {"arm": "full", "rows": 640, "steps": 220, "wall_s": 64.0},
+                     "c": {"arm": "linear-probe", "rows": 320, "steps": 70, "wall_s": 5.0}}
+    assert study.estimate("full", 3200) == pytest.approx(20.0 + 0.2 * 300)  # intercept + seconds per step
+    assert study.estimate("linear-probe", 3200) == pytest.approx(50.0)  # seconds per row for cached-feature probes
+    assert study.estimate("scratch", 100) is None
