@@ -33,6 +33,11 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
     config = config.model_copy(update={"strategy": "linear-probe", "augment": "none", "progress": False})
     setup = Setup.build(config)
     modality, names = setup.modality, setup.data.label_names
+    sizes = modality.input_sizes(config, setup.data, setup.bundle)
+    if len(sizes) > 1:  # pictures far smaller than the backbone's input: the smaller size auto would also try
+        modality.set_input_size(setup.bundle, min(sizes))
+        setup.reencode()
+        report(f"audit: pictures at {min(sizes)} px (their median side is far below the backbone's {max(sizes)} px)")
     features = probe_data(config, setup, RunLayout(output))
     split_names, rows_in_split, items, blocks, labels = [], [], [], [], []
     for split, dataset in setup.data.splits.items():
