@@ -616,7 +616,10 @@ def test_case(case: Case, ctx):
         if case.message:
             import re
 
-            assert re.search(case.message, " ".join(said.split())), said[-3000:]
+            # rich wraps long lines (a long temporary path moves the break): spaces it put in are not the message's
+            joined = " ".join(said.split())
+            assert re.search(case.message, joined) or re.search(case.message, re.sub(r"(\S) (?=')", r"\1", joined)), \
+                said[-3000:]
     else:
         import re
 

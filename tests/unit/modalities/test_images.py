@@ -227,6 +227,7 @@ def test_linear_probe_decodes_each_image_once(image_folder, tiny_image_model, tm
     opened = []
     real_open = augment.open_image
     monkeypatch.setattr(augment, "open_image", lambda image: opened.append(1) or real_open(image))
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))  # a cold decoded-input cache: every image decodes
     run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", strategy="linear-probe", baseline=False,
                  epochs=1, feature_cache="run")
     rows = 48 + 16 + 16
