@@ -64,7 +64,7 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
     near = checks.near_duplicates(x, split_names, near_threshold, same)
     balance = checks.class_balance({s: y[np.asarray(split_names) == s] for s in setup.data.splits}, names)
     far = checks.outliers(x, y)
-    flagged = [{**where(r), "flags": f} for r, item in enumerate(items) if (f := modality.input_flags(item))]
+    flagged, common = _input_flags(modality, items, where)
     result = {
         "data": config.data, "model": config.model, "rows": int(len(y)), "feature_dim": int(x.shape[1]),
         "seconds": None, "near_duplicate_threshold": near_threshold, "class_balance": balance,
@@ -80,7 +80,7 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
         "near_duplicates": [{"rows": [where(r) for r in p["rows"]], "cosine": p["cosine"], "across": p["across"]}
                             for p in near],
         "outliers": [{**where(o["row"]), "distance": o["distance"]} for o in far],
-        "input_flags": flagged, "notes": setup.data.notes,
+        "input_flags": flagged, "notes": setup.data.notes + common,
     }
     result["seconds"] = round(time.time() - started, 1)
     output.mkdir(parents=True, exist_ok=True)
@@ -89,6 +89,22 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
     if fix_out is not None:
         result["fixed"] = write_fixed_copy(result, setup, fix_out)
     return result
+
+
+def _input_flags(modality, items: list, where) -> tuple[list[dict], list[str]]:
+    """Per-row flags (tiny picture, silent clip, ...). A kind of flag that most rows share describes the dataset, not
+    an odd row: it becomes one note ("most pictures are tiny: 28x28 px") instead of thousands of rows."""
+    from collections import Counter
+
+    flags = {r: f for r, item in enumerate(items) if (f := modality.input_flags(item))}
+    kinds = Counter(flag.split(":")[0] for row_flags in flags.values() for flag in set(row_flags))
+    common = {kind for kind, count in kinds.items() if count > len(items) / 2}
+    notes = [f"{count:,} of {len(items):,} rows are flagged '{kind}' "
+             f"(e.g. {next(f for fs in flags.values() for f in fs if f.startswith(kind))}): a trait of this dataset, "
+             "not listed row by row" for kind, count in kinds.items() if kind in common]
+    rows = [{**where(r), "flags": kept} for r, row_flags in flags.items()
+            if (kept := [f for f in row_flags if f.split(":")[0] not in common])]
+    return rows, notes
 
 
 def render_audit(result: dict, modality, items: list, examples: int) -> str:
@@ -110,7 +126,8 @@ def render_audit(result: dict, modality, items: list, examples: int) -> str:
     balance = result["class_balance"]
     sections = [
         ("Summary", table_html(["check", "found"], [[k.replace("_", " "), v] for k, v in counts.items()])
-         + (f"<p style='color:#b00'>{html.escape(balance['warning'])}</p>" if balance["warning"] else "")),
+         + (f"<p style='color:#b00'>{html.escape(balance['warning'])}</p>" if balance["warning"] else "")
+         + "".join(f"<p class='note'>{html.escape(n)}</p>" for n in result["notes"])),
         ("Likely label errors (confident learning)", "<table><tr><th>row</th><th>input</th><th>given</th>"
          f"<th>suggested</th><th>p(given)</th></tr>{issue_rows}</table>"),
         ("Exact duplicates", f"<table>{dup_rows}</table>" if dup_rows else "<p>None.</p>"),

@@ -64,3 +64,15 @@ def test_imbalance_warns_and_outliers_are_far_from_every_centre():
     features, labels = _blobs(seed=2)
     features[5] = -features[:90].mean(0) * 10  # pointing away from every class
     assert checks.outliers(features, labels, n=3)[0]["row"] == 5
+
+
+def test_a_flag_most_rows_share_becomes_one_note():
+    from transferlearn.audit.runner import _input_flags
+
+    class Pictures:
+        def input_flags(self, item):
+            return ["tiny: 28x28 px"] + (["extreme aspect ratio: 200x10"] if item == 3 else [])
+
+    rows, notes = _input_flags(Pictures(), list(range(10)), lambda r: {"row": r})
+    assert rows == [{"row": 3, "flags": ["extreme aspect ratio: 200x10"]}]
+    assert len(notes) == 1 and "10 of 10 rows are flagged 'tiny'" in notes[0]
