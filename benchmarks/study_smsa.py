@@ -6,7 +6,9 @@ sentences (all of it does not fit a CPU session: ~48 min per full fine-tune), se
 allow (runs that do not fit are listed as skipped). Validation (1,260) and test (500) are the data's own. The
 learning-curve fit needs 3 label counts per arm.
 
-    python benchmarks/study_smsa.py [--fractions 0.01,0.1,0.3] [--seeds 2] [--time-budget 40m]
+    python benchmarks/study_smsa.py [--arms ...] [--fractions 0.01,0.1,0.3] [--seeds 2] [--time-budget 40m]
+
+Re-running with other arms or fractions into the same --output adds to the same study (finished runs are kept).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from _study import run_and_record  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--arms", default="linear-probe,probe-then-finetune,full")
     parser.add_argument("--fractions", default="0.01,0.1,0.3")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--time-budget", default="40m")
@@ -31,7 +34,7 @@ def main() -> None:
     from transferlearn.study.config import StudyConfig
 
     config = StudyConfig(data=str(SHARED_DATA / "smsa"), model="offline:e5-small-multilingual",
-                         arms="linear-probe,probe-then-finetune,full", fractions=args.fractions, seeds=args.seeds,
+                         arms=args.arms, fractions=args.fractions, seeds=args.seeds,
                          time_budget=args.time_budget, output=args.output)
     # a cache folder of the study's own, so the count of feature extractions starts from a cold cache (the shared
     # one may already hold SmSA's training features from an earlier run, which would make the count 0)
