@@ -142,12 +142,13 @@ class Study:
     def estimate(self, arm: str, rows: int) -> float | None:
         """Seconds for ``arm`` on ``rows`` rows from its finished runs: a line through (optimizer steps, seconds)
         when they trained for different step counts (the fixed cost of loading and scoring is the intercept), else
-        seconds per step; for runs without steps (probes on cached features), seconds per row."""
+        seconds per step; none for a linear probe on cached features (seconds, whatever the rows)."""
         done = [r for r in self.records.values() if r["arm"] == arm and r.get("wall_s")]
         if not done:
             return None
-        probe = arm_settings(arm, self.config.model)["strategy"] == "linear-probe"  # its steps are L-BFGS iterations
-        stepped = [r for r in done if r.get("steps")] if not probe else []
+        if arm_settings(arm, self.config.model)["strategy"] == "linear-probe":
+            return None  # cached features: seconds whatever the rows (its first run pays the one extraction)
+        stepped = [r for r in done if r.get("steps")]
         if stepped:
             steps, walls = np.array([r["steps"] for r in stepped], float), np.array([r["wall_s"] for r in stepped], float)
             planned = self.planned_steps(rows)
