@@ -13,8 +13,9 @@ import math
 import numpy as np
 
 
-def mean_interval(values: list[float], confidence: float = 0.95) -> dict:
-    """Mean, standard deviation and a Student-t interval of the mean (a single value has no interval)."""
+def mean_interval(values: list[float], confidence: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> dict:
+    """Mean, standard deviation and a Student-t interval of the mean, clipped to the metric's range ``bounds``
+    (two seeds give t = 12.7: the raw interval can leave [0, 1]); a single value has no interval."""
     from scipy import stats
 
     x = np.asarray(values, dtype=float)
@@ -23,7 +24,7 @@ def mean_interval(values: list[float], confidence: float = 0.95) -> dict:
         return {"mean": mean, "std": 0.0, "low": None, "high": None, "n": len(x)}
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1)) * std / math.sqrt(len(x))
-    return {"mean": mean, "std": std, "low": mean - half, "high": mean + half, "n": len(x)}
+    return {"mean": mean, "std": std, "low": max(bounds[0], mean - half), "high": min(bounds[1], mean + half), "n": len(x)}
 
 
 def metric_of(name: str, labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> float:
