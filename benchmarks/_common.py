@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 import platform
@@ -46,3 +47,14 @@ def import_training_stack() -> None:
     for module in ("transferlearn.train.engine", "transferlearn.train.probe", "transferlearn.models.image",
                    "transferlearn.models.text", "transferlearn.report.html", "timm"):
         importlib.import_module(module)
+
+
+def read_tsv(path: Path) -> list[list[str]]:
+    """Rows of a headerless TSV as written by IndoNLU (SmSA): no quoting."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def write_tsv(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n").writerows(rows)

@@ -8,24 +8,13 @@ of the label-quality ranking of training rows (goal: >= 70 %), and the planted d
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, write_result  # noqa: E402
-
-
-def _rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
-def _write(path: Path, rows: list[list[str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n").writerows(rows)
+from _common import SHARED_DATA, read_tsv, write_result, write_tsv  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +27,7 @@ def main() -> None:
     from transferlearn.audit.runner import run_audit
 
     source = SHARED_DATA / "smsa"
-    train, valid, test = (_rows(source / f) for f in ("train_preprocess.tsv", "valid_preprocess.tsv",
+    train, valid, test = (read_tsv(source / f) for f in ("train_preprocess.tsv", "valid_preprocess.tsv",
                                                         "test_preprocess.tsv"))
     rng = random.Random(0)
     classes = sorted({r[1] for r in train})
@@ -48,9 +37,9 @@ def main() -> None:
     planted = rng.sample(test, args.planted)
     data = args.work / "data"
     data.mkdir(parents=True, exist_ok=True)
-    _write(data / "train.tsv", noisy + planted)  # planted rows at the end: rows len(train).. of the train split
-    _write(data / "valid.tsv", valid)
-    _write(data / "test.tsv", test)
+    write_tsv(data / "train.tsv", noisy + planted)  # planted rows at the end: rows len(train).. of the train split
+    write_tsv(data / "valid.tsv", valid)
+    write_tsv(data / "test.tsv", test)
     began = time.time()
     result = run_audit(load_config(data=str(data), model="offline:e5-small-multilingual"), args.work / "audit",
                        ranking_rows=10**9, report=lambda line: print(line, flush=True))

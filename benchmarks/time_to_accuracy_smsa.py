@@ -21,7 +21,6 @@ outside the repository (``--work``), never into it.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -32,26 +31,16 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import SHARED_DATA, write_result  # noqa: E402
+from _common import SHARED_DATA, read_tsv, write_result, write_tsv  # noqa: E402
 
 MODEL = "offline:e5-small-multilingual"
-
-
-def _rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
-def _write(path: Path, rows: list[list[str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n").writerows(rows)
 
 
 def make_subset(work: Path, train_rows: int) -> Path:
     """A stratified sample of the training split (seed 0), the validation and test files as they are."""
     source = SHARED_DATA / "smsa"
     by_label = defaultdict(list)
-    for row in _rows(source / "train_preprocess.tsv"):
+    for row in read_tsv(source / "train_preprocess.tsv"):
         by_label[row[1]].append(row)
     everything = sum(len(v) for v in by_label.values())
     rng = random.Random(0)
@@ -61,9 +50,9 @@ def make_subset(work: Path, train_rows: int) -> Path:
     rng.shuffle(sample)
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
-    _write(data / "train.tsv", sample)
-    _write(data / "valid.tsv", _rows(source / "valid_preprocess.tsv"))
-    _write(data / "test.tsv", _rows(source / "test_preprocess.tsv"))
+    write_tsv(data / "train.tsv", sample)
+    write_tsv(data / "valid.tsv", read_tsv(source / "valid_preprocess.tsv"))
+    write_tsv(data / "test.tsv", read_tsv(source / "test_preprocess.tsv"))
     return data
 
 
