@@ -380,3 +380,35 @@ def browser():
                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         yield browser
         browser.close()
+
+
+def open_page(browser, url):
+    """(page, console errors, requested URLs) for ``url`` loaded in a fresh 1200 x 900 page."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    return page, problems, requests
+
+
+def assert_pictures_drawn(page, min_width: int, min_std: float, name: str = "") -> int:
+    """Every <img> decoded (naturalWidth above ``min_width``) and drawn non-blank (its screenshot's grey levels vary
+    by more than ``min_std``); returns how many there are."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    images = page.locator("img")
+    for i in range(images.count()):
+        image = images.nth(i)
+        width, complete = image.evaluate("img => [img.naturalWidth, img.complete]")
+        assert complete and width > min_width, f"{name}: picture {i} did not decode"
+        image.scroll_into_view_if_needed()
+        pixels = np.asarray(Image.open(io.BytesIO(image.screenshot())).convert("L"), dtype=float)
+        assert pixels.std() > min_std, f"{name}: picture {i} is blank"
+    return images.count()

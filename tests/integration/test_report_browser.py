@@ -4,11 +4,9 @@ written under the test's tmp dir."""
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
-from PIL import Image
+
+from conftest import assert_pictures_drawn, open_page
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +26,8 @@ def audits(tmp_path_factory, sentiment_folder, image_folder, audio_folder, tiny_
 
 
 def _check_page(browser, url, shot):
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    problems: list[str] = []
-    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(url)
-    page.wait_for_load_state("load")
-    images = page.locator("img")
-    for i in range(images.count()):
-        image = images.nth(i)
-        width, complete = image.evaluate("img => [img.naturalWidth, img.complete]")
-        assert complete and width > 0, f"picture {i} did not decode"
-        image.scroll_into_view_if_needed()
-        pixels = np.asarray(Image.open(io.BytesIO(image.screenshot())).convert("L"), dtype=float)
-        assert pixels.std() > 1, f"picture {i} is blank"
+    page, problems, _ = open_page(browser, url)
+    images = assert_pictures_drawn(page, min_width=0, min_std=1)
     players = page.locator("audio")
     for i in range(players.count()):
         state = players.nth(i).evaluate(
@@ -51,7 +37,7 @@ def _check_page(browser, url, shot):
         assert state[0] >= 1 and state[1] > 0, f"audio {i} has no playable source"
     page.screenshot(path=str(shot), full_page=True)
     assert problems == []
-    return images.count(), players.count()
+    return images, players.count()
 
 
 @pytest.mark.parametrize("kind", ["text", "image", "audio"])

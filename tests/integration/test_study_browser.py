@@ -3,11 +3,9 @@ errors, and every <img> decoded to a picture that is not blank (its natural size
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
-from PIL import Image
+
+from conftest import assert_pictures_drawn, open_page
 
 
 @pytest.fixture(scope="module")
@@ -32,23 +30,9 @@ def pages(tmp_path_factory, sentiment_folder, tiny_text_model):
 
 @pytest.mark.parametrize("name,least", [("study", 2), ("sweep", 2), ("compare", 3)])
 def test_the_page_loads_clean_with_every_picture_drawn(browser, pages, name, least, tmp_path):
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    problems: list[str] = []
-    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    page.goto(pages[name].as_uri())
-    page.wait_for_load_state("load")
-    images = page.locator("img")
-    assert images.count() >= least
-    for i in range(images.count()):
-        image = images.nth(i)
-        width, complete = image.evaluate("img => [img.naturalWidth, img.complete]")
-        assert complete and width > 50, f"{name}: picture {i} did not decode"
-        image.scroll_into_view_if_needed()
-        pixels = np.asarray(Image.open(io.BytesIO(image.screenshot())).convert("L"), dtype=float)
-        assert pixels.std() > 5, f"{name}: picture {i} is blank"
+    page, problems, requests = open_page(browser, pages[name].as_uri())
+    assert page.locator("img").count() >= least
+    assert_pictures_drawn(page, min_width=50, min_std=5, name=name)
     page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     assert problems == []
