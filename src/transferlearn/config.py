@@ -197,6 +197,13 @@ class TrainConfig(BaseModel):
         """The seed the validation split is carved with."""
         return self.seed if self.split_seed is None else self.split_seed
 
+    @property
+    def global_batch_size(self) -> int:
+        """Rows per optimizer step: the batch on each process x accumulation x processes (torchrun's WORLD_SIZE)."""
+        from .distributed import world_size
+
+        return self.batch_size * self.gradient_accumulation_steps * world_size()
+
 
 class Plan(BaseModel):
     """What the engine resolved from a :class:`TrainConfig` before training: computed once, saved once as

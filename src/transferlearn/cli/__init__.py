@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from .. import distributed
 from ..errors import TransferLearnError
 from .options import parse_sets, with_config_options
 
@@ -45,7 +46,9 @@ def _setup_logging(verbose: bool) -> None:
     checkpoint lines, ...) unless --verbose, which shows everything at DEBUG."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
-    logging.getLogger("transferlearn").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # under torchrun the other ranks say only what goes wrong: one process narrates the run
+    quiet = not distributed.is_main() and not verbose
+    logging.getLogger("transferlearn").setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     if not verbose:
         import warnings
 
@@ -104,7 +107,8 @@ def train(
     from ..api import finetune
 
     run = finetune(cfg, plan)
-    _print_run(run)
+    if distributed.is_main():  # under torchrun: one summary, not one per process
+        _print_run(run)
 
 
 def _print_run(run) -> None:

@@ -28,7 +28,15 @@ class MultiRunConfig(BaseModel):
     time_budget: str | None = Field(None, description="Wall time for the whole command (90m, 2h): runs that would "
                                     "not fit are not started, and the record says which.")
     output: str | None = Field(None, description="Output folder (default studies/... or sweeps/...).")
-    backend: Literal["sequential"] = Field("sequential", description="Where runs execute: one after another here.")
+    backend: Literal["sequential", "ray"] = Field("sequential", description="Where runs execute: sequential (one "
+                                                 "after another, here) or ray (Ray tasks, several at once).")
+    address: str | None = Field(None, description="--backend ray: the cluster to join (auto, or ray://HOST:10001); "
+                                "default: a local Ray instance on this machine.")
+    workers: int | None = Field(None, ge=1, description="--backend ray: runs at once at most (default: as many as the "
+                                "CPUs (and GPUs) allow).")
+    cpus_per_run: float = Field(1.0, gt=0, description="--backend ray: CPUs each run needs (its torch threads).")
+    gpus_per_run: float | None = Field(None, ge=0, description="--backend ray: GPUs each run needs (default 1 when "
+                                       "this machine has a GPU, else 0; fractions share one).")
 
     @field_validator("time_budget")
     @classmethod

@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import os
-import resource
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from ..config import load_config
 from ..errors import ConfigError
 from ..io import atomic_write_json
 from ..run import Run
+from .backends import executor_for
 from .config import SCRATCH, StudyConfig
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,6 @@ def run_name(arm: str, fraction: float, seed: int) -> str:
 def default_study_dir(config: StudyConfig) -> Path:
     model = Path(config.model.split(":", 1)[-1]).name
     return Path("studies") / f"{model}-{Path(config.data.rstrip('/')).name}"
-
-
-def _cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def is_finished(folder: Path) -> bool:
@@ -135,7 +130,7 @@ class Study:
         from ..strategies.auto import epochs_for
 
         base = load_config(data=self.config.data, model=self.config.model, **self.settings)
-        per_epoch = math.ceil(rows / (base.batch_size * base.gradient_accumulation_steps))
+        per_epoch = math.ceil(rows / base.global_batch_size)
         asked = base.epochs if "epochs" in self.settings else None
         return math.ceil(per_epoch * epochs_for(per_epoch, base.min_steps, asked, base.epochs))
 
@@ -169,36 +164,64 @@ class Study:
         planned = self.planned()
         report(f"study: {len(self.config.arms)} arms x {len(self.config.fractions)} fractions x "
                f"{self.config.seeds} seeds = {len(planned)} runs on {pool:,} training rows -> {self.folder}")
+        waiting = []  # (number, arm, fraction, seed), in the study's order
+        for number, (arm, fraction, seed) in enumerate(planned, 1):
+            name = run_name(arm, fraction, seed)
+            if is_finished(self.runs_folder / name):
+                self.records.setdefault(name, self._record(name, arm, fraction, seed, self.runs_folder / name, None))
+                self.skipped.pop(name, None)
+            else:
+                waiting.append((number, arm, fraction, seed))
         with tracking_group(self.folder, self.settings) as group:
-            for number, (arm, fraction, seed) in enumerate(planned, 1):
-                name = run_name(arm, fraction, seed)
-                folder = self.runs_folder / name
-                rows = pool if fraction >= 1 else max(1, round(fraction * pool))
-                if is_finished(folder):
-                    self.records.setdefault(name, self._record(name, arm, fraction, seed, folder, None, None))
-                    self.skipped.pop(name, None)
-                    continue
-                left = None if budget is None else budget - (time.time() - started)
-                guess = self.estimate(arm, rows)
-                if left is not None and (left <= 0 or (guess is not None and guess > left)):
-                    self.skipped[name] = (f"not run: ~{guess:.0f} s estimated, {max(left, 0):.0f} s of the "
-                                          f"{budget:.0f} s budget left" if guess else "not run: the budget is spent")
-                    report(f"[{number}/{len(planned)}] {name}: {self.skipped[name]}")
-                    continue
-                report(f"[{number}/{len(planned)}] {name}: {rows:,} rows" +
-                       (f", ~{guess:.0f} s estimated" if guess else ""))
-                config = self.train_config(arm, fraction, seed, pool, left)
-                wall, cpu = time.time(), _cpu_seconds()
-                from ..train.engine import finetune
-
-                group.before_run()
-                finetune(config)
-                self.records[name] = self._record(name, arm, fraction, seed, folder, time.time() - wall,
-                                                  _cpu_seconds() - cpu)
-                self.save(classes)  # after every run: a killed study keeps what it measured
+            executor = executor_for(self.config, group.before_run)
+            try:
+                running: dict[str, tuple] = {}
+                while waiting or running:
+                    chosen = self._next_run(waiting, running, executor.slots)
+                    if chosen is None:  # every slot is taken, or the next runs wait for their arm's first run
+                        for name, timing in executor.finished(wait=True):
+                            self._finish(name, running.pop(name), timing, classes)
+                        continue
+                    waiting.remove(chosen)
+                    number, arm, fraction, seed = chosen
+                    name = run_name(arm, fraction, seed)
+                    rows = pool if fraction >= 1 else max(1, round(fraction * pool))
+                    left = None if budget is None else budget - (time.time() - started)
+                    guess = self.estimate(arm, rows)
+                    if left is not None and (left <= 0 or (guess is not None and guess > left)):
+                        self.skipped[name] = (f"not run: ~{guess:.0f} s estimated, {max(left, 0):.0f} s of the "
+                                              f"{budget:.0f} s budget left" if guess else "not run: the budget is spent")
+                        report(f"[{number}/{len(planned)}] {name}: {self.skipped[name]}")
+                        continue
+                    report(f"[{number}/{len(planned)}] {name}: {rows:,} rows" +
+                           (f", ~{guess:.0f} s estimated" if guess else ""))
+                    running[name] = (arm, fraction, seed)
+                    executor.submit(name, self.train_config(arm, fraction, seed, pool, left), group.remote_env())
+                    for done, timing in executor.finished():
+                        self._finish(done, running.pop(done), timing, classes)
+            finally:
+                executor.close()
         return self.save(classes, final=True)
 
-    def _record(self, name, arm, fraction, seed, folder: Path, wall: float | None, cpu: float | None) -> dict:
+    def _next_run(self, waiting: list[tuple], running: dict[str, tuple], slots: int) -> tuple | None:
+        """The first waiting run that may start now: a slot is free, and its arm's first run is finished or it is that
+        first run (so the arm's cost is measured, and its features extracted once, before the arm fans out)."""
+        if len(running) >= slots:
+            return None
+        finished_arms = {r["arm"] for r in self.records.values()}
+        running_arms = {arm for arm, _, _ in running.values()}
+        for item in waiting:
+            arm = item[1]
+            if arm in finished_arms or arm not in running_arms:
+                return item
+        return None
+
+    def _finish(self, name: str, run: tuple, timing: dict, classes: int) -> None:
+        arm, fraction, seed = run
+        self.records[name] = self._record(name, arm, fraction, seed, self.runs_folder / name, timing)
+        self.save(classes)  # after every run: a killed study keeps what it measured
+
+    def _record(self, name, arm, fraction, seed, folder: Path, timing: dict | None) -> dict:
         run = Run.load(folder)
         metrics = run.metrics
         train = metrics.get("train", {})
@@ -210,10 +233,10 @@ class Study:
         for split in ("validation", "test"):
             if split in metrics:
                 record[split] = {k: metrics[split][k] for k in ("accuracy", "macro_f1")}
-        if wall is None:  # finished by an earlier, interrupted invocation: its own training time is what is known
+        if timing is None:  # finished by an earlier, interrupted invocation: its own training time is what is known
             record.update({"wall_s": train.get("runtime_s"), "cpu_s": None, "timing": "metrics.json runtime_s"})
         else:
-            record.update({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1)})
+            record.update({"wall_s": round(timing["wall_s"], 1), "cpu_s": round(timing["cpu_s"], 1)})
         return record
 
     def save(self, classes: int, final: bool = False) -> dict:
@@ -249,6 +272,7 @@ def tracking_group(folder: Path, settings: dict):
     added = {k: v for k, v in values.items() if k not in os.environ}
     os.environ.update(added)
     group = _MlflowParent(folder.name, uri_before) if "mlflow" in report_to else _NoParent()
+    group.variables = {k: os.environ[k] for k in values}  # the user's where set, else the study's
     try:
         yield group
     finally:
@@ -258,8 +282,14 @@ def tracking_group(folder: Path, settings: dict):
 
 
 class _NoParent:
+    variables: dict[str, str] = {}
+
     def before_run(self) -> None:
         pass
+
+    def remote_env(self) -> dict[str, str]:
+        """The group's variables for a run in another process (a Ray worker)."""
+        return dict(self.variables)
 
     def close(self) -> None:
         pass
@@ -284,6 +314,12 @@ class _MlflowParent:
             self.mlflow.end_run()
         if self.mlflow.active_run() is None:
             self.mlflow.start_run(run_id=self.parent_id)
+
+    def remote_env(self) -> dict[str, str]:
+        """For a run in another process: no active parent run there to nest under, so the child names its parent
+        by the tag MLflow's UI nests by (the Trainer's callback sets MLFLOW_TAGS on the run it starts)."""
+        env = {k: v for k, v in self.variables.items() if k != "MLFLOW_NESTED_RUN"}
+        return {**env, "MLFLOW_TAGS": json.dumps({"mlflow.parentRunId": self.parent_id})}
 
     def close(self) -> None:
         while self.mlflow.active_run() is not None:

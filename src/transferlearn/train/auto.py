@@ -14,6 +14,7 @@ import math
 import shutil
 import time
 
+from .. import distributed
 from ..config import Plan, TrainConfig
 from ..io import atomic_write_json
 from ..layout import RunLayout
@@ -64,7 +65,7 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
         elapsed = time.time() - started
         left = None if plan.budget_s is None else plan.budget_s - elapsed
         scale = pace["actual"] / pace["estimated"] if pace["estimated"] else 1.0  # the pace measured so far
-        epochs = fit_epochs(planned, left, scale)
+        epochs = distributed.agree(fit_epochs(planned, left, scale))  # from clocks: rank 0's decides for all
         if epochs < min(0.5, planned.get("wanted_epochs") or planned["epochs"]):
             tried.append({**planned, "skipped": f"{elapsed:.0f} s spent of the {plan.budget_s:.0f} s budget; one epoch "
                           f"takes ~{planned['epoch_s'] * scale:.0f} s at the measured pace"})
@@ -99,11 +100,11 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
         full = probe_data(config, setup, layout)  # the test split's features, only now that they are needed
         outcome.trainer, outcome.output, outcome.eval_sets = probe_trainer, probe_output, full.datasets
         outcome.extra["feature_cache"] = full.cache
-        shutil.copyfile(layout.auto / "history.jsonl", layout.history)
+        distributed.on_main(shutil.copyfile, layout.auto / "history.jsonl", layout.history)
     else:
         bundle.model.load_state_dict(best["state"])
         outcome.trainer, outcome.output, outcome.eval_sets = best["trainer"], best["output"], setup.encoded
-        shutil.copyfile(best["history"] / "history.jsonl", layout.history)  # the report's curves are the winner's
+        distributed.on_main(shutil.copyfile, best["history"] / "history.jsonl", layout.history)  # the winner's curves
     outcome.model = bundle.model
     runner_up = max((t for t in tried if "validation" in t and t["name"] != winner),
                     key=lambda t: (t["validation"], -t["validation_loss"]), default=None)
@@ -115,7 +116,7 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     record = {"winner": winner, "why": why, "metric": metric, "probe_score": round(probe_score[0], 4),
               "candidates": tried, "budget_s": plan.budget_s, "estimate_s": plan.estimate_s,
               "started_at": round(started, 3), "seconds": round(time.time() - started, 1), "probe": fit}
-    atomic_write_json(layout.auto_record, record)
+    distributed.on_main(atomic_write_json, layout.auto_record, record)
     outcome.extra["auto"] = record
     log.info("auto kept %s: %s", winner, why)
 
@@ -125,7 +126,7 @@ def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, ca
     """One candidate: the strategy on the model as it stands (pretrained + probed head), in ``auto/<name>/``."""
     bundle = setup.bundle
     strategy = parse_strategy(candidate["strategy"])
-    steps_per_epoch = math.ceil(len(setup.encoded["train"]) / (config.batch_size * config.gradient_accumulation_steps))
+    steps_per_epoch = math.ceil(len(setup.encoded["train"]) / config.global_batch_size)
     eval_steps = config.eval_steps or evaluation_steps(steps_per_epoch, candidate["epochs"])
     run_config = config.model_copy(update={"epochs": candidate["epochs"], "lr": candidate["lr"],
                                            "strategy": candidate["strategy"],  # each candidate logs to the trackers
@@ -149,6 +150,7 @@ def _finetune_candidate(config: TrainConfig, setup: Setup, layout: RunLayout, ca
         raise_if_interrupted(trainer, resumable=False)
     finally:
         strategy.release(model)
-    shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the best epoch is loaded; nothing resumes a candidate
+    # the best epoch is loaded (every rank, before this); nothing resumes a candidate
+    distributed.on_main(shutil.rmtree, folder / "checkpoints", ignore_errors=True)
     stopped = any(isinstance(c, Deadline) and c.hit for c in trainer.callback_handler.callbacks)
     return trainer, output, stopped

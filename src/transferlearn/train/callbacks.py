@@ -10,6 +10,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
+from .. import distributed
 from ..failpoints import failpoint
 from ..io import append_jsonl, apply_file_mode
 
@@ -112,7 +113,8 @@ class StopOnSignal(TrainerCallback):
             self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.received is not None:
+        if distributed.any_rank(self.received is not None):  # every rank stops at the same step
+            self.received = self.received or "SIGTERM"
             self.step = state.global_step
             control.should_save = True
             control.should_training_stop = True
@@ -153,6 +155,6 @@ class Deadline(TrainerCallback):
         self.hit = False
 
     def on_step_end(self, args, state, control, **kwargs):
-        if time.time() >= self.deadline:
+        if distributed.any_rank(time.time() >= self.deadline):  # rank clocks differ: all stop when one is late
             self.hit = True
             control.should_training_stop = True

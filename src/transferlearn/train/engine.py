@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import distributed
 from ..config import Plan, TrainConfig, save_config
 from ..errors import ConfigError, RunInterrupted
 from ..failpoints import failpoint
@@ -30,7 +31,7 @@ from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import TrainingClock, raise_if_interrupted
 from .plan import resolve_plan
 from .setup import Setup
-from .trainer import make_trainer, training_arguments, training_precision, without_trackers
+from .trainer import make_trainer, training_arguments, training_precision, use_cpu, without_trackers
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,9 @@ def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
     """Train, evaluate and report; returns the finished :class:`Run`. ``plan``: decisions to reuse as they are
     (reproducing a run) instead of resolving them again."""
     training_precision(config)  # --device cuda without a GPU, fp16 on a CPU: refused before any data is read
+    # under torchrun / accelerate launch: the process group now, so the ranks agree from the first step on; only
+    # rank 0 touches the run folder (distributed.on_main), and every rank trains and evaluates
+    distributed.init(cpu=use_cpu(config))
     layout = RunLayout(config.output or default_run_dir(config))
     resume_from = None
     if config.resume:
@@ -164,20 +168,18 @@ def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
         if resume_from is None:
             raise ConfigError(f"--resume: no checkpoint in {layout.checkpoints} to resume from")
         _check_resume(config, layout)
-        _trim_history(layout, resume_from)
+        distributed.on_main(_trim_history, layout, resume_from)
     fresh = not layout.root.is_dir() or not any(layout.root.iterdir())
-    replaced = prepare_run_dir(layout, overwrite=config.overwrite, resume=config.resume, force=config.force)
-    for leftover in layout.temporaries():  # half-written files of a killed process: never read, so just removed
-        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    replaced = distributed.on_main(_prepare_folder, config, layout)
     try:
         config = config.model_copy(update={"output": str(layout.root)})
         if not (config.resume and layout.config.exists() and not config.resume_with_changes):
-            save_config(config, layout.config)  # once: what was asked for (a resumed run keeps its own)
+            distributed.on_main(save_config, config, layout.config)  # once: what was asked for (a resumed run keeps its own)
         with _tracking_env(config, layout), thread_settings(config.threads):
             run = _finetune_in(config, layout, resume_from, plan)
     except BaseException as exc:
         unresumable = isinstance(exc, RunInterrupted) and not exc.resumable
-        if not config.resume and (unresumable or not _has_checkpoints(layout)):
+        if distributed.is_main() and not config.resume and (unresumable or not _has_checkpoints(layout)):
             _remove_failed_start(layout, fresh)  # nothing to resume: a fixed re-run must not meet "already a run"
         if replaced is not None:  # the new run failed: the old one comes back as it was
             replaced.restore()
@@ -188,6 +190,13 @@ def finetune(config: TrainConfig, plan: Plan | None = None) -> Run:
     if replaced is not None:
         replaced.discard()
     return run
+
+
+def _prepare_folder(config: TrainConfig, layout: RunLayout) -> SetAside | None:
+    replaced = prepare_run_dir(layout, overwrite=config.overwrite, resume=config.resume, force=config.force)
+    for leftover in layout.temporaries():  # half-written files of a killed process: never read, so just removed
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    return replaced
 
 
 def _has_checkpoints(layout: RunLayout) -> bool:
@@ -225,13 +234,14 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     # a resumed run keeps the decisions its checkpoints were made with; a reproduced one, the decisions it was given
     known = Plan.load(layout.plan) if resume_from and layout.plan.exists() else given
     setup = Setup.build(known.apply(intent) if known else intent)  # e.g. at the plan's input size
-    _check_free_space(layout, setup.bundle.info.get("parameters"), intent)
-    atomic_write_json(layout.data_summary, setup.data.summary())
+    distributed.on_main(_check_free_space, layout, setup.bundle.info.get("parameters"), intent)
+    distributed.on_main(atomic_write_json, layout.data_summary, setup.data.summary())
     if known is not None:
         plan, probe, extra = known, None, {}
-        plan.save(layout.plan)
+        distributed.on_main(plan.save, layout.plan)
     else:
         plan, probe, extra = resolve_plan(intent, setup, layout)
+        plan = distributed.agree(plan)  # measured steps and the LR finder's loss differ by rank: rank 0's plan rules
     config = plan.apply(intent)
     strategy = parse_strategy(config.strategy)
 
@@ -244,12 +254,19 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     trainable = sum(p.numel() for p in outcome.trainer.model.parameters() if p.requires_grad)
     final_model = strategy.finalize(outcome.model, layout.adapter)
     strategy.release(outcome.model)
-    _save_model(final_model, setup.bundle.processor, layout.model)
+    distributed.on_main(_save_model, final_model, setup.bundle.processor, layout.model)
     if config.baseline:
         from .baseline import fit_baseline
 
-        outcome.extra["baseline"] = fit_baseline(config, setup)
-    _write_metrics(config, setup, layout, outcome, train_time, trainable)
+        outcome.extra["baseline"] = distributed.on_main(fit_baseline, config, setup)
+    _write_metrics(config, setup, layout, outcome, train_time, trainable)  # every rank predicts; rank 0 writes
+    distributed.on_main(_finish_folder, config, setup, layout, outcome)
+    distributed.barrier()  # the other ranks return the run rank 0 has finished writing
+    return Run.load(layout.root)
+
+
+def _finish_folder(config: TrainConfig, setup: Setup, layout: RunLayout, outcome: Outcome) -> None:
+    """Trackers, the augmentation preview and the report; then the checkpoints go."""
     if config.report_to and config.report_to != ["none"]:
         from .tracking import log_final
 
@@ -257,15 +274,13 @@ def _finetune_in(intent: TrainConfig, layout: RunLayout, resume_from: str | None
     preview = setup.modality.augmentation_preview(setup.encoded["train"], setup.bundle, config)
     if preview is not None:
         atomic_write_bytes(layout.augmentation, preview)
-    run = Run.load(layout.root)
     from ..report.html import write_report
 
-    write_report(run)
+    write_report(Run.load(layout.root))
     # last: until the report is written, a crashed run can still be finished from its checkpoints with --resume
     if not config.keep_checkpoints:  # the best model is in model/
         for folder in (layout.checkpoints, layout.probe / "checkpoints", layout.auto / "checkpoints"):
             shutil.rmtree(folder, ignore_errors=True)
-    return run
 
 
 def _run_step(step: Step, strategy: Strategy, config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout,
@@ -343,7 +358,7 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
         losses = [h["loss"] for h in Run.load(layout.root).history if "loss" in h]
         output = output.__class__(output.global_step, float(np.mean(losses)) if losses else output.training_loss,
                                   {**output.metrics, "train_samples_per_second": round(
-                                      output.global_step * config.batch_size * config.gradient_accumulation_steps
+                                      output.global_step * config.global_batch_size
                                       / max(train_time, 1e-6), 3)})
     metrics = {
         "model": config.model, "strategy": config.strategy, "modality": setup.modality.name,
@@ -370,9 +385,13 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
             logits = predictions.predictions
             logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
             metrics[split] = classification_metrics(predictions.label_ids, logits, label_names)
-            _save_predictions(layout.predictions_file(split), logits, predictions.label_ids,
-                              _row_inputs(setup, split, len(predictions.label_ids)))
             scored[split] = (logits, predictions.label_ids)
+    distributed.on_main(_write_scores, config, setup, layout, metrics, scored)
+
+
+def _write_scores(config: TrainConfig, setup: Setup, layout: RunLayout, metrics: dict, scored: dict) -> None:
+    for split, (logits, labels) in scored.items():
+        _save_predictions(layout.predictions_file(split), logits, labels, _row_inputs(setup, split, len(labels)))
     _calibrate(config, layout, metrics, scored)
     from .baseline import compare_with_baseline
 

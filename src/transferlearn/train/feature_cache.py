@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .. import distributed
 from ..io import cache_root, stable_identity
 from ..models.features import FeatureSplit
 
@@ -115,7 +116,17 @@ def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch
 def cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collator, *, root: Path,
                     preprocessing: dict, weights_hash: str, device: torch.device, batch_size: int = 64,
                     name: str = "train", progress: bool = True) -> tuple[np.ndarray, dict]:
-    """The features of every row of ``dataset`` (memory-mapped) and the entry's metadata (``hit``)."""
+    """The features of every row of ``dataset`` (memory-mapped) and the entry's metadata (``hit``). Under
+    torchrun, rank 0 builds a missing entry while the other ranks wait, then they read it (one pass, not N)."""
+    with distributed.main_first():
+        return _cached_features(model, split, dataset, collator, root=root, preprocessing=preprocessing,
+                                weights_hash=weights_hash, device=device, batch_size=batch_size, name=name,
+                                progress=progress)
+
+
+def _cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collator, *, root: Path,
+                     preprocessing: dict, weights_hash: str, device: torch.device, batch_size: int,
+                     name: str, progress: bool) -> tuple[np.ndarray, dict]:
     parts = {"weights": weights_hash, "split": split.kind, "preprocessing": preprocessing,
              "data": data_fingerprint(dataset)}
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]

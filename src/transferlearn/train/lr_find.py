@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from transformers import TrainerCallback
 
+from .. import distributed
 from ..config import TrainConfig
 from ..errors import TransferLearnError
 from ..io import atomic_write_bytes, atomic_write_json
@@ -123,7 +124,6 @@ def lr_find_on(setup: Setup, config: TrainConfig, out_dir: Path, *, start_lr: fl
     """Sweep the learning rate on ``setup``'s training split with ``config.strategy`` (a concrete one); writes
     ``lr_find.json`` and ``lr_find.png`` into ``out_dir``. ``num_steps`` defaults to ``default_sweep_steps``."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     num_steps = num_steps or default_sweep_steps(config)
     config = config.model_copy(update={"group_by_length": setup.modality.token_lengths and config.group_by_length})
     bundle, strategy = setup.bundle, parse_strategy(config.strategy)
@@ -146,7 +146,7 @@ def lr_find_on(setup: Setup, config: TrainConfig, out_dir: Path, *, start_lr: fl
     finally:
         strategy.release(model)
         setup.restore(weights)
-        shutil.rmtree(out_dir / "lr_find_tmp", ignore_errors=True)  # the Trainer's output_dir; nothing saved there
+        distributed.on_main(shutil.rmtree, out_dir / "lr_find_tmp", ignore_errors=True)  # the Trainer's; nothing saved
     if len(finder.lrs) < 5:
         raise TransferLearnError(f"the loss diverged after {len(finder.lrs)} steps; lower --start-lr")
     # the last points are past divergence; fastai drops them too
@@ -156,6 +156,12 @@ def lr_find_on(setup: Setup, config: TrainConfig, out_dir: Path, *, start_lr: fl
     result = {"model": config.model, "strategy": config.strategy, "start_lr": start_lr, "end_lr": end_lr,
               "steps": len(finder.lrs), "suggestion": suggestions["valley"], "suggestions": suggestions,
               "lrs": finder.lrs, "losses": finder.losses, "smoothed": finder.smoothed}
+    result = distributed.agree(result)  # each rank swept on its own shard's losses: rank 0's curve decides
+    distributed.on_main(_write_sweep, out_dir, result, lrs, smoothed, suggestions)
+    return result
+
+
+def _write_sweep(out_dir: Path, result: dict, lrs, smoothed, suggestions) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "lr_find.json", result)
     atomic_write_bytes(out_dir / "lr_find.png", _plot(lrs, smoothed, suggestions))
-    return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 
+from .. import distributed
 from ..config import Plan, TrainConfig
 from ..layout import RunLayout
 from ..strategies import parse_strategy
@@ -62,7 +63,7 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
     else:
         lr = config.lr
     candidates, estimate = [], None
-    steps_per_epoch = math.ceil(len(setup.encoded["train"]) / (config.batch_size * config.gradient_accumulation_steps))
+    steps_per_epoch = math.ceil(len(setup.encoded["train"]) / config.global_batch_size)
     epochs_asked = intent.epochs if "epochs" in intent.model_fields_set else None
     if strategy.name == "auto":
         sizes = setup.modality.input_sizes(config, setup.data, setup.bundle)
@@ -87,7 +88,7 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
                 group_by_length=modality.token_lengths and config.group_by_length, updates=updates,
                 candidates=[c.as_dict() for c in candidates], budget_s=budget, estimate_s=estimate,
                 decisions=decisions)
-    plan.save(layout.plan)
+    distributed.on_main(plan.save, layout.plan)
     return plan, probe, extra
 
 

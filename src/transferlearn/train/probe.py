@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .. import distributed
 from ..config import TrainConfig
 from ..layout import RunLayout
 from ..models.features import FeatureSplit, verified_split
@@ -253,9 +254,9 @@ def solve_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, ma
     if main:
         from ..io import append_jsonl
 
-        append_jsonl(out_dir / "history.jsonl", {"step": fit["iterations"], "epoch": 0.0, "probe_l2": fit["l2"],
-                                                 "loss": fit["train_loss"],
-                                                 f"eval_{fit['metric']}": fit["validation_score"]})
+        record = {"step": fit["iterations"], "epoch": 0.0, "probe_l2": fit["l2"], "loss": fit["train_loss"],
+                  f"eval_{fit['metric']}": fit["validation_score"]}
+        distributed.on_main(append_jsonl, out_dir / "history.jsonl", record)
     return trainer, output, fit
 
 

@@ -177,6 +177,11 @@ def trainer_class():
         def __init__(self, *args, length_sampler=None, **kwargs):
             self.length_sampler = length_sampler
             super().__init__(*args, **kwargs)
+            # A classifier's own loss is the mean over its batch; it never reads ``num_items_in_batch``. The Trainer
+            # takes a forward with **kwargs for a loss summed over the global batch, and then skips dividing by the
+            # accumulation steps and multiplies by the number of processes: gradients N x too large, which changes
+            # what max_grad_norm clips (and the logged loss). Our compute_loss_func does read the count.
+            self.model_accepts_loss_kwargs = False
 
         def training_step(self, *args, **kwargs):
             # Checked before the optimizer step, so the weights (and every checkpoint) stay those of the last good

@@ -1,0 +1,64 @@
+"""`tl study --backend ray`: the same runs as the sequential backend, scheduled as Ray tasks on a local instance with
+2 workers (bounded to this machine, loopback only), give the same study.json rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import make_sentences
+
+pytest.importorskip("ray")
+
+TIMING = {"wall_s", "cpu_s", "timing"}  # what two executions of the same run legitimately disagree on
+
+
+@pytest.fixture(scope="module")
+def study_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ray-study-data")
+    for split, n, seed in (("train", 96, 0), ("valid", 32, 1), ("test", 32, 2)):
+        lines = ["text,label"] + [f"{t},{lab}" for t, lab in make_sentences(n, seed)]
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _study(data, model, out, **backend):
+    from transferlearn.study.config import StudyConfig
+    from transferlearn.study.runner import Study
+
+    config = StudyConfig(data=str(data), model=str(model), arms=["linear-probe", "full"], fractions=[0.5, 1.0],
+                         seeds=2, output=str(out), **backend)
+    # one thread per run in both backends: the same float sums, so the same scores to the last digit
+    settings = {"epochs": 6, "batch_size": 8, "baseline": False, "lr": 0.003, "threads": 1}
+    lines: list[str] = []
+    record = Study(config, settings).run(report=lines.append)
+    return record, lines
+
+
+def test_ray_backend_gives_the_sequential_rows(tmp_path, study_data, tiny_text_model, monkeypatch):
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))  # Ray's workers inherit it from this process
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    model = tiny_text_model("bert")
+    sequential, _ = _study(study_data, model, tmp_path / "sequential")
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache-ray"))  # its own cold cache: extraction counted again
+    parallel, lines = _study(study_data, model, tmp_path / "ray", backend="ray", workers=2)
+
+    import ray
+
+    assert not ray.is_initialized()  # the instance the study started is shut down again
+    by_name = {r["name"]: r for r in sequential["runs"]}
+    assert len(by_name) == 8 and {r["name"] for r in parallel["runs"]} == set(by_name)
+    for row in parallel["runs"]:
+        expected = {k: v for k, v in by_name[row["name"]].items() if k not in TIMING}
+        assert {k: v for k, v in row.items() if k not in TIMING} == expected, row["name"]
+        assert row["wall_s"] > 0 and row["cpu_s"] >= 0
+    # the probe arm's first run extracts the features alone; every later probe run finds them (both backends)
+    assert parallel["backbone_passes_over_train"] == sequential["backbone_passes_over_train"] == 1
+    untimed = ({k: v for k, v in row.items() if k not in ("wall_s", "cpu_minutes")} for row in parallel["analysis"]["table"])
+    assert list(untimed) == [{k: v for k, v in row.items() if k not in ("wall_s", "cpu_minutes")}
+                             for row in sequential["analysis"]["table"]]
+    assert max(r["test"]["macro_f1"] for r in parallel["runs"]) > 0.8  # runs that learned, not 8 constant scores
+    saved = json.loads((tmp_path / "ray" / "study.json").read_text())
+    assert saved["spec"]["backend"] == "ray" and (tmp_path / "ray" / "study.html").exists()
+    assert len([line for line in lines if "rows" in line and line.startswith("[")]) == 8
