@@ -159,6 +159,11 @@ class TrainConfig(BaseModel):
     compile: bool = Field(False, description="torch.compile the model (the Trainer's torch_compile): the first "
                           "steps pay a compile stall; measured in benchmarks/train_throughput.py.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto | cpu | cuda")
+    fsdp: str | None = Field(None, description="Under torchrun / accelerate launch: the Trainer's FSDP options, e.g. "
+                             "'full_shard auto_wrap' (docs/distributed.md).")
+    fsdp_config: str | None = Field(None, description="The Trainer's fsdp_config: a JSON file or inline JSON.")
+    deepspeed: str | None = Field(None, description="Under a launcher: a DeepSpeed JSON config (ZeRO stage, offload); "
+                                  "needs the deepspeed package.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "fp32", description="Training arithmetic: auto = bf16 on a GPU that has it (else fp16) and on a CPU with "
                             "AVX512-BF16 / AMX, fp32 elsewhere; bf16 / fp16 = mixed precision (the Trainer's autocast).")

@@ -25,6 +25,7 @@ import yaml
 from transformers import TrainerCallback
 
 from ..config import TrainConfig, load_config
+from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text
 from .config import SweepConfig, parse_space
 from .runner import tracking_group
@@ -102,6 +103,9 @@ class Sweep:
         from ..train.engine import finetune
         from ..train.trainer import extra_callbacks
 
+        if self.config.backend != "sequential":
+            raise ConfigError(f"tl sweep --backend {self.config.backend}: a sweep's trials run in this process (they "
+                              "report to its Optuna study as they train); use tl study for Ray, or drop --backend")
         study = self._study()
         self._recover(study)
         done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))  # noqa: E731

@@ -87,9 +87,47 @@ def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
         fp16=precision == "fp16",
         restore_callback_states_from_checkpoint=True,  # early stopping (and the clock) go on where they were
         torch_compile=config.compile,
+        **engine_options(config),
     )
     values.update(overrides)
     return TrainingArguments(**values)
+
+
+def engine_options(config: TrainConfig) -> dict:
+    """FSDP / DeepSpeed, handed to the Trainer as they are (it and Accelerate own both); checked here so a missing
+    package or file is one line before any data is read, not a traceback from inside the launcher's processes."""
+    options = {}
+    if config.fsdp:
+        # the Trainer's own spelling: "true", or the options string ("full_shard auto_wrap"; transformers 5 reads it
+        # into fsdp_config and says it prefers fsdp=true with fsdp_config)
+        options["fsdp"] = True if config.fsdp.lower() == "true" else config.fsdp
+        if use_cpu(config):
+            log.warning("fsdp: Accelerate shards with FSDP on GPUs only; on the CPU this run is plain DDP (every "
+                        "process holds the whole model)")
+        if config.fsdp_config:
+            options["fsdp_config"] = _json_option("fsdp_config", config.fsdp_config)
+    if config.deepspeed:
+        import importlib.util
+
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ConfigError("deepspeed: the deepspeed package is not installed (pip install deepspeed); or use "
+                              "--set fsdp='full_shard auto_wrap', which needs nothing beyond torch")
+        options["deepspeed"] = _json_option("deepspeed", config.deepspeed)
+    return options
+
+
+def _json_option(key: str, value: str):
+    """A JSON file's path, or inline JSON (parsed): what the Trainer accepts for fsdp_config and deepspeed."""
+    import json
+
+    if value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: not valid JSON ({exc})") from None
+    if not Path(value).is_file():
+        raise ConfigError(f"{key}: {value} is not a file; give a JSON file or inline JSON")
+    return value
 
 
 # Callbacks a caller above the engine adds to every trainer a run builds (a sweep's pruning reporter), without
