@@ -53,6 +53,11 @@ class TrainConfig(BaseModel):
     val_split: float = Field(0.1, gt=0.0, lt=0.9, description="Held out when the data has no validation split.")
     max_train_samples: int | None = Field(None, gt=0, description="Stratified subsample of the training split.")
     max_eval_samples: int | None = Field(None, gt=0, description="Stratified subsample of validation and test.")
+    streaming: bool = Field(False, description="Text: read the training rows one at a time (datasets' streaming) "
+                            "instead of holding them: memory stays flat however large the file or Hub dataset. One "
+                            "pass counts the rows first; fine-tuning strategies only.")
+    max_steps: int | None = Field(None, gt=0, description="Train for exactly this many optimizer steps (overrides "
+                                  "--epochs; with streaming, the default comes from the counted rows x epochs).")
     on_bad_rows: Literal["error", "skip"] = Field(
         "error", description="A bad row or file stops the run (error) or is dropped and counted (skip).")
 

@@ -47,16 +47,30 @@ class LabelledData:
     # a study's probes take their cached features from, so every fraction and seed shares one extraction)
     train_pool: object = None
     train_rows: np.ndarray | None = None
+    # streamed splits (an IterableDataset, no length): their class counts, from the pass that read them once
+    stream_counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
 
+    def is_streamed(self, split: str) -> bool:
+        return split in self.stream_counts
+
+    def rows(self, split: str) -> int:
+        return int(self.stream_counts[split].sum()) if self.is_streamed(split) else len(self.splits[split])
+
+    def class_counts(self, split: str) -> np.ndarray:
+        if self.is_streamed(split):
+            return self.stream_counts[split]
+        return np.bincount(np.asarray(self.splits[split]["label"], dtype=np.int64), minlength=self.num_labels)
+
     def summary(self) -> dict:
         counts = {}
-        for split, ds in self.splits.items():
-            per_class = np.bincount(np.asarray(ds["label"], dtype=np.int64), minlength=self.num_labels)
-            counts[split] = {"rows": len(ds), "per_class": dict(zip(self.label_names, per_class.tolist()))}
+        for split in self.splits:
+            per_class = self.class_counts(split)
+            counts[split] = {"rows": self.rows(split), "per_class": dict(zip(self.label_names, per_class.tolist())),
+                             **({"streamed": True} if self.is_streamed(split) else {})}
         return {"source": self.source, "columns": self.columns, "labels": self.label_names, "splits": counts,
                 "notes": self.notes}
 

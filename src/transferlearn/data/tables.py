@@ -153,3 +153,84 @@ def _read_delimited(path: Path, text: str, delimiter: str, header: bool | None) 
         lines.append(lineno)
     notes = [] if header else [f"{path.name}: no header row detected; columns named {', '.join(columns)}"]
     return Table(path, columns, rows, lines, has_header=header, notes=notes)
+
+
+class TableStream:
+    """The rows of a CSV / TSV / JSONL file read one at a time (``for line, row in stream``), for files too large
+    to hold: memory stays that of one row. The header is detected on the first 2,000 rows as read_table does, and
+    every pass re-opens the file, so the stream can be iterated once per epoch."""
+
+    SAMPLE = 2000
+
+    def __init__(self, path: str | Path, header: bool | None = None):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in TABLE_SUFFIXES:
+            raise DataError(f"{self.path}: unsupported file type '{suffix}' (expected one of {', '.join(TABLE_SUFFIXES)})")
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: file not found")
+        if suffix == ".json":
+            raise DataError(f"{self.path}: a .json array cannot be streamed; write one JSON object per line (.jsonl)")
+        self.delimiter = TABLE_SUFFIXES[suffix]
+        self.notes: list[str] = []
+        sample = []
+        for record in self._records():
+            sample.append(record)
+            if len(sample) > self.SAMPLE:
+                break
+        if not sample:
+            raise DataError(f"{self.path}: no rows")
+        if self.delimiter is None:
+            self.columns = list(dict.fromkeys(k for _, r in sample for k in r))
+            self.has_header = True
+            return
+        first = sample[0][1]
+        self.has_header = _looks_like_header(first, [r for _, r in sample[1:]]) if header is None else header
+        self.columns = [c.strip() for c in first] if self.has_header else [f"column_{i}" for i in range(len(first))]
+        if not self.has_header:
+            self.notes.append(f"{self.path.name}: no header row detected; columns named {', '.join(self.columns)}")
+
+    def _records(self):
+        """(line, list of cells) for delimited files, (line, dict) for JSON lines; errors name the line."""
+        line = 0
+        try:
+            with self.path.open(encoding="utf-8-sig", newline="") as f:
+                if self.delimiter is None:
+                    for line, text in enumerate(f, start=1):
+                        if not text.strip():
+                            continue
+                        try:
+                            record = json.loads(text)
+                        except json.JSONDecodeError as exc:
+                            raise DataError(f"{self.path}, line {line}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+                        if not isinstance(record, dict):
+                            raise DataError(f"{self.path}, line {line}: expected a JSON object, got {type(record).__name__}")
+                        yield line, record
+                    return
+                tsv = self.delimiter == "\t"
+                reader = csv.reader(f, delimiter=self.delimiter, **({"quoting": csv.QUOTE_NONE} if tsv else {}))
+                start = 1
+                for row in reader:
+                    line = start
+                    if row and any(cell.strip() for cell in row):
+                        yield start, [_unquote_tsv(cell) for cell in row] if tsv else row
+                    start = reader.line_num + 1
+        except UnicodeDecodeError:
+            raise DataError(f"{self.path}, after line {line}: bytes that are not valid UTF-8. Re-save the file as UTF-8 "
+                            "(e.g. `iconv -f latin1 -t utf-8`).") from None
+        except csv.Error as exc:
+            raise DataError(f"{self.path}, line {line}: cannot parse ({exc})") from None
+
+    def __iter__(self):
+        records = self._records()
+        if self.delimiter is None:
+            yield from records
+            return
+        width = len(self.columns)
+        if self.has_header:
+            next(records, None)
+        for line, row in records:
+            if len(row) != width:
+                raise DataError(f"{self.path}, line {line}: {len(row)} fields, expected {width}. A field holding the "
+                                "delimiter must be quoted.")
+            yield line, dict(zip(self.columns, row))

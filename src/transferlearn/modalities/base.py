@@ -38,6 +38,7 @@ class Modality(ABC):
     sequence_inputs: ClassVar[tuple[str, ...]] = ()  # inputs whose axis 1 has a variable length
     token_lengths: ClassVar[bool] = False  # rows have a length: batches can be grouped by it
     file_inputs: ClassVar[bool] = True  # raw inputs are files (paths, uploads, bytes); text's are strings
+    streams: ClassVar[bool] = False  # load_data can stream the training rows (--set streaming=true)
     finetune_lr: ClassVar[float] = 5e-5  # auto's fine-tunes (from a probed head): transformers 5e-5, CNNs higher
 
     # --- data and model -------------------------------------------------------------------------

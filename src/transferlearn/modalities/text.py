@@ -51,9 +51,18 @@ class Text(Modality):
     sequence_inputs = ("input_ids", "attention_mask", "token_type_ids")
     token_lengths = True
     file_inputs = False
+    streams = True
 
     def load_data(self, config: TrainConfig, label_names=None, data=None) -> LabelledData:
         from ..data.text import load_text_data
+
+        if config.streaming and data is None and label_names is None:  # training; scoring new data reads it whole
+            from ..data.text_stream import load_streaming_text
+
+            return load_streaming_text(config.data, config.text_column, config.label_column,
+                                       val_split=config.val_split, seed=config.carve_seed,
+                                       max_train_samples=config.max_train_samples,
+                                       max_eval_samples=config.max_eval_samples, data_config=config.data_config)
 
         return load_text_data(
             data or config.data, config.text_column, config.label_column, val_split=config.val_split,
@@ -103,6 +112,10 @@ class Text(Modality):
         def tokenize(batch):
             return tokenizer(batch["text"], truncation=True, max_length=config.max_length)
 
+        import datasets
+
+        if isinstance(dataset, datasets.IterableDataset):  # streamed: tokenized batch by batch as rows arrive
+            return dataset.map(tokenize, batched=True, remove_columns=["text"])
         return dataset.map(tokenize, batched=True, remove_columns=["text"], desc="tokenizing")
 
     def collator(self, bundle, config: TrainConfig):

@@ -367,7 +367,7 @@ def _write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, outcome
             "runtime_s": round(train_time, 2),
             "samples_per_second": output.metrics.get("train_samples_per_second"),
             "steps": output.global_step, "epochs": trainer.state.epoch,
-            "train_loss": output.training_loss, "num_samples": len(setup.data.splits["train"]),
+            "train_loss": output.training_loss, "num_samples": setup.data.rows("train"),
             "trainable_parameters": trainable, "total_parameters": setup.bundle.info.get("parameters"),
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "best_metric": trainer.state.best_metric,

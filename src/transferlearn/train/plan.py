@@ -12,6 +12,7 @@ import math
 
 from .. import distributed
 from ..config import Plan, TrainConfig
+from ..errors import ConfigError
 from ..layout import RunLayout
 from ..strategies import parse_strategy
 from ..strategies.auto import candidate_strategies, choose_candidates, epochs_for, evaluation_steps
@@ -43,6 +44,8 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
         decisions.append(f"strategy: {fallback} instead of {strategy.name} (augmentation makes inputs new each epoch)")
         config = config.model_copy(update={"strategy": fallback})
         strategy = parse_strategy(fallback)
+    if config.streaming:
+        config, strategy = _streaming_choices(config, strategy, updates, decisions)
     if config.lr == "auto":
         from .lr_find import lr_find_on
 
@@ -63,7 +66,7 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
     else:
         lr = config.lr
     candidates, estimate = [], None
-    steps_per_epoch = math.ceil(len(setup.encoded["train"]) / config.global_batch_size)
+    steps_per_epoch = math.ceil(setup.data.rows("train") / config.global_batch_size)
     epochs_asked = intent.epochs if "epochs" in intent.model_fields_set else None
     if strategy.name == "auto":
         sizes = setup.modality.input_sizes(config, setup.data, setup.bundle)
@@ -84,12 +87,51 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
             if every:
                 updates["eval_steps"] = every
                 decisions.append(f"evaluate every {every} steps (an epoch is {steps_per_epoch} steps)")
+    if config.streaming or config.max_steps:
+        _fixed_steps(config, steps_per_epoch, updates, decisions)
     plan = Plan(task=modality.name, strategy=config.strategy, lr=lr,
-                group_by_length=modality.token_lengths and config.group_by_length, updates=updates,
+                group_by_length=modality.token_lengths and config.group_by_length and not config.streaming,
+                updates=updates,
                 candidates=[c.as_dict() for c in candidates], budget_s=budget, estimate_s=estimate,
                 decisions=decisions)
     distributed.on_main(plan.save, layout.plan)
     return plan, probe, extra
+
+
+def _streaming_choices(config: TrainConfig, strategy, updates: dict, decisions: list[str]):
+    """What streamed training rows rule out: a probe (it caches every row's features), class weights and the
+    baseline (they read every label or text at once). ``auto`` becomes ``full``; the rest is refused or turned off."""
+    if strategy.name == "auto":
+        decisions.append("strategy: full instead of auto (streaming: auto starts from a probe on every row's cached "
+                         "features)")
+        config = config.model_copy(update={"strategy": "full"})
+        strategy = parse_strategy("full")
+    elif any(step.kind != "finetune" for step in strategy.steps()):
+        raise ConfigError(f"strategy {config.strategy} with streaming: it trains on every row's cached features, which "
+                          "a stream does not hold. Use a fine-tuning strategy (full, freeze:N, lora, gradual, "
+                          "discriminative), or drop streaming (the feature cache is memory-mapped already).")
+    if config.class_weights == "balanced":
+        raise ConfigError("class_weights balanced with streaming: not supported; the counts are in data.json after a "
+                          "first run, or train without streaming")
+    if config.baseline:
+        updates["baseline"] = False
+        decisions.append("baseline: off (streaming: the TF-IDF baseline would read every training text at once)")
+        config = config.model_copy(update={"baseline": False})
+    return config, strategy
+
+
+def _fixed_steps(config: TrainConfig, steps_per_epoch: int, updates: dict, decisions: list[str]) -> None:
+    """A streamed split has no length, so the Trainer needs max_steps: the asked one, else epochs x the steps in
+    one pass over the counted rows. Evaluation (and checkpoints) go by steps: once a pass unless asked."""
+    epochs = updates.get("epochs", config.epochs)
+    steps = config.max_steps or max(1, math.ceil(epochs * steps_per_epoch))
+    if not config.max_steps:
+        updates["max_steps"] = steps
+        decisions.append(f"max_steps: {steps} ({epochs:g} epochs of {steps_per_epoch} steps over the counted rows)")
+    if config.eval_steps is None:
+        every = updates.get("eval_steps") or min(steps_per_epoch, steps)
+        updates["eval_steps"] = every
+        decisions.append(f"evaluate every {every} steps")
 
 
 def _auto_candidates(config: TrainConfig, setup: Setup, budget: float | None, lr: float, steps_per_epoch: int,

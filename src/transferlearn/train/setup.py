@@ -24,6 +24,12 @@ class Setup:
     @classmethod
     def build(cls, config: TrainConfig) -> "Setup":
         modality = detect_modality(config)
+        if config.streaming and not modality.streams:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"streaming: the {modality.name} modality reads its files lazily already (and caches "
+                              "decoded inputs memory-mapped, decoded_cache); streaming is for text. Drop --set "
+                              "streaming=true.")
         data = modality.load_data(config)
         settings = modality.settings_from_data(config, data)
         if settings:

@@ -54,6 +54,7 @@ def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
     values = dict(
         output_dir=str(output_dir),
         num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,  # streamed rows have no length: the plan sets it from the counted rows
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size or config.batch_size * 2,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
