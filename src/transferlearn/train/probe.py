@@ -115,25 +115,45 @@ def _score(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, metric
     return summary_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())[metric]
 
 
-def _lbfgs(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float, max_iter: int) -> tuple[float, int]:
-    """Minimise cross-entropy + l2 * ||weights||^2 over the whole training set; (final loss, iterations)."""
+def _objective(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float) -> torch.Tensor:
+    decayed = [p for p in head.parameters() if p.ndim > 1]
+    return nn.functional.cross_entropy(head(x), y, weight=weight) + l2 * sum((p**2).sum() for p in decayed)
+
+
+def _lbfgs(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float, max_iter: int,
+           rounds: int = 6) -> tuple[float, int]:
+    """Minimise cross-entropy + l2 * ||weights||^2 over the whole training set; (final loss, iterations).
+
+    On a multi-layer head (non-convex), torch's L-BFGS often stops early: its line search returns a tiny step and
+    the loss change falls under tolerance_change, mid-descent. Another round with a fresh curvature history goes on
+    from there; rounds continue while one still lowers the objective by more than 1e-4 (relative)."""
     params = list(head.parameters())
     for param in params:
         param.requires_grad_(True)
-    decayed = [p for p in params if p.ndim > 1]
-    optimizer = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-9,
-                                  history_size=20, line_search_fn="strong_wolfe")
+    total = 0
+    with torch.no_grad():
+        previous = float(_objective(head, x, y, weight, l2))
+    for _ in range(rounds):
+        optimizer = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-9,
+                                      history_size=20, line_search_fn="strong_wolfe")
 
-    def closure():
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(head(x), y, weight=weight) + l2 * sum((p**2).sum() for p in decayed)
-        loss.backward()
-        return loss
+        def closure():
+            for param in params:
+                param.grad = None
+            loss = _objective(head, x, y, weight, l2)
+            loss.backward()
+            return loss
 
-    optimizer.step(closure)
+        optimizer.step(closure)
+        total += int(optimizer.state[params[0]].get("n_iter", 0))
+        with torch.no_grad():
+            now = float(_objective(head, x, y, weight, l2))
+        if previous - now <= 1e-4 * max(abs(previous), 1e-8):
+            break
+        previous = now
     with torch.no_grad():
         loss = float(nn.functional.cross_entropy(head(x), y, weight=weight))
-    return loss, int(optimizer.state[params[0]].get("n_iter", 0))
+    return loss, total
 
 
 def _single_linear(head: nn.Module) -> nn.Linear | None:
@@ -172,8 +192,8 @@ def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200
     and is refit on every training row into the model's own head. Seconds on CPU, whatever ``--epochs`` says.
 
     A head that is one Linear layer is solved by scikit-learn's compiled L-BFGS; a head with more layers (BERT's
-    pretrained pooler, an MLP) by ``torch.optim.LBFGS``, warm-started from the stronger L2's solution, the sweep on
-    a stratified sample of at most ``SWEEP_ROWS`` rows."""
+    pretrained pooler, an MLP) by ``torch.optim.LBFGS``, warm-started from the stronger L2's solution (restarted
+    from the initial weights when that stalls), the sweep on a stratified sample of at most ``SWEEP_ROWS`` rows."""
     import copy
     import time
 
@@ -212,6 +232,22 @@ def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200
         if linear is not None:
             head.load_state_dict(initial)
         loss, iterations = fit(sweep_x, sweep_y, l2)
+        if linear is None and iterations <= 1:
+            # A stall, not convergence: a strong L2 shrinks the classifier to ~0, which also cuts the gradient into
+            # the layers before it, and from there L-BFGS met its gradient tolerance at once, keeping a head that
+            # predicts the majority class (two SmSA study runs). The same strength from the initial weights too;
+            # the lower objective is kept.
+            warm = copy.deepcopy(head.state_dict())
+            with torch.no_grad():
+                warm_objective = float(_objective(head, sweep_x, sweep_y, weight, l2))
+            head.load_state_dict(initial)
+            cold_loss, cold_iterations = fit(sweep_x, sweep_y, l2)
+            with torch.no_grad():
+                cold_objective = float(_objective(head, sweep_x, sweep_y, weight, l2))
+            if cold_objective < warm_objective:
+                loss, iterations = cold_loss, iterations + cold_iterations
+            else:
+                head.load_state_dict(warm)
         results[l2] = {"validation": round(_score(head, val_x, val_y, metric), 4), "train_loss": round(loss, 4),
                        "iterations": iterations}
         states[l2] = copy.deepcopy(head.state_dict())
