@@ -99,19 +99,23 @@ def _ratios(rows: list[dict], timed: str) -> list[dict]:
             for r in rows]
 
 
+def _write(name: str, model: str, strategy: str, rows: list[dict], timed: str, goal: str, note: str) -> dict:
+    """The results file; returns the largest scale's ratios to 1x."""
+    ratios = _ratios(rows, timed)
+    write_result(name, {"dataset": "smsa (train_preprocess.tsv replicated)", "model": model, "strategy": strategy,
+                        "runs": rows, "ratios_to_1x": ratios, "goal": goal,
+                        "memory_flat": ratios[-1]["peak_rss"] <= 1.2, "notes": [note]})
+    return ratios[-1]
+
+
 def stream_part(scales: list[int], model: str, out: Path, steps: int) -> str:
     rows = _measure(scales, "stream-full", ["--strategy", "full", "--set", "streaming=true", "--set", f"max_steps={steps}",
                                             "--set", "batch_size=16", "--set", "max_length=128"], model, out,
                     lambda m: {"steps": m["train"]["steps"], "train_s": m["train"]["runtime_s"]})
-    ratios = _ratios(rows, "train")
-    top = ratios[-1]
-    write_result("scaling_smsa_streaming", {
-        "dataset": "smsa (train_preprocess.tsv replicated)", "model": model,
-        "strategy": f"full, streaming, max_steps={steps}, batch 16", "runs": rows, "ratios_to_1x": ratios,
-        "goal": "peak RSS <= 1.2x from 1x to 4x; fixed steps: the training time stays flat",
-        "memory_flat": top["peak_rss"] <= 1.2,
-        "notes": ["each scale in its own process; the wall time includes the one counting pass over the training rows, "
-                  "validation (1,260 rows) and test (500 rows) scoring"]})
+    top = _write("scaling_smsa_streaming", model, f"full, streaming, max_steps={steps}, batch 16", rows, "train",
+                 "peak RSS <= 1.2x from 1x to 4x; fixed steps: the training time stays flat",
+                 "each scale in its own process; the wall time includes the one counting pass over the training rows, "
+                 "validation (1,260 rows) and test (500 rows) scoring")
     return (f"streaming x{top['scale']}: peak RSS {top['peak_rss']}x, training time {top['train']}x, wall {top['wall']}x "
             f"for {top['rows']}x the rows")
 
@@ -120,15 +124,10 @@ def probe_part(scales: list[int], model: str, out: Path) -> str:
     rows = _measure(scales, "linear-probe", ["--strategy", "linear-probe"], model, out,
                     lambda m: {"train_features_s": m["train"]["feature_cache"]["train"]["seconds"],
                                "probe_s": m["train"].get("probe", {}).get("seconds")})
-    ratios = _ratios(rows, "train_features")
-    top = ratios[-1]
-    write_result("scaling_smsa", {
-        "dataset": "smsa (train_preprocess.tsv replicated)", "model": model, "strategy": "linear-probe",
-        "runs": rows, "ratios_to_1x": ratios,
-        "goal": "peak RSS <= 1.2x from 1x to 4x; time linear in rows",
-        "memory_flat": top["peak_rss"] <= 1.2,
-        "notes": ["each scale in its own process with a cold feature cache; the probe (L-BFGS) reads the memory-mapped "
-                  "features; validation and test are the same at every scale"]})
+    top = _write("scaling_smsa", model, "linear-probe", rows, "train_features",
+                 "peak RSS <= 1.2x from 1x to 4x; time linear in rows",
+                 "each scale in its own process with a cold feature cache; the probe (L-BFGS) reads the memory-mapped "
+                 "features; validation and test are the same at every scale")
     return (f"linear probe x{top['scale']}: peak RSS {top['peak_rss']}x, training-feature time "
             f"{top['train_features']}x for {top['rows']}x the rows")
 
