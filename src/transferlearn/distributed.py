@@ -9,14 +9,14 @@ predictions. What it does not know about are the engine's own decisions and file
 - a decision taken from a clock or a measurement (the time budget, ``auto``'s candidates, the LR finder's
   suggestion, a received signal) is rank 0's, sent to every rank (:func:`agree`, :func:`any_rank`), so no rank
   trains a step the others skip;
-- what one rank builds for all (the feature cache) is built by rank 0 while the others wait (:func:`main_first`).
+- what all ranks need once (a feature-cache entry) is computed in shards, one per rank, and joined by rank 0
+  (train/feature_cache.py).
 
 Every function is a no-op in a single process, so the engine calls them unconditionally.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 
@@ -99,18 +99,3 @@ def on_main(step, *args, **kwargs):
     if error is not None:
         raise error
     return result
-
-
-@contextlib.contextmanager
-def main_first():
-    """Rank 0 runs the block first; the others run it after (and then find what rank 0 built, e.g. a cache entry)."""
-    if not _group_ready():
-        yield
-        return
-    if not is_main():
-        barrier()
-    try:
-        yield
-    finally:
-        if is_main():
-            barrier()

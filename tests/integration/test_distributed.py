@@ -35,15 +35,18 @@ def no_dropout_model(tmp_path_factory) -> Path:
     return folder
 
 
-def _train(tmp: Path, name: str, data: Path, model: Path, processes: int, batch: int) -> tuple[Path, list[dict]]:
+def _train(tmp: Path, name: str, data: Path, model: Path, processes: int, batch: int,
+           *extra: str) -> tuple[Path, list[dict]]:
     out, probes = tmp / name, tmp / f"{name}-probes"
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
                 if processes > 1 else [sys.executable])
-    args = ["train", "--data", str(data), "--model", str(model), "--output", str(out), "--strategy", "full",
+    args = ["train", "--data", str(data), "--model", str(model), "--output", str(out),
             "--set", f"batch_size={batch}", "--set", "epochs=6", "--set", "lr=0.003", "--set", "warmup_ratio=0",
             "--set", "head_lr_multiplier=1", "--set", "group_by_length=false", "--set", "early_stopping_patience=0",
-            "--set", "progress=false", "--set", "seed=3", "--set", "threads=1", "--set", "head_dropout=0"]
-    env = {**os.environ, "TL_TEST_PROBE_DIR": str(probes), "OMP_NUM_THREADS": "1",
+            "--set", "progress=false", "--set", "seed=3", "--set", "threads=1", "--set", "head_dropout=0", *extra]
+    if "--strategy" not in extra:
+        args += ["--strategy", "full"]
+    env = {**os.environ, "TL_TEST_PROBE_DIR": str(probes), "OMP_NUM_THREADS": "1", "TL_CACHE_DIR": str(tmp / f"{name}-cache"),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([*launcher, str(WORKER), *args], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
@@ -85,3 +88,26 @@ def test_torchrun_two_processes_train_one_model_and_write_one_run(tmp_path, sent
     print("largest validation logit difference:", float(np.abs(logits_two - logits_one).max()))
     np.testing.assert_allclose(logits_two, logits_one, atol=1e-3)
     assert one["validation"]["accuracy"] > 0.7  # it learned: the comparison is not between two untrained models
+
+
+def test_auto_under_torchrun_shares_one_feature_pass_and_one_decision(tmp_path, sentiment_folder, no_dropout_model):
+    """auto: the probe's features computed in two shards and joined once, rank 0's plan and candidate choices on
+    both ranks (a rank deciding alone would wait forever in the other's all-reduce), one auto.json."""
+    single, _ = _train(tmp_path, "auto-one", sentiment_folder, no_dropout_model, 1, 8, "--strategy", "auto")
+    ddp, ranks = _train(tmp_path, "auto-two", sentiment_folder, no_dropout_model, 2, 4, "--strategy", "auto")
+    assert ranks[0]["parameters_sha256"] == ranks[1]["parameters_sha256"]
+    assert ranks[0]["global_step"] == ranks[1]["global_step"]
+    auto = json.loads((ddp / "auto.json").read_text())
+    assert auto["candidates"][0]["name"] == "linear-probe" and len(auto["candidates"]) >= 2
+    # the probe's features (train and validation entries) were computed in shards, joined and the shards removed;
+    # they are the one-process run's entries (same keys: weights, preprocessing, rows), row for row
+    two = {p.parent.name: p.parent for p in (tmp_path / "auto-two-cache").rglob("meta.json")}
+    one = {p.parent.name: p.parent for p in (tmp_path / "auto-one-cache").rglob("meta.json")}
+    assert len(two) >= 2 and set(two) == set(one)
+    assert not list((tmp_path / "auto-two-cache").rglob("part-*"))
+    for key, folder in two.items():
+        assert json.loads((folder / "meta.json").read_text())["rows"] in (96, 32)
+        np.testing.assert_allclose(np.load(folder / "features.npy"), np.load(one[key] / "features.npy"), atol=1e-5)
+    foreign = [w for w in ranks[1]["writes_by_this_rank"] if not w.endswith("rng_state_1.pth")
+               and not (w.startswith("os.mkdir ") and "/checkpoints" in w)]
+    assert foreign == [], foreign

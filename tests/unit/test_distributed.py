@@ -18,8 +18,6 @@ def test_one_process_is_rank_zero_of_one(monkeypatch):
     assert distributed.on_main(lambda a, b=0: a + b, 2, b=3) == 5
     with pytest.raises(ValueError, match="boom"):
         distributed.on_main(lambda: (_ for _ in ()).throw(ValueError("boom")))
-    with distributed.main_first():
-        pass
     distributed.barrier()
 
 

@@ -89,12 +89,16 @@ def _batches(dataset, batch_size: int):
 
 @torch.inference_mode()
 def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch_size: int, path: Path,
-             desc: str, progress: bool) -> None:
+             desc: str, progress: bool, shard: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Features of the rows of every ``shard[1]``-th batch from ``shard[0]`` (all of them by default) into ``path``;
+    returns those rows' indices, in the file's order."""
     from tqdm.auto import tqdm
 
-    out = None
-    bar = tqdm(total=len(dataset), desc=desc, unit="rows", disable=not progress)
-    for index in _batches(dataset, batch_size):
+    mine = list(_batches(dataset, batch_size))[shard[0]::shard[1]]
+    rows = np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64)
+    out, written = None, 0
+    bar = tqdm(total=len(rows), desc=desc, unit="rows", disable=not progress)
+    for index in mine:
         columns_of_rows = dataset[index.tolist()]
         batch = collator([dict(zip(columns_of_rows, values)) for values in zip(*columns_of_rows.values())])
         batch.pop("labels", None)
@@ -102,8 +106,9 @@ def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
         features = split.features(batch).float().cpu().numpy()
         if out is None:  # the width is known after the first batch
-            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(dataset), features.shape[1]))
-        out[index] = features
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(rows), features.shape[1]))
+        out[written : written + len(index)] = features
+        written += len(index)
         bar.update(len(index))
     bar.close()
     if out is None:
@@ -111,53 +116,79 @@ def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch
     else:
         out.flush()
         del out
+    return rows
 
 
 def cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collator, *, root: Path,
                     preprocessing: dict, weights_hash: str, device: torch.device, batch_size: int = 64,
                     name: str = "train", progress: bool = True) -> tuple[np.ndarray, dict]:
     """The features of every row of ``dataset`` (memory-mapped) and the entry's metadata (``hit``). Under
-    torchrun, rank 0 builds a missing entry while the other ranks wait, then they read it (one pass, not N)."""
-    with distributed.main_first():
-        return _cached_features(model, split, dataset, collator, root=root, preprocessing=preprocessing,
-                                weights_hash=weights_hash, device=device, batch_size=batch_size, name=name,
-                                progress=progress)
-
-
-def _cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collator, *, root: Path,
-                     preprocessing: dict, weights_hash: str, device: torch.device, batch_size: int,
-                     name: str, progress: bool) -> tuple[np.ndarray, dict]:
+    torchrun, every rank computes every N-th batch of a missing entry and rank 0 joins the shards into it: one
+    pass over the rows, shared by N processes."""
     parts = {"weights": weights_hash, "split": split.kind, "preprocessing": preprocessing,
              "data": data_fingerprint(dataset)}
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
     entry = root / key
-    if (entry / "meta.json").exists():
+    if distributed.agree((entry / "meta.json").exists()):  # rank 0's view: it is the one that writes entries
         meta = json.loads((entry / "meta.json").read_text())
         log.info("feature cache hit (%s, %d rows): %s", name, meta["rows"], entry)
         return np.load(entry / "features.npy", mmap_mode="r"), {**meta, "hit": True, "path": str(entry)}
 
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    tmp = Path(distributed.agree(tempfile.mkdtemp(prefix=f".{key}-", dir=_made(root)) if distributed.is_main()
+                                 else None))
+    start = time.time()
+    was_training = model.training
+    model.eval()
     try:
-        was_training = model.training
-        model.eval()
-        start = time.time()
-        try:
-            _compute(split, dataset, collator, device, batch_size, tmp / "features.npy",
-                     f"caching features ({name})", progress)
-        finally:
-            model.train(was_training)
+        shard = (distributed.rank(), distributed.world_size())
+        rows = _compute(split, dataset, collator, device, batch_size, tmp / f"part-{shard[0]}.npy",
+                        f"caching features ({name})", progress, shard)
+        np.save(tmp / f"part-{shard[0]}-rows.npy", rows)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        model.train(was_training)
+    distributed.barrier()  # every shard is on disk
+    meta = distributed.on_main(_publish, tmp, entry, len(dataset), shard[1], parts, key, start)
+    meta = distributed.agree(meta)
+    log.info("feature cache: %s rows of %s computed in %.1f s -> %s", meta["rows"], name, meta["seconds"], entry)
+    return np.load(entry / "features.npy", mmap_mode="r"), {**meta, "hit": False, "path": str(entry)}
+
+
+def _made(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _publish(tmp: Path, entry: Path, total: int, shards: int, parts: dict, key: str, start: float) -> dict:
+    """The shards joined into ``features.npy`` (one shard: renamed as it is), the metadata, and the folder renamed
+    into place (atomic; a concurrent run that wrote the same entry meanwhile wrote identical features)."""
+    try:
+        if shards == 1:
+            os.replace(tmp / "part-0.npy", tmp / "features.npy")
+        else:
+            pieces = [(np.load(tmp / f"part-{r}-rows.npy"), np.load(tmp / f"part-{r}.npy", mmap_mode="r"))
+                      for r in range(shards)]
+            width = next((p.shape[1] for _, p in pieces if p.size), 0)
+            out = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32, shape=(total, width))
+            for rows, piece in pieces:
+                if len(rows):
+                    out[rows] = piece
+            out.flush()
+            del out, pieces
+        for leftover in tmp.glob("part-*"):
+            leftover.unlink()
         features = np.load(tmp / "features.npy", mmap_mode="r")
         meta = {"key": key, "parts": parts, "rows": int(features.shape[0]), "dim": int(features.shape[1]),
                 "seconds": round(time.time() - start, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         del features
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         try:
             os.replace(tmp, entry)
         except OSError:  # another run wrote the same entry meanwhile: identical by construction
             shutil.rmtree(tmp, ignore_errors=True)
+        return meta
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("feature cache: %s rows of %s computed in %.1f s -> %s", meta["rows"], name, meta["seconds"], entry)
-    return np.load(entry / "features.npy", mmap_mode="r"), {**meta, "hit": False, "path": str(entry)}
