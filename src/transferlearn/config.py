@@ -232,6 +232,8 @@ class Plan(BaseModel):
                                              description="auto: the fine-tunes tried after the probe.")
     budget_s: float | None = Field(None, description="The wall-time budget in seconds (None: none).")
     estimate_s: float | None = Field(None, description="The estimated training time, when it was estimated.")
+    reserve_s: float = Field(0.0, description="Seconds of the budget kept for what follows training: scoring "
+                             "validation and test, the report (auto's candidates stop that much earlier).")
     decisions: list[str] = Field(default_factory=list, description="Each decision and why, in words.")
 
     def apply(self, config: TrainConfig) -> TrainConfig:

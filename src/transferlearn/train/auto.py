@@ -63,7 +63,7 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     def attempt(planned: dict) -> None:
         nonlocal best
         elapsed = time.time() - started
-        left = None if plan.budget_s is None else plan.budget_s - elapsed
+        left = None if plan.budget_s is None else plan.budget_s - plan.reserve_s - elapsed
         scale = pace["actual"] / pace["estimated"] if pace["estimated"] else 1.0  # the pace measured so far
         epochs = distributed.agree(fit_epochs(planned, left, scale))  # from clocks: rank 0's decides for all
         if epochs < min(0.5, planned.get("wanted_epochs") or planned["epochs"]):
@@ -73,7 +73,7 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
         candidate = {**planned, "epochs": epochs}
         bundle.model.load_state_dict(probed)
         start = time.time()
-        deadline = None if plan.budget_s is None else started + plan.budget_s
+        deadline = None if plan.budget_s is None else started + plan.budget_s - plan.reserve_s
         trainer, output, stopped = _finetune_candidate(config, setup, layout, candidate, deadline)
         pace["estimated"] += candidate["epoch_s"] * float(trainer.state.epoch or epochs)
         pace["actual"] += time.time() - start

@@ -65,7 +65,7 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
         log.info("learning rate %.0e (the %s strategy's default)", lr, strategy.name)
     else:
         lr = config.lr
-    candidates, estimate = [], None
+    candidates, estimate, reserve = [], None, 0.0
     steps_per_epoch = math.ceil(setup.data.rows("train") / config.global_batch_size)
     epochs_asked = intent.epochs if "epochs" in intent.model_fields_set else None
     if strategy.name == "auto":
@@ -75,7 +75,8 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
             updates["image_size"] = size
             decisions.append(note)
             config = config.model_copy(update={"image_size": size})
-        candidates, estimate, notes = _auto_candidates(config, setup, budget, lr, steps_per_epoch, epochs_asked)
+        candidates, estimate, reserve, notes = _auto_candidates(config, setup, budget, lr, steps_per_epoch,
+                                                                epochs_asked)
         decisions += notes
     elif epochs_asked is None and strategy.steps()[-1].kind == "finetune":
         epochs = epochs_for(steps_per_epoch, config.min_steps, None, config.epochs)
@@ -92,7 +93,7 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
     plan = Plan(task=modality.name, strategy=config.strategy, lr=lr,
                 group_by_length=modality.token_lengths and config.group_by_length and not config.streaming,
                 updates=updates,
-                candidates=[c.as_dict() for c in candidates], budget_s=budget, estimate_s=estimate,
+                candidates=[c.as_dict() for c in candidates], budget_s=budget, estimate_s=estimate, reserve_s=reserve,
                 decisions=decisions)
     distributed.on_main(plan.save, layout.plan)
     return plan, probe, extra
@@ -140,20 +141,30 @@ def _auto_candidates(config: TrainConfig, setup: Setup, budget: float | None, lr
     groups = setup.bundle.groups
     step_s = {spec: step_seconds(setup, config, spec) for _, spec in candidate_strategies(groups.num_blocks)}
     forward = forward_seconds(setup, config)
-    eval_batches = math.ceil(len(setup.encoded["validation"]) / (config.eval_batch_size or config.batch_size * 2))
+    eval_size = config.eval_batch_size or config.batch_size * 2
+    eval_batches = math.ceil(len(setup.encoded["validation"]) / eval_size)
     rows = len(setup.encoded["train"]) + len(setup.encoded["validation"])
-    probe_s = forward * math.ceil(rows / (config.eval_batch_size or config.batch_size * 2)) + 5.0  # features + fit
-    left = None if budget is None else budget - probe_s
+    probe_s = forward * math.ceil(rows / eval_size) + 5.0  # features + fit
+    reserve = finishing_seconds(setup, forward, eval_size)
+    left = None if budget is None else budget - probe_s - reserve
     candidates, notes = choose_candidates(
         n_train=len(setup.encoded["train"]), num_labels=len(setup.data.label_names), num_blocks=groups.num_blocks,
         steps_per_epoch=steps_per_epoch, epoch_eval_s=eval_batches * forward, step_s=step_s, budget_s=left,
         lr=lr, min_steps=config.min_steps, epochs_asked=epochs_asked, default_epochs=config.epochs)
-    estimate = round(probe_s + sum(c.estimated_s for c in candidates), 1)
+    estimate = round(probe_s + sum(c.estimated_s for c in candidates) + reserve, 1)
     parts = ", ".join(f"{c.name} {c.estimated_s:.0f} s ({c.epochs:g} epochs)" for c in candidates if c.epochs)
     budget_text = f"budget {budget / 60:.0f} min" if budget else "no budget"
-    message = f"auto: about {estimate / 60:.1f} min ({budget_text}): probe {probe_s:.0f} s" + (f", {parts}" if parts else "")
+    message = (f"auto: about {estimate / 60:.1f} min ({budget_text}): probe {probe_s:.0f} s" + (f", {parts}" if parts else "")
+               + f", scoring and report {reserve:.0f} s")
     log.info(message)
-    return candidates, estimate, [message] + notes
+    return candidates, estimate, reserve, [message] + notes
+
+
+def finishing_seconds(setup: Setup, forward_s: float, eval_size: int) -> float:
+    """What follows the last candidate, kept out of its budget: scoring validation and test with the winner (one
+    forward pass per batch, and the test split's probe features if the probe wins), the baseline and the report."""
+    scored = sum(len(setup.encoded[s]) for s in ("validation", "test") if s in setup.encoded)
+    return round(forward_s * math.ceil(scored / eval_size) * 1.5 + 15.0, 1)
 
 
 def _choose_input_size(config: TrainConfig, setup: Setup, layout: RunLayout, sizes: list[int]) -> tuple[int, str]:

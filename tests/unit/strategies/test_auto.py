@@ -47,6 +47,10 @@ def test_the_budget_is_a_bound_not_an_estimate(sentiment_folder, tiny_text_model
     for candidate in auto["candidates"][1:]:  # every fine-tune was shortened, stopped at the deadline, or skipped
         assert "skipped" in candidate or candidate.get("stopped") or candidate["epochs"] < 400, candidate
     assert auto["seconds"] < 6.0 + 6.0  # the last evaluation after the deadline is all that may run over
+    # what follows training (scoring validation and test, the report) is kept out of the candidates' budget
+    plan = json.loads((run.path / "plan.json").read_text())
+    assert plan["reserve_s"] >= 15.0 and any("scoring and report" in d for d in plan["decisions"])
+    assert all("skipped" in c for c in auto["candidates"][1:])  # 6 s minus the reserve leaves no fine-tune any time
     assert time.time() - start < 60
 
 
