@@ -28,8 +28,8 @@ def test_minilm_linear_probe_beats_majority_on_smsa(tmp_path):
     support = np.array([c["support"] for c in test["per_class"].values()])
     p = support.max() / support.sum()
     majority_macro_f1 = (2 * p / (p + 1)) / 3
-    # MiniLM is an English encoder: a probe on its frozen features is weak on this Indonesian slice. Measured
-    # 2026-12-01: 0.34 test macro-F1 (the pooler + classifier probe), 0.32 for logistic regression on the frozen
-    # pooler's output at the best validation C; a stalled probe (a constant head) gives the majority's 0.196.
-    assert test["macro_f1"] > majority_macro_f1 + 0.10, (test["macro_f1"], majority_macro_f1)
+    # MiniLM is an English encoder: a probe on its frozen features is weak on this Indonesian slice (measured
+    # 2026-12-01: 0.49 test macro-F1), so "wide margin" means well above 0.196. The feature cache once stored
+    # rows in length-sorted order, not the labels' order: this test then saw 0.34 (test_feature_cache_rows.py).
+    assert test["macro_f1"] > majority_macro_f1 + 0.15, (test["macro_f1"], majority_macro_f1)
     assert metrics["train"]["trainable_parameters"] < 200_000  # only pooler + classifier trained

@@ -91,11 +91,13 @@ def _batches(dataset, batch_size: int):
 def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch_size: int, path: Path,
              desc: str, progress: bool, shard: tuple[int, int] = (0, 1)) -> np.ndarray:
     """Features of the rows of every ``shard[1]``-th batch from ``shard[0]`` (all of them by default) into ``path``;
-    returns those rows' indices, in the file's order."""
+    returns those rows' indices, in the file's order. Batches come length-sorted, so the whole set (one shard) is
+    written at each row's own position, and a shard in batch order with its indices (``_publish`` places them)."""
     from tqdm.auto import tqdm
 
     mine = list(_batches(dataset, batch_size))[shard[0]::shard[1]]
-    rows = np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64)
+    whole = shard[1] == 1
+    rows = np.arange(len(dataset)) if whole else (np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64))
     out, written = None, 0
     bar = tqdm(total=len(rows), desc=desc, unit="rows", disable=not progress)
     for index in mine:
@@ -107,7 +109,10 @@ def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch
         features = split.features(batch).float().cpu().numpy()
         if out is None:  # the width is known after the first batch
             out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(rows), features.shape[1]))
-        out[written : written + len(index)] = features
+        if whole:
+            out[index] = features
+        else:
+            out[written : written + len(index)] = features
         written += len(index)
         bar.update(len(index))
     bar.close()
