@@ -30,7 +30,9 @@ def label_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
     first, with the label the out-of-fold model suggests."""
     from cleanlab.filter import find_label_issues
 
-    ranked = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab's default forks a multiprocessing pool, and forking a process that holds torch's (or any
+    # library's) threads can deadlock the child; it hung a test run here. One process is fast enough at audit sizes.
+    ranked = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
     return [{"row": int(i), "given": int(labels[i]), "suggested": int(probabilities[i].argmax()),
              "p_given": float(probabilities[i, labels[i]]), "p_suggested": float(probabilities[i].max())}
             for i in ranked]
