@@ -71,14 +71,8 @@ def _read_jsonl(path: Path, text: str) -> Table:
             raise DataError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg})") from None
         numbered = [(i + 1, r) for i, r in enumerate(records)]  # record number stands in for the line
     else:
-        numbered = []
-        for lineno, line in enumerate(text.split("\n"), start=1):  # JSON text may hold a raw \u2028: not a line end
-            if not line.strip():
-                continue
-            try:
-                numbered.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        # JSON text may hold a raw \u2028: not a line end
+        numbered = list(_json_lines(path, enumerate(text.split("\n"), start=1)))
     columns: list[str] = []
     rows, lines = [], []
     for lineno, record in numbered:
@@ -92,6 +86,32 @@ def _read_jsonl(path: Path, text: str) -> Table:
     if not rows:
         raise DataError(f"{path}: no rows")
     return Table(path, columns, rows, lines)
+
+
+def _json_lines(path: Path, numbered_lines):
+    """(line, parsed value) of every non-blank JSON line; an invalid one names its line and column."""
+    for lineno, line in numbered_lines:
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}, line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+
+
+def _delimited_records(path: Path, stream, delimiter: str):
+    """(first line, cells) of every non-blank row of a CSV / TSV text stream opened with newline="" (rows end at
+    \n / \r\n / \r only); a parse error names its line."""
+    tsv = delimiter == "\t"
+    reader = csv.reader(stream, delimiter=delimiter, **({"quoting": csv.QUOTE_NONE} if tsv else {}))
+    start = 1
+    try:
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                yield start, [_unquote_tsv(cell) for cell in row] if tsv else row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: cannot parse ({exc})") from None
 
 
 def _looks_like_header(first: list[str], body: list[list[str]]) -> bool:
@@ -116,19 +136,8 @@ def _unquote_tsv(cell: str) -> str:
 
 
 def _read_delimited(path: Path, text: str, delimiter: str, header: bool | None) -> Table:
-    tsv = delimiter == "\t"
     # a stream with newline="" ends rows at \n / \r\n / \r only; str.splitlines would also cut at \x0c, \u2028 ...
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
-                        **({"quoting": csv.QUOTE_NONE} if tsv else {}))
-    records: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for row in reader:
-            if row and any(cell.strip() for cell in row):
-                records.append((start, [_unquote_tsv(cell) for cell in row] if tsv else row))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise DataError(f"{path}, line {reader.line_num}: cannot parse ({exc})") from None
+    records = list(_delimited_records(path, io.StringIO(text, newline=""), delimiter))
     if not records:
         raise DataError(f"{path}: no rows")
     first = records[0][1]
@@ -196,30 +205,17 @@ class TableStream:
         try:
             with self.path.open(encoding="utf-8-sig", newline="") as f:
                 if self.delimiter is None:
-                    for line, text in enumerate(f, start=1):
-                        if not text.strip():
-                            continue
-                        try:
-                            record = json.loads(text)
-                        except json.JSONDecodeError as exc:
-                            raise DataError(f"{self.path}, line {line}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+                    for line, record in _json_lines(self.path, enumerate(f, start=1)):
                         if not isinstance(record, dict):
-                            raise DataError(f"{self.path}, line {line}: expected a JSON object, got {type(record).__name__}")
+                            raise DataError(f"{self.path}, line {line}: expected a JSON object, got "
+                                            f"{type(record).__name__}")
                         yield line, record
                     return
-                tsv = self.delimiter == "\t"
-                reader = csv.reader(f, delimiter=self.delimiter, **({"quoting": csv.QUOTE_NONE} if tsv else {}))
-                start = 1
-                for row in reader:
-                    line = start
-                    if row and any(cell.strip() for cell in row):
-                        yield start, [_unquote_tsv(cell) for cell in row] if tsv else row
-                    start = reader.line_num + 1
+                for line, cells in _delimited_records(self.path, f, self.delimiter):
+                    yield line, cells
         except UnicodeDecodeError:
             raise DataError(f"{self.path}, after line {line}: bytes that are not valid UTF-8. Re-save the file as UTF-8 "
                             "(e.g. `iconv -f latin1 -t utf-8`).") from None
-        except csv.Error as exc:
-            raise DataError(f"{self.path}, line {line}: cannot parse ({exc})") from None
 
     def __iter__(self):
         records = self._records()

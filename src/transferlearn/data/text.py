@@ -43,6 +43,19 @@ def find_split_files(folder: Path, suffixes=tuple(TABLE_SUFFIXES)) -> dict[str, 
     return found
 
 
+def local_split_files(data: str) -> dict[str, Path] | None:
+    """``--data`` as split files: a folder's train/valid/test files, or one file as the training split; None for a
+    Hugging Face dataset id. A path-like name that does not exist is an error, not a Hub id."""
+    path = Path(data).expanduser()
+    if path.is_dir():
+        return find_split_files(path)
+    if path.is_file():
+        return {"train": path}
+    if path.suffix.lower() in TABLE_SUFFIXES or data.startswith((".", "/", "~")):
+        raise DataError(f"{data}: file or folder not found")
+    return None
+
+
 def _detect_column(table: Table, wanted: str | None, names: tuple[str, ...], role: str, exclude: set[str]) -> str:
     if wanted is not None:
         if wanted not in table.columns:
@@ -137,15 +150,9 @@ def load_text_data(
     carve_validation: bool = True,
 ) -> LabelledData:
     """Load labelled text. ``label_names`` fixes the label set (evaluating a trained run on new data)."""
-    path = Path(data).expanduser()
-    if path.is_dir():
-        tables = {split: read_table(p) for split, p in find_split_files(path).items()}
-    elif path.is_file():
-        tables = {"train": read_table(path)}
-    elif path.suffix.lower() in TABLE_SUFFIXES or data.startswith((".", "/", "~")):
-        raise DataError(f"{data}: file or folder not found")
-    else:
-        tables = _tables_from_hub(data, data_config)
+    files = local_split_files(data)
+    tables = ({split: read_table(p) for split, p in files.items()} if files is not None
+              else _tables_from_hub(data, data_config))
 
     if "train" not in tables and label_names is None:
         raise DataError(f"{data}: no training split (files: {', '.join(str(t.path) for t in tables.values())})")

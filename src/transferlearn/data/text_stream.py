@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .splits import LabelledData, label_order
-from .tables import TABLE_SUFFIXES, TableStream
+from .splits import LabelledData, label_order, split_of_name
+from .tables import TableStream
+from .text import LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, local_split_files
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ class _Source:
             features = self.hub.features or {}
             columns, self.notes, self.where = list(features), [], f"{data}[{split}]"
             self.class_names = {c: f.names for c, f in features.items() if f.__class__.__name__ == "ClassLabel"}
-        from .text import LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES
-
         self.text_column = self._column(columns, text_column, TEXT_COLUMN_NAMES, "text", columns[:1])
         rest = [c for c in columns if c != self.text_column]
         self.label_column = self._column(columns, label_column, LABEL_COLUMN_NAMES, "label", rest[-1:])
@@ -90,33 +89,18 @@ class _Source:
             yield position, text, label
 
 
-def _split_sources(data: str) -> dict[str, Path] | None:
-    path = Path(data).expanduser()
-    if path.is_dir():
-        from .text import find_split_files
-
-        return find_split_files(path)
-    if path.is_file():
-        return {"train": path}
-    if path.suffix.lower() in TABLE_SUFFIXES or data.startswith((".", "/", "~")):
-        raise DataError(f"{data}: file or folder not found")
-    return None  # a Hub id
-
-
 def load_streaming_text(data: str, text_column: str | None = None, label_column: str | None = None, *,
                         val_split: float = 0.1, seed: int = 42, max_train_samples: int | None = None,
                         max_eval_samples: int | None = None, data_config: str | None = None) -> LabelledData:
     import datasets
 
-    files = _split_sources(data)
+    files = local_split_files(data)
     hub_splits = None
     if files is None:
         try:
             hub_splits = list(datasets.get_dataset_split_names(data, data_config))
         except Exception as exc:
             raise DataError(f"'{data}': not a file, folder or loadable Hugging Face dataset: {exc}") from None
-        from .splits import split_of_name
-
         names = {split_of_name(s) or s: s for s in hub_splits}
         if "train" not in names:
             raise DataError(f"{data}: the dataset has no train split (splits: {', '.join(hub_splits)})")

@@ -139,8 +139,11 @@ def cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collat
         log.info("feature cache hit (%s, %d rows): %s", name, meta["rows"], entry)
         return np.load(entry / "features.npy", mmap_mode="r"), {**meta, "hit": True, "path": str(entry)}
 
-    tmp = Path(distributed.agree(tempfile.mkdtemp(prefix=f".{key}-", dir=_made(root)) if distributed.is_main()
-                                 else None))
+    tmp = None
+    if distributed.is_main():  # one temporary folder, made by rank 0, for every rank's shard
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{key}-", dir=root)
+    tmp = Path(distributed.agree(tmp))
     start = time.time()
     was_training = model.training
     model.eval()
@@ -159,11 +162,6 @@ def cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collat
     meta = distributed.agree(meta)
     log.info("feature cache: %s rows of %s computed in %.1f s -> %s", meta["rows"], name, meta["seconds"], entry)
     return np.load(entry / "features.npy", mmap_mode="r"), {**meta, "hit": False, "path": str(entry)}
-
-
-def _made(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def _publish(tmp: Path, entry: Path, total: int, shards: int, parts: dict, key: str, start: float) -> dict:
