@@ -37,7 +37,10 @@ def execute_run(config_json: str, env: dict[str, str]) -> dict:
         finetune(config)
     finally:
         for key, value in before.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return {"wall_s": time.time() - wall, "cpu_s": cpu_seconds() - cpu}
 
 
@@ -49,9 +52,6 @@ class Sequential:
     def __init__(self, before_run=lambda: None):
         self.before_run = before_run
         self._done: list[tuple[str, dict]] = []
-
-    def busy(self) -> int:
-        return 0
 
     def submit(self, name: str, config: TrainConfig, env: dict[str, str]) -> None:
         self.before_run()  # this process holds the study's tracker variables (and MLflow parent run) already
@@ -96,9 +96,6 @@ class RayTasks:
         self.in_flight: dict = {}
         log.info("ray: %d runs at a time (%g CPUs%s each) on %s", self.slots, cpus,
                  f", {gpus:g} GPUs" if gpus else "", address or "a local instance")
-
-    def busy(self) -> int:
-        return len(self.in_flight)
 
     def submit(self, name: str, config: TrainConfig, env: dict[str, str]) -> None:
         threads = config.threads or max(1, int(self.cpus))  # a task uses the CPUs it was given, not the node's
