@@ -43,13 +43,16 @@ def replicate(scale: int, into: Path) -> Path:
 
 def run_measured(command: list[str], env: dict) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in MiB, exit status) of one child process."""
-    began = time.time()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        sys.stderr.write(child.stderr.read()[-4000:])
-    return time.time() - began, usage.ru_maxrss / 1024, child.returncode
+    # stderr to a file, not a pipe: wait4 reads nothing until the child ends, and a full pipe would stall it
+    with tempfile.TemporaryFile(mode="w+") as log:
+        began = time.time()
+        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            log.seek(0)
+            sys.stderr.write(log.read()[-4000:])
+    return time.time() - began, usage.ru_maxrss / 1024, code
 
 
 def main() -> None:
