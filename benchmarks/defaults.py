@@ -71,7 +71,8 @@ def run_one(name: str, output: Path) -> dict:
         value = path if file is None else _recorded(file, path)
         recorded.append({"recipe": label, "metric": metric, "value": value})
     return {
-        "command": " ".join(command), "split": split, "wall_time_s": round(wall, 1),
+        "command": " ".join(command), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+        "split": split, "wall_time_s": round(wall, 1), "precision": plan.get("updates", {}).get("precision"),
         "budget_s": plan.get("budget_s"), "estimate_s": plan.get("estimate_s"),
         "accuracy": metrics[split]["accuracy"], "macro_f1": metrics[split]["macro_f1"],
         "baseline": {"name": metrics.get("baseline", {}).get("name"),

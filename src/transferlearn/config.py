@@ -170,8 +170,9 @@ class TrainConfig(BaseModel):
     deepspeed: str | None = Field(None, description="Under a launcher: a DeepSpeed JSON config (ZeRO stage, offload); "
                                   "needs the deepspeed package.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "fp32", description="Training arithmetic: auto = bf16 on a GPU that has it (else fp16) and on a CPU with "
-                            "AVX512-BF16 / AMX, fp32 elsewhere; bf16 / fp16 = mixed precision (the Trainer's autocast).")
+        "auto", description="Training arithmetic: auto = bf16 on a GPU that has it (else fp16); on a CPU with "
+                            "AVX512-BF16 / AMX, bf16 when a timed training step is faster in it (the plan says which), "
+                            "fp32 elsewhere; bf16 / fp16 = mixed precision (the Trainer's autocast).")
     progress: bool = Field(True, description="Progress bars.")
 
     @field_validator("report_to", mode="before")

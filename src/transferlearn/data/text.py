@@ -56,27 +56,31 @@ def local_split_files(data: str) -> dict[str, Path] | None:
     return None
 
 
-def _detect_column(table: Table, wanted: str | None, names: tuple[str, ...], role: str, exclude: set[str]) -> str:
+def detect_column(columns: list[str], sample: list[dict], where: str, wanted: str | None, names: tuple[str, ...],
+                  role: str, exclude: set[str]) -> str:
+    """The text or label column: the asked one; else a conventional name; else, from a sample of rows, the column
+    with the longest values (text) or the fewest distinct ones, ignoring constants (label). One rule for whole files
+    and streams."""
     if wanted is not None:
-        if wanted not in table.columns:
-            raise DataError(
-                f"{table.path}: no column '{wanted}' for the {role} (columns: {', '.join(table.columns)})"
-            )
+        if wanted not in columns:
+            raise DataError(f"{where}: no column '{wanted}' for the {role} (columns: {', '.join(columns)})")
         return wanted
-    lowered = {c.lower(): c for c in table.columns if c not in exclude}
+    lowered = {c.lower(): c for c in columns if c not in exclude}
     for name in names:
         if name in lowered:
             return lowered[name]
-    candidates = [c for c in table.columns if c not in exclude]
+    candidates = [c for c in columns if c not in exclude]
     if not candidates:
-        raise DataError(f"{table.path}: cannot find a {role} column (columns: {', '.join(table.columns)})")
-    sample = table.rows[:2000]
-    if role == "text":  # the column with the longest values
+        raise DataError(f"{where}: cannot find a {role} column (columns: {', '.join(columns)}); name it with "
+                        f"--{role}-column")
+    if role == "text":
         return max(candidates, key=lambda c: sum(len(str(r.get(c) or "")) for r in sample))
-    # the label: the column with the fewest distinct values, ignoring constant columns
     distinct = {c: len({str(r.get(c)) for r in sample}) for c in candidates}
     varying = [c for c in candidates if distinct[c] >= 2] or candidates
     return min(varying, key=lambda c: distinct[c])
+
+
+COLUMN_SAMPLE_ROWS = 2000
 
 
 def _extract(table: Table, text_col: str, label_col: str, on_bad_rows: str) -> tuple[list[str], list[str], list[str]]:
@@ -157,8 +161,9 @@ def load_text_data(
     if "train" not in tables and label_names is None:
         raise DataError(f"{data}: no training split (files: {', '.join(str(t.path) for t in tables.values())})")
     train = tables.get("train") or next(iter(tables.values()))  # scoring a trained run: any split names the columns
-    text_col = _detect_column(train, text_column, TEXT_COLUMN_NAMES, "text", set())
-    label_col = _detect_column(train, label_column, LABEL_COLUMN_NAMES, "label", {text_col})
+    sample, where = train.rows[:COLUMN_SAMPLE_ROWS], str(train.path)
+    text_col = detect_column(train.columns, sample, where, text_column, TEXT_COLUMN_NAMES, "text", set())
+    label_col = detect_column(train.columns, sample, where, label_column, LABEL_COLUMN_NAMES, "label", {text_col})
     if text_col == label_col:
         raise DataError(f"{train.path}: text and label column are the same ('{text_col}')")
     notes = [n for t in tables.values() for n in t.notes]

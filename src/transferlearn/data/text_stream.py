@@ -13,6 +13,7 @@ arrive through a shuffle buffer of ``SHUFFLE_BUFFER`` rows, reshuffled each epoc
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections import Counter
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 from ..errors import DataError
 from .splits import LabelledData, label_order, split_of_name
 from .tables import TableStream
-from .text import LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, local_split_files
+from .text import COLUMN_SAMPLE_ROWS, LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, detect_column, local_split_files
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +55,14 @@ class _Source:
             features = self.hub.features or {}
             columns, self.notes, self.where = list(features), [], f"{data}[{split}]"
             self.class_names = {c: f.names for c, f in features.items() if f.__class__.__name__ == "ClassLabel"}
-        self.text_column = self._column(columns, text_column, TEXT_COLUMN_NAMES, "text", columns[:1])
-        rest = [c for c in columns if c != self.text_column]
-        self.label_column = self._column(columns, label_column, LABEL_COLUMN_NAMES, "label", rest[-1:])
+        sample = [] if text_column and label_column else list(itertools.islice(self._sample_rows(),
+                                                                               COLUMN_SAMPLE_ROWS))
+        self.text_column = detect_column(columns, sample, self.where, text_column, TEXT_COLUMN_NAMES, "text", set())
+        self.label_column = detect_column(columns, sample, self.where, label_column, LABEL_COLUMN_NAMES, "label",
+                                          {self.text_column})
 
-    def _column(self, columns, wanted, names, role, fallback) -> str:
-        if wanted is not None:
-            if wanted not in columns:
-                raise DataError(f"{self.where}: no column '{wanted}' for the {role} (columns: {', '.join(columns)})")
-            return wanted
-        lowered = {c.lower(): c for c in columns}
-        found = next((lowered[n] for n in names if n in lowered), None) or (fallback[0] if fallback else None)
-        if found is None:
-            raise DataError(f"{self.where}: cannot find a {role} column (columns: {', '.join(columns)}); name it with "
-                            f"--{role}-column")
-        return found
+    def _sample_rows(self):
+        return (row for _, row in self.table) if self.path is not None else iter(self.hub)
 
     def rows(self):
         """(position, where, text, label) for every row; a row with an empty text or label raises, naming it."""

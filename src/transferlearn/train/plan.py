@@ -1,8 +1,9 @@
 """Intent -> plan: what the engine decides before training, decided once and saved once (``plan.json``).
 
-Decisions, in order: the concrete modality; ``auto``'s strategy (from a quick probe); a fallback when cached
-features cannot stand for augmented inputs; the learning rate (``--lr auto`` runs the LR finder on the resolved
-strategy, else the strategy's default); whether batches are grouped by length (only token sequences have one).
+Decisions, in order: the concrete modality; a fallback when cached features cannot stand for augmented inputs; the
+training precision (``auto``: timed); the learning rate (``--lr auto`` runs the LR finder on the resolved strategy,
+else the strategy's default); ``auto``'s candidates; whether batches are grouped by length (only token sequences
+have one).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..errors import ConfigError
 from ..layout import RunLayout
 from ..strategies import parse_strategy
 from ..strategies.auto import candidate_strategies, choose_candidates, epochs_for, evaluation_steps
-from .budget import budget_seconds, forward_seconds, step_seconds
+from .budget import budget_seconds, choose_precision, forward_seconds, step_seconds
 from .setup import Setup
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,12 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
         strategy = parse_strategy(fallback)
     if config.streaming:
         config, strategy = _streaming_choices(config, strategy, updates, decisions)
+    if config.precision == "auto":  # before the LR finder and auto's step timings: both run in the chosen one
+        precision, note = choose_precision(setup, config, strategy)
+        updates["precision"] = precision
+        decisions.append(note)
+        log.info(note)
+        config = config.model_copy(update={"precision": precision})
     if config.lr == "auto":
         from .lr_find import lr_find_on
 
