@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import torch
@@ -22,6 +23,10 @@ def budget_seconds(config: TrainConfig) -> float | None:
 def _batch(setup: Setup, config: TrainConfig, split: str, size: int) -> dict:
     """A real batch; for token sequences, of rows near the median length (what a length-grouped batch pads to)."""
     rows = setup.encoded[split]
+    if not hasattr(rows, "__len__"):  # streamed: its first rows
+        batch = setup.modality.collator(setup.bundle, config)(list(itertools.islice(iter(rows), size)))
+        device = next(setup.bundle.model.parameters()).device
+        return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
     picks = list(range(min(size, len(rows))))
     if "input_ids" in getattr(rows, "column_names", ()):
         import numpy as np
@@ -54,22 +59,25 @@ def timed_steps(setup: Setup, config: TrainConfig, strategy_spec: str, precision
     was_training = model.training
     model.train()
     times: dict[str, list] = {}
-    try:
-        device = next(model.parameters()).device
-        for precision in precisions:
-            start = time.perf_counter()
-            with autocast(config.model_copy(update={"precision": precision}), device):
-                loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            times.setdefault(precision, []).append(time.perf_counter() - start)
-    finally:
-        model.train(was_training)
-        strategy.release(model)
-        setup.restore(weights)
-        for name, param in bundle.model.named_parameters():
-            param.requires_grad_(flags[name])
+    device = next(model.parameters()).device
+    # the random state put back too (dropout draws from it): timing must not change what the run then initialises
+    # (a LoRA adapter's matrices) or draws
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            for precision in precisions:
+                start = time.perf_counter()
+                with autocast(config.model_copy(update={"precision": precision}), device):
+                    loss = model(**batch).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                times.setdefault(precision, []).append(time.perf_counter() - start)
+        finally:
+            model.train(was_training)
+            strategy.release(model)
+            setup.restore(weights)
+            for name, param in bundle.model.named_parameters():
+                param.requires_grad_(flags[name])
     return {precision: seconds[1:] for precision, seconds in times.items()}
 
 
@@ -90,6 +98,7 @@ def forward_seconds(setup: Setup, config: TrainConfig, split: str = "validation"
 
 
 BF16_MIN_SPEEDUP = 1.15  # a clear win only: a step timed twice varies by a few per cent on a shared CPU
+BF16_MIN_STEP_S = 0.1  # faster fp32 steps: the run is cheap either way, and a few-ms timing is mostly noise
 
 
 def choose_precision(setup: Setup, config: TrainConfig, strategy) -> tuple[str, str]:
@@ -111,6 +120,6 @@ def choose_precision(setup: Setup, config: TrainConfig, strategy) -> tuple[str, 
     # (it made EfficientNet-Lite0's fp32 step look 1.5x slower than its bf16 one, the reverse of the truth)
     times = timed_steps(setup, config, "full", ["fp32", "bf16"] * 3)
     fp32, bf16 = min(times["fp32"]), min(times["bf16"])
-    chosen = "bf16" if fp32 >= bf16 * BF16_MIN_SPEEDUP else "fp32"
+    chosen = "bf16" if fp32 >= max(bf16 * BF16_MIN_SPEEDUP, BF16_MIN_STEP_S) else "fp32"
     return chosen, (f"precision: {chosen} (a training step of every layer took {bf16:.2f} s in bf16 autocast and "
                     f"{fp32:.2f} s in fp32 here)")
