@@ -22,6 +22,7 @@ def _args(data, model, out, *extra):
     return [*TL, "--data", str(data), "--model", str(model), "--strategy", "full", "--epochs", "8",
             "--batch-size", "16", "--lr", "1e-3", "--seed", "3", "--early-stopping-patience", "0", "--no-baseline",
             "--logging-steps", "1", "--no-progress", "--keep-checkpoints", "--save-total-limit", "3",
+            "--precision", "fp32",  # auto's timing could pick differently in the straight and the killed run
             "--head-lr-multiplier", "1", "--output", str(out), *extra]
 
 
