@@ -24,16 +24,16 @@ def _batch(setup: Setup, config: TrainConfig, split: str, size: int) -> dict:
     """A real batch; for token sequences, of rows near the median length (what a length-grouped batch pads to)."""
     rows = setup.encoded[split]
     if not hasattr(rows, "__len__"):  # streamed: its first rows
-        batch = setup.modality.collator(setup.bundle, config)(list(itertools.islice(iter(rows), size)))
-        device = next(setup.bundle.model.parameters()).device
-        return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-    picks = list(range(min(size, len(rows))))
-    if "input_ids" in getattr(rows, "column_names", ()):
-        import numpy as np
+        items = list(itertools.islice(iter(rows), size))
+    else:
+        picks = list(range(min(size, len(rows))))
+        if "input_ids" in getattr(rows, "column_names", ()):
+            import numpy as np
 
-        lengths = np.array([len(ids) for ids in rows.with_format(None)["input_ids"]])
-        picks = np.argsort(np.abs(lengths - np.median(lengths)), kind="stable")[: len(picks)].tolist()
-    batch = setup.modality.collator(setup.bundle, config)([rows[i] for i in picks])
+            lengths = np.array([len(ids) for ids in rows.with_format(None)["input_ids"]])
+            picks = np.argsort(np.abs(lengths - np.median(lengths)), kind="stable")[: len(picks)].tolist()
+        items = [rows[i] for i in picks]
+    batch = setup.modality.collator(setup.bundle, config)(items)
     device = next(setup.bundle.model.parameters()).device
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
@@ -62,11 +62,12 @@ def timed_steps(setup: Setup, config: TrainConfig, strategy_spec: str, precision
     device = next(model.parameters()).device
     # the random state put back too (dropout draws from it): timing must not change what the run then initialises
     # (a LoRA adapter's matrices) or draws
+    contexts = {p: autocast(config.model_copy(update={"precision": p}), device) for p in set(precisions)}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         try:
             for precision in precisions:
                 start = time.perf_counter()
-                with autocast(config.model_copy(update={"precision": precision}), device):
+                with contexts[precision]:
                     loss = model(**batch).loss
                 loss.backward()
                 optimizer.step()

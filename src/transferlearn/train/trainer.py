@@ -30,9 +30,8 @@ def use_cpu(config: TrainConfig) -> bool:
 
 def training_precision(config: TrainConfig) -> str:
     """fp32 | bf16 | fp16 for ``config.precision`` on this machine. ``auto`` on a GPU: bf16 where it has it, else
-    fp16. On a CPU the plan decides ``auto`` by timing a step in both (train/plan.py ``choose_precision``): bf16
-    autocast made e5-small, Whisper, ResNet-50 and ViT steps 1.4-2.5x faster here but EfficientNet-Lite0's 0.9x (its
-    depthwise convolutions); anything that trains without a plan (the LR finder alone) keeps fp32."""
+    fp16. On a CPU the plan decides ``auto`` by timing (train/budget.py ``choose_precision``); anything that trains
+    without a plan (the LR finder alone) keeps fp32."""
     from ..machine import has_cpu_bf16
 
     cpu = use_cpu(config)
