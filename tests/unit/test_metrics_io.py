@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from transferlearn.io import append_jsonl, atomic_write_json, atomic_write_text
-from transferlearn.metrics import classification_metrics, summary_metrics, trainer_metrics
+from transferlearn.metrics import (
+    bootstrap_standard_error,
+    classification_metrics,
+    metric_of,
+    summary_metrics,
+    trainer_metrics,
+)
 
 
 def test_classification_metrics_by_hand():
@@ -35,6 +41,29 @@ def test_trainer_metrics_reads_tuple_predictions():
         label_ids = np.array([1, 1])
 
     assert trainer_metrics(Prediction()) == summary_metrics([1, 1], [1, 0])
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1", "weighted_f1"])
+def test_the_vectorised_metrics_match_scikit_learn(metric):
+    rng = np.random.default_rng(3)
+    labels, predicted = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    predicted[:5] = 3  # and a class never predicted right
+    assert metric_of(metric, labels, predicted, 4) == pytest.approx(summary_metrics(labels, predicted)[metric])
+
+
+def test_the_bootstrap_standard_error_of_an_accuracy_is_the_binomial_one():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    right = rng.random(400) < 0.8
+    logits = np.eye(2)[np.where(right, labels, 1 - labels)]
+    p = right.mean()
+    se = bootstrap_standard_error("accuracy", labels, logits, resamples=2000)
+    assert se == pytest.approx(np.sqrt(p * (1 - p) / 400), rel=0.1)
+    assert bootstrap_standard_error("accuracy", labels, np.eye(2)[labels]) == 0.0  # a perfect score has no spread
+    # macro-F1 and the loss have one too, larger on fewer rows
+    assert bootstrap_standard_error("macro_f1", labels[:50], logits[:50]) > bootstrap_standard_error("macro_f1", labels,
+                                                                                                      logits)
+    assert bootstrap_standard_error("loss", labels, logits * 3.0) > 0
 
 
 def test_atomic_write_leaves_the_old_file_when_serialising_fails(tmp_path):

@@ -133,17 +133,21 @@ def _config_tables(config, config_yaml: str) -> str:
             + f"<details><summary>the whole configuration</summary><pre>{html.escape(config_yaml)}</pre></details>")
 
 
+def _plus_minus(candidate: dict) -> str:
+    return f" ± {candidate['validation_se']:.4f}" if candidate.get("validation_se") is not None else ""
+
+
 def _auto_section(auto: dict) -> list[tuple[str, str]]:
     rows = "".join(
         f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(c.get('strategy', ''))}</td>"
-        f"<td>{c.get('epochs', '')}</td><td>{c['validation']:.4f}</td><td>{c.get('seconds', '')}</td></tr>"
+        f"<td>{c.get('epochs', '')}</td><td>{c['validation']:.4f}{_plus_minus(c)}</td><td>{c.get('seconds', '')}</td></tr>"
         if "validation" in c else
         f"<tr><td>{html.escape(c['name'])}</td><td colspan='4'>skipped: {html.escape(c['skipped'])}</td></tr>"
         for c in auto["candidates"])
     text = (f"<p><b>auto kept {html.escape(auto['winner'])}</b>: {html.escape(auto['why'])}. Budget "
             f"{auto.get('budget_s')} s, estimated {auto.get('estimate_s')} s, spent {auto.get('seconds')} s.</p>")
     return [("What auto tried", text + f"<table><tr><th>candidate</th><th>strategy</th><th>epochs</th>"
-             f"<th>validation {html.escape(auto['metric'])}</th><th>seconds</th></tr>{rows}</table>")]
+             f"<th>validation {html.escape(auto['metric'])} ± standard error</th><th>seconds</th></tr>{rows}</table>")]
 
 
 def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> str:

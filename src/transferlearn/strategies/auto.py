@@ -3,8 +3,11 @@
 ``auto`` never guesses. It fits the cached linear probe to convergence first (cheap), then tries the fine-tunes
 that the data size and the time budget allow, each starting from the probed head (LP-FT, Kumar et al. 2022: a
 trained head does not send large random gradients into the pretrained features), cheapest first: the top half
-of the blocks (``freeze:N``), then every layer (``full``). The candidate with the best validation score is kept,
-the probe included, so ``auto`` is never worse on validation than its own probe.
+of the blocks (``freeze:N``), then every layer (``full``). The winner is chosen by the one-standard-error rule
+(Breiman et al. 1984; Hastie et al., *The Elements of Statistical Learning*, 7.10): the simplest candidate whose
+validation score is within one standard error of the best one. The probe is the simplest, so ``auto`` is never
+worse on validation than its own probe; and where a small validation split cannot tell two candidates apart, the
+one with fewer trained layers is kept, not the one that happened to score a clip higher.
 """
 
 from __future__ import annotations
@@ -30,6 +33,27 @@ class Candidate:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def choose_winner(tried: list[dict], metric: str) -> tuple[str, str]:
+    """(winner's name, why) by the one-standard-error rule. ``tried``: the candidates in the order they ran, which is
+    simplest first (the probe, then fewer trained layers, then augmentation), each with ``validation`` (higher is
+    better), ``validation_loss`` and ``validation_se`` (the score's bootstrap standard error); skipped ones have no
+    ``validation``. The best is the highest score (ties: the lower loss); the winner is the first candidate
+    within one standard error of it, so a tie goes to the simpler one."""
+    scored = [t for t in tried if t.get("validation") is not None]
+    best = max(scored, key=lambda t: (t["validation"], -t["validation_loss"]))
+    floor = best["validation"] - best["validation_se"]
+    winner = next(t for t in scored if t["validation"] >= floor - 1e-9)
+    if winner is not best:
+        return winner["name"], (f"{winner['name']} scores {winner['validation']:.4f} validation {metric}, within one "
+                                f"standard error ({best['validation_se']:.4f}) of the best, {best['name']} "
+                                f"{best['validation']:.4f}: validation cannot tell them apart, so the simpler is kept")
+    others = [t for t in scored if t is not best]
+    runner_up = max(others, key=lambda t: (t["validation"], -t["validation_loss"]), default=None)
+    return best["name"], (f"best validation {metric}: {best['validation']:.4f} (standard error "
+                          f"{best['validation_se']:.4f})" + (f" vs {runner_up['name']} {runner_up['validation']:.4f}"
+                                                           if runner_up else " (the only candidate)"))
 
 
 def candidate_strategies(num_blocks: int) -> list[tuple[str, str]]:

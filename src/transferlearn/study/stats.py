@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ..metrics import metric_of
+
 
 def mean_interval(values: list[float], confidence: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> dict:
     """Mean, standard deviation and a Student-t interval of the mean, clipped to the metric's range ``bounds``
@@ -25,19 +27,6 @@ def mean_interval(values: list[float], confidence: float = 0.95, bounds: tuple[f
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1)) * std / math.sqrt(len(x))
     return {"mean": mean, "std": std, "low": max(bounds[0], mean - half), "high": min(bounds[1], mean + half), "n": len(x)}
-
-
-def metric_of(name: str, labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> float:
-    """accuracy or macro-F1 from integer arrays, vectorised (the bootstrap calls it thousands of times)."""
-    if name == "accuracy":
-        return float((labels == predicted).mean())
-    confusion = np.bincount(labels * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
-    true_pos = np.diag(confusion).astype(float)
-    support, claimed = confusion.sum(1), confusion.sum(0)
-    denominator = support + claimed
-    f1 = np.divide(2 * true_pos, denominator, out=np.zeros_like(true_pos), where=denominator > 0)
-    present = support > 0  # sklearn's macro average over the classes that occur (labels given: all of them)
-    return float(f1[present].mean()) if present.any() else 0.0
 
 
 def paired_bootstrap(labels: np.ndarray, a: list[np.ndarray], b: list[np.ndarray], metric: str, num_classes: int,

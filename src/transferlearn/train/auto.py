@@ -18,8 +18,9 @@ from .. import distributed
 from ..config import Plan, TrainConfig
 from ..io import atomic_write_json
 from ..layout import RunLayout
+from ..metrics import bootstrap_standard_error
 from ..strategies import parse_strategy
-from ..strategies.auto import evaluation_steps, fit_epochs
+from ..strategies.auto import choose_winner, evaluation_steps, fit_epochs
 from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import Deadline, raise_if_interrupted
 from .setup import Setup
@@ -28,17 +29,19 @@ from .trainer import make_trainer, training_arguments
 log = logging.getLogger(__name__)
 
 
-def _score(trainer, metric: str) -> tuple[float, float]:
-    """(validation score, validation loss) of a trained model as it stands (a fine-tune: its best epoch).
-    Candidates are ranked by the score, then by the loss: on a small validation split the score often ties
-    (every candidate at 1.0), while the loss still tells which one is surer of the right answers."""
-    result = trainer.evaluate()
-    loss = float(result["eval_loss"])
-    return (-loss if metric == "loss" else round(float(result[f"eval_{metric}"]), 4)), loss
+def _score(trainer, metric: str, seed: int) -> dict:
+    """Validation score (higher is better: ``loss`` is negated), loss and the score's bootstrap standard error of a
+    trained model as it stands (a fine-tune: its best epoch)."""
+    result = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
+    logits = result.predictions[0] if isinstance(result.predictions, tuple) else result.predictions
+    loss = float(result.metrics["eval_loss"])
+    score = -loss if metric == "loss" else float(result.metrics[f"eval_{metric}"])
+    se = bootstrap_standard_error(metric, result.label_ids, logits, seed=seed)
+    return {"validation": round(score, 4), "validation_loss": round(loss, 4), "validation_se": round(se, 4)}
 
 
-def _better(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    return (a[0], -a[1]) > (b[0], -b[1])
+def _cpu_copy(model) -> dict:
+    return {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
 
 
 def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, outcome,
@@ -52,16 +55,16 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     metric = config.metric
     probe = probe_data(config, setup, layout, splits=("train", "validation"))
     probe_trainer, probe_output, fit = solve_probe(config, bundle, probe, layout.auto, main=True)
-    probe_score = _score(probe_trainer, metric)
-    tried = [{"name": "linear-probe", "strategy": "linear-probe", "validation": round(probe_score[0], 4),
-              "validation_loss": round(probe_score[1], 4), "seconds": round(time.time() - started, 1), "l2": fit["l2"]}]
-    log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", probe_score[0], metric, fit["l2"])
+    probe_score = _score(probe_trainer, metric, config.seed)
+    tried = [{"name": "linear-probe", "strategy": "linear-probe", **probe_score,
+              "seconds": round(time.time() - started, 1), "l2": fit["l2"]}]
+    log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", probe_score["validation"], metric,
+             fit["l2"])
     probed = copy.deepcopy(bundle.model.state_dict())  # pretrained backbone + probed head: every candidate's start
-    best = {"name": "linear-probe", "score": probe_score, "state": None, "trainer": None, "output": probe_output}
+    finetuned: dict[str, dict] = {}  # name -> state, trainer, output, plan and history of every fine-tune that ran
     pace = {"estimated": 0.0, "actual": 0.0}
 
     def attempt(planned: dict) -> None:
-        nonlocal best
         elapsed = time.time() - started
         left = None if plan.budget_s is None else plan.budget_s - plan.reserve_s - elapsed
         scale = pace["actual"] / pace["estimated"] if pace["estimated"] else 1.0  # the pace measured so far
@@ -77,43 +80,38 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
         trainer, output, stopped = _finetune_candidate(config, setup, layout, candidate, deadline)
         pace["estimated"] += candidate["epoch_s"] * float(trainer.state.epoch or epochs)
         pace["actual"] += time.time() - start
-        score = _score(trainer, metric)
-        tried.append({**candidate, "validation": round(score[0], 4), "validation_loss": round(score[1], 4),
-                      "seconds": round(time.time() - start, 1), "steps": output.global_step,
+        score = _score(trainer, metric, config.seed)
+        tried.append({**candidate, **score, "seconds": round(time.time() - start, 1), "steps": output.global_step,
                       **({"stopped": "the time budget ran out"} if stopped else {})})
         log.info("auto: %s (%s) scores %.4f on validation in %.0f s", candidate["name"], candidate["strategy"],
-                 score[0], time.time() - start)
-        if _better(score, best["score"]):
-            best = {"name": candidate["name"], "score": score, "trainer": trainer, "output": output, "planned": planned,
-                    "state": copy.deepcopy(trainer.model.state_dict()), "history": layout.auto / candidate["name"]}
+                 score["validation"], time.time() - start)
+        finetuned[candidate["name"]] = {"state": _cpu_copy(trainer.model), "trainer": trainer, "output": output,
+                                        "planned": planned, "history": layout.auto / candidate["name"]}
 
     for planned in plan.candidates:
         attempt(planned)
     # augmentation is a candidate too, not a silent default: the best fine-tune again with the light preset, kept
     # only if validation agrees (it helped spoken words and hurt small pictures in the measurements behind this)
     augmentable = setup.modality.augments(config.model_copy(update={"augment": "light", "strategy": "full"}))
-    if best["state"] is not None and config.augment == "auto" and augmentable:
-        attempt({**best["planned"], "name": f"{best['name']}+light", "augment": "light"})
-    winner = best["name"]
-    if best["state"] is None:  # the probe won: its head on the pretrained backbone
+    ran = [t for t in tried if t["name"] in finetuned]
+    if ran and config.augment == "auto" and augmentable:
+        top = max(ran, key=lambda t: (t["validation"], -t["validation_loss"]))
+        attempt({**finetuned[top["name"]]["planned"], "name": f"{top['name']}+light", "augment": "light"})
+    winner, why = choose_winner(tried, metric)
+    if winner == "linear-probe":  # the probe won: its head on the pretrained backbone
         bundle.model.load_state_dict(probed)
         full = probe_data(config, setup, layout)  # the test split's features, only now that they are needed
         outcome.trainer, outcome.output, outcome.eval_sets = probe_trainer, probe_output, full.datasets
         outcome.extra["feature_cache"] = full.cache
         distributed.on_main(shutil.copyfile, layout.auto / "history.jsonl", layout.history)
     else:
-        bundle.model.load_state_dict(best["state"])
-        outcome.trainer, outcome.output, outcome.eval_sets = best["trainer"], best["output"], setup.encoded
-        distributed.on_main(shutil.copyfile, best["history"] / "history.jsonl", layout.history)  # the winner's curves
+        kept = finetuned[winner]
+        bundle.model.load_state_dict(kept["state"])
+        outcome.trainer, outcome.output, outcome.eval_sets = kept["trainer"], kept["output"], setup.encoded
+        distributed.on_main(shutil.copyfile, kept["history"] / "history.jsonl", layout.history)  # the winner's curves
+    finetuned.clear()
     outcome.model = bundle.model
-    runner_up = max((t for t in tried if "validation" in t and t["name"] != winner),
-                    key=lambda t: (t["validation"], -t["validation_loss"]), default=None)
-    tie = runner_up is not None and runner_up["validation"] == round(best["score"][0], 4)
-    why = (f"best validation {metric}: {best['score'][0]:.4f}" +
-           (f" vs {runner_up['name']} {runner_up['validation']:.4f}" if runner_up else " (the only candidate)") +
-           (f"; tied, so the lower validation loss decided ({best['score'][1]:.4f} vs "
-            f"{runner_up['validation_loss']:.4f})" if tie else ""))
-    record = {"winner": winner, "why": why, "metric": metric, "probe_score": round(probe_score[0], 4),
+    record = {"winner": winner, "why": why, "metric": metric, "probe_score": probe_score["validation"],
               "candidates": tried, "budget_s": plan.budget_s, "estimate_s": plan.estimate_s,
               "started_at": round(started, 3), "seconds": round(time.time() - started, 1), "probe": fit}
     distributed.on_main(atomic_write_json, layout.auto_record, record)
