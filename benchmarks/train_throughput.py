@@ -1,7 +1,9 @@
 """Training and evaluation speed levers, before / after, side by side in one run, on real data and backbones:
 
 - images: EfficientNet-Lite0 on hymenoptera at 224 px, batch 16 — training steps (forward, backward, AdamW) and
-  evaluation, contiguous (NCHW, what training used before) vs channels_last (NHWC, now the default for CNNs);
+  evaluation, contiguous (NCHW, what training used before) vs channels_last (NHWC, now the default for CNNs), with
+  frozen BatchNorm statistics (the fine-tuning default) computed as a pass of their own or folded into the
+  convolutions (now the default);
   whole epochs with data loading: decoding every file every epoch (before), in a worker process, or from the
   decoded-input cache; torch.compile; and a 3-epoch fine-tune as a user runs it, before vs now, with its accuracy;
 - text: e5-small on SmSA validation — evaluation batches in file order (before) vs longest first (now);
@@ -28,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, write_result  # noqa: E402
+from transferlearn.models.batchnorm_fold import fold_frozen_batchnorm, unfold_batchnorm  # noqa: E402
 
 
 def gemm_peak_gflops(n: int = 2048, reps: int = 5) -> float:
@@ -49,7 +52,17 @@ def flops(fn) -> float:
     return float(counter.get_total_flops())
 
 
+def _train_with_frozen_batchnorm(model) -> None:
+    """Train mode with BatchNorm statistics frozen: how ``tl train`` fine-tunes pretrained weights."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
 def image_levers(steps: int) -> dict:
+    """Training steps (batch 16, 224 px, frozen BatchNorm statistics) and evaluation in each memory format, with
+    and without the BatchNorm fold, fp32 and bf16 autocast."""
     from transferlearn import load_config
     from transferlearn.train.setup import Setup
 
@@ -63,12 +76,15 @@ def image_levers(steps: int) -> dict:
     eval_rows = [setup.encoded["validation"][i] for i in range(64)]
     eval_batches = [collate(eval_rows[i : i + 32]) for i in range(0, 64, 32)]
     out = {}
-    arms = (("contiguous", torch.contiguous_format, False), ("channels_last", torch.channels_last, False),
-            ("channels_last_bf16", torch.channels_last, True))
-    for layout, memory_format, bf16 in arms:
+    arms = (("contiguous", torch.contiguous_format, False, False),
+            ("channels_last", torch.channels_last, False, False),
+            ("channels_last_bn_folded", torch.channels_last, True, False),
+            ("channels_last_bn_folded_bf16", torch.channels_last, True, True))
+    for layout, memory_format, folded, bf16 in arms:
         model.to(memory_format=memory_format)
+        (fold_frozen_batchnorm if folded else unfold_batchnorm)(model)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
-        model.train()
+        _train_with_frozen_batchnorm(model)
 
         def step(batch, optimizer=optimizer, memory_format=memory_format, bf16=bf16):
             optimizer.zero_grad()
@@ -109,13 +125,14 @@ def image_levers(steps: int) -> dict:
     return out
 
 
-def _epoch_seconds(model, dataset, collate, memory_format, num_workers: int = 0) -> float:
+def _epoch_seconds(model, dataset, collate, memory_format, num_workers: int = 0, folded: bool = True) -> float:
     """One training epoch as the Trainer runs it: a DataLoader over the encoded rows (decoding happens here),
     forward, backward and AdamW at batch 16."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True, collate_fn=collate,
                                          num_workers=num_workers, generator=torch.Generator().manual_seed(0))
+    (fold_frozen_batchnorm if folded else unfold_batchnorm)(model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
-    model.train()
+    _train_with_frozen_batchnorm(model)
     began = time.perf_counter()
     for batch in loader:
         optimizer.zero_grad()
@@ -143,14 +160,15 @@ def image_epoch_levers() -> dict:
     cached = setup.modality.encode(bundle, rows, cached_config, train=True)
     _epoch_seconds(model.to(memory_format=torch.channels_last), decoding, collate, torch.channels_last)  # warm-up
     out = {"rows": len(rows)}
-    arms = (("before: contiguous, decoding every epoch", torch.contiguous_format, decoding, 0),
-            ("channels_last, decoding every epoch", torch.channels_last, decoding, 0),
-            ("channels_last, decoding in 1 worker process", torch.channels_last, decoding, 1),
-            ("channels_last, cache epoch 1 (fills it)", torch.channels_last, cached, 0),
-            ("now: channels_last, cache epoch 2", torch.channels_last, cached, 0))
-    for name, memory_format, dataset, workers in arms:
+    arms = (("before: contiguous, decoding every epoch", torch.contiguous_format, decoding, 0, False),
+            ("channels_last, decoding every epoch", torch.channels_last, decoding, 0, False),
+            ("channels_last, decoding in 1 worker process", torch.channels_last, decoding, 1, False),
+            ("channels_last, cache epoch 1 (fills it)", torch.channels_last, cached, 0, False),
+            ("channels_last, cache epoch 2", torch.channels_last, cached, 0, False),
+            ("now: channels_last, BatchNorm folded, cache epoch 3", torch.channels_last, cached, 0, True))
+    for name, memory_format, dataset, workers, folded in arms:
         model.to(memory_format=memory_format)
-        seconds = _epoch_seconds(model, dataset, collate, memory_format, workers)
+        seconds = _epoch_seconds(model, dataset, collate, memory_format, workers, folded)
         out[name] = {"epoch_s": round(seconds, 2), "train_samples_per_s": round(len(rows) / seconds, 2)}
         print(f"image epoch, {name}: {seconds:.1f} s ({len(rows) / seconds:.1f} samples/s)", flush=True)
     out["cache"] = {"hits": cached.decoded_cache.hits, "misses": cached.decoded_cache.misses}
@@ -174,7 +192,7 @@ def compile_lever(model, batches) -> dict:
             times.append(time.perf_counter() - began)
         return times
 
-    model.train()
+    _train_with_frozen_batchnorm(model)
     eager = timed_steps(model)
     compiled = timed_steps(torch.compile(model))
     out = {"eager_step_s": round(statistics.median(eager[1:]), 3), "compiled_step_s": round(statistics.median(compiled[2:]), 3),
@@ -361,15 +379,25 @@ def main() -> None:
                                                    / image["channels_last"]["train_step_s_median"], 2),
         "image_eval_channels_last_speedup": round(image["channels_last"]["eval_samples_per_s"]
                                                   / image["contiguous"]["eval_samples_per_s"], 2),
-        "image_train_bf16_over_channels_last": round(image["channels_last"]["train_step_s_median"]
-                                                     / image["channels_last_bf16"]["train_step_s_median"], 2),
+        "image_train_bn_fold_over_channels_last": round(image["channels_last"]["train_step_s_median"]
+                                                        / image["channels_last_bn_folded"]["train_step_s_median"], 2),
+        "image_eval_bn_fold_over_channels_last": round(image["channels_last_bn_folded"]["eval_samples_per_s"]
+                                                       / image["channels_last"]["eval_samples_per_s"], 2),
+        "image_train_bf16_over_fp32": round(image["channels_last_bn_folded"]["train_step_s_median"]
+                                            / image["channels_last_bn_folded_bf16"]["train_step_s_median"], 2),
+        "image_train_step_now_over_before": round(image["contiguous"]["train_step_s_median"] / min(
+            image["channels_last_bn_folded"]["train_step_s_median"],
+            image["channels_last_bn_folded_bf16"]["train_step_s_median"]), 2),
         "text_train_bf16_speedup": round(text["train_step_s"]["fp32"] / text["train_step_s"]["bf16"], 2),
         "text_eval_length_sorted_speedup": round(text["file order"]["eval_s_median"]
                                                  / text["longest first"]["eval_s_median"], 2),
         "image_epoch_now_over_before": round(epochs["before: contiguous, decoding every epoch"]["epoch_s"]
-                                             / epochs["now: channels_last, cache epoch 2"]["epoch_s"], 2),
+                                             / epochs["now: channels_last, BatchNorm folded, cache epoch 3"]["epoch_s"], 2),
         "image_epoch_cache_over_decoding": round(epochs["channels_last, decoding every epoch"]["epoch_s"]
-                                                 / epochs["now: channels_last, cache epoch 2"]["epoch_s"], 2),
+                                                 / epochs["channels_last, cache epoch 2"]["epoch_s"], 2),
+        "image_epoch_bn_fold_over_unfolded": round(epochs["channels_last, cache epoch 2"]["epoch_s"]
+                                                   / epochs["now: channels_last, BatchNorm folded, cache epoch 3"]
+                                                   ["epoch_s"], 2),
         "image_epoch_worker_over_in_process": round(epochs["channels_last, decoding every epoch"]["epoch_s"]
                                                     / epochs["channels_last, decoding in 1 worker process"]["epoch_s"], 2),
         "image_step_compiled_over_eager": round(epochs["compile"]["eager_step_s"] / epochs["compile"]["compiled_step_s"], 2),
@@ -384,12 +412,16 @@ def main() -> None:
                                                        "image_epochs": epochs, "image_3_epoch_run": run,
                                                        "audio_fsdd": audio, "text_eval": text, "ratios": ratios,
                                                        "goals": {"image_train": ">= 3x", "text_eval": ">= 2x"}})
-    print(f"ratios: image training channels_last {ratios['image_train_channels_last_speedup']}x (goal >= 3x), image "
-          f"eval {ratios['image_eval_channels_last_speedup']}x, SmSA validation length-sorted "
+    print(f"ratios: image training step now / before {ratios['image_train_step_now_over_before']}x (goal >= 3x; "
+          f"channels_last {ratios['image_train_channels_last_speedup']}x, BatchNorm fold "
+          f"{ratios['image_train_bn_fold_over_channels_last']}x more), image eval channels_last "
+          f"{ratios['image_eval_channels_last_speedup']}x and BatchNorm fold {ratios['image_eval_bn_fold_over_channels_last']}"
+          f"x more, SmSA validation length-sorted "
           f"{ratios['text_eval_length_sorted_speedup']}x (goal >= 2x); bf16 autocast (--precision bf16): image training "
-          f"{ratios['image_train_bf16_over_channels_last']}x over channels_last fp32, text training "
+          f"{ratios['image_train_bf16_over_fp32']}x over channels_last fp32, text training "
           f"{ratios['text_train_bf16_speedup']}x, audio training {ratios['audio_train_bf16_speedup']}x")
-    print(f"image epoch with data loading, now / before: {ratios['image_epoch_now_over_before']}x (cache "
+    print(f"image epoch with data loading, now / before: {ratios['image_epoch_now_over_before']}x (BatchNorm fold "
+          f"{ratios['image_epoch_bn_fold_over_unfolded']}x, cache "
           f"{ratios['image_epoch_cache_over_decoding']}x, 1 worker {ratios['image_epoch_worker_over_in_process']}x, "
           f"compiled step {ratios['image_step_compiled_over_eager']}x); audio input reading from the cache "
           f"{ratios['audio_read_cache_speedup']}x" + (f"; 3-epoch fine-tune {ratios['image_3_epoch_run_now_over_before']}x, "

@@ -21,6 +21,7 @@ from transformers.modeling_outputs import ImageClassifierOutput
 from ..data.augment import ImageSpec
 from ..errors import ModelError
 from . import small_cnn  # noqa: F401  (registers the from-scratch baseline as a timm model)
+from .batchnorm_fold import fold_frozen_batchnorm
 from .bundle import ModelBundle, hf_config_and_processor, hf_weights, resolve_model
 from .contract import param_groups
 from .features import FeatureSplit
@@ -137,6 +138,7 @@ def _timm_model(source: str, label_names: list[str], *, from_scratch: bool, head
     wrapped = TimmClassifier(model, label_names, architecture, head=head, dropout=head_dropout)
     if is_convolutional(model):
         wrapped.to(memory_format=torch.channels_last)  # NHWC: oneDNN's fast convolution layout on CPU (see below)
+        fold_frozen_batchnorm(model)  # a frozen (eval-mode) BatchNorm costs no pass of its own
     if head == "linear" and not (folder.is_dir() and json.loads((folder / "config.json").read_text()).get(
             "label_names") == list(label_names)):
         # A new classifier: small weights, zero bias (as BiT and timm's ViT heads). timm's EfficientNet init
