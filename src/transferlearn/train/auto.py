@@ -95,7 +95,7 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     augmentable = setup.modality.augments(config.model_copy(update={"augment": "light", "strategy": "full"}))
     ran = [t for t in tried if t["name"] in finetuned]
     if ran and config.augment == "auto" and augmentable:
-        top = max(ran, key=lambda t: (t["validation"], -t["validation_loss"]))
+        top = max(ran, key=lambda t: t["validation"])  # the first of equals: the simpler
         attempt({**finetuned[top["name"]]["planned"], "name": f"{top['name']}+light", "augment": "light"})
     winner, why = choose_winner(tried, metric)
     if winner == "linear-probe":  # the probe won: its head on the pretrained backbone
