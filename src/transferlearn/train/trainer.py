@@ -14,6 +14,7 @@ import torch
 from ..config import TrainConfig
 from ..errors import ConfigError, TrainingDiverged
 from ..metrics import trainer_metrics
+from ..models.batchnorm_fold import unfold_batchnorm
 from .callbacks import CheckpointFileMode, HistoryCallback, StopOnSignal, TrainingClock
 from .losses import balanced_class_weights, weighted_cross_entropy
 from .sampling import SamplerEpoch, token_length_sampler
@@ -180,6 +181,10 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
     # The fused AdamW kernel is ~7x faster than the default on CPU (measured on a 96M-parameter
     # embedding matrix: 0.69 s -> 0.10 s per step), which matters for large-vocabulary models.
     optimizer = torch.optim.AdamW(param_groups, lr=args.learning_rate, fused=True)
+    if config.compile:
+        # inductor fuses BatchNorm passes itself and compiles the folded form slower: an EfficientNet-Lite0 step
+        # (224 px, batch 16, frozen BatchNorm) took 1.24 s compiled folded, 1.00 s compiled plain, 0.78 s eager
+        unfold_batchnorm(model)
     callbacks = ([HistoryCallback(history)] if history is not None else []) + [TrainingClock(), StopOnSignal(),
                                                                                 CheckpointFileMode(), *callbacks,
                                                                                 *_EXTRA_CALLBACKS.get()]

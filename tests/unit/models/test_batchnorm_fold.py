@@ -102,3 +102,17 @@ def test_a_loaded_cnn_is_folded(tiny_image_model):
 
     model = load_image_classifier(str(tiny_image_model()), ["blue", "red"]).model
     assert any(isinstance(m, FoldedConv2d) for m in model.modules())
+
+
+def test_a_compiled_run_trains_unfolded(tmp_path):
+    # inductor fuses the BatchNorm pass itself, and compiles the folded form slower
+    from transferlearn import load_config
+    from transferlearn.train.trainer import make_trainer, training_arguments
+
+    folded, _ = _pair("resnet18")
+    fold_frozen_batchnorm(folded)
+    for compile_, expected in ((False, True), (True, False)):
+        config = load_config(data="d", model="m", compile=compile_)
+        make_trainer(config, folded, training_arguments(config, tmp_path), None, collator=None, processor=None,
+                     param_groups=[{"params": list(folded.parameters())}], num_labels=3)
+        assert any(isinstance(m, FoldedConv2d) for m in folded.modules()) is expected
