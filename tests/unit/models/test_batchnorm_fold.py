@@ -112,7 +112,8 @@ def test_a_compiled_run_trains_unfolded(tmp_path):
     folded, _ = _pair("resnet18")
     fold_frozen_batchnorm(folded)
     for compile_, expected in ((False, True), (True, False)):
-        config = load_config(data="d", model="m", compile=compile_)
-        make_trainer(config, folded, training_arguments(config, tmp_path), None, collator=None, processor=None,
+        config = load_config(data="d", model="m", compile=compile_, lr=1e-3)
+        rows = [{"pixel_values": torch.zeros(3, 32, 32), "labels": 0}]
+        make_trainer(config, folded, training_arguments(config, tmp_path), rows, rows, collator=None, processor=None,
                      param_groups=[{"params": list(folded.parameters())}], num_labels=3)
         assert any(isinstance(m, FoldedConv2d) for m in folded.modules()) is expected
