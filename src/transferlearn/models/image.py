@@ -104,8 +104,9 @@ def is_timm_name(name: str) -> bool:
 
 def is_convolutional(model: nn.Module) -> bool:
     """A CNN (its compute is convolutions), not a ViT (whose one convolution is the patch embedding).
-    channels_last pays off for the former: an EfficientNet-Lite0 training step at 224 px, batch 16, took 3.9-9.2 s
-    contiguous and 0.85-2.0 s channels_last on this 2-core CPU (benchmarks/train_throughput.py measures it)."""
+    channels_last pays off for the former: an EfficientNet-Lite0 training step at 224 px, batch 16, took 1.19 s
+    contiguous and 0.78 s channels_last on a quiet 2-core CPU, 3.9-9.2 s against 0.85-2.0 s on a loaded one
+    (benchmarks/train_throughput.py measures it)."""
     return sum(isinstance(m, nn.Conv2d) for m in model.modules()) >= 3
 
 
