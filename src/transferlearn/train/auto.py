@@ -61,10 +61,13 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
     log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", probe_score["validation"], metric,
              fit["l2"])
     probed = copy.deepcopy(bundle.model.state_dict())  # pretrained backbone + probed head: every candidate's start
-    finetuned: dict[str, dict] = {}  # name -> state, trainer, output, plan and history of every fine-tune that ran
+    # the first fine-tune with the highest score so far: choose_winner keeps the first of equals, so no other
+    # fine-tune can win and only this one's weights are held
+    best: dict | None = None
     pace = {"estimated": 0.0, "actual": 0.0}
 
     def attempt(planned: dict) -> None:
+        nonlocal best
         elapsed = time.time() - started
         left = None if plan.budget_s is None else plan.budget_s - plan.reserve_s - elapsed
         scale = pace["actual"] / pace["estimated"] if pace["estimated"] else 1.0  # the pace measured so far
@@ -85,18 +88,17 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
                       **({"stopped": "the time budget ran out"} if stopped else {})})
         log.info("auto: %s (%s) scores %.4f on validation in %.0f s", candidate["name"], candidate["strategy"],
                  score["validation"], time.time() - start)
-        finetuned[candidate["name"]] = {"state": _cpu_copy(trainer.model), "trainer": trainer, "output": output,
-                                        "planned": planned, "history": layout.auto / candidate["name"]}
+        if best is None or score["validation"] > best["validation"]:
+            best = {"name": candidate["name"], "validation": score["validation"], "state": _cpu_copy(trainer.model),
+                    "trainer": trainer, "output": output, "planned": planned, "history": layout.auto / candidate["name"]}
 
     for planned in plan.candidates:
         attempt(planned)
     # augmentation is a candidate too, not a silent default: the best fine-tune again with the light preset, kept
     # only if validation agrees (it helped spoken words and hurt small pictures in the measurements behind this)
     augmentable = setup.modality.augments(config.model_copy(update={"augment": "light", "strategy": "full"}))
-    ran = [t for t in tried if t["name"] in finetuned]
-    if ran and config.augment == "auto" and augmentable:
-        top = max(ran, key=lambda t: t["validation"])  # the first of equals: the simpler
-        attempt({**finetuned[top["name"]]["planned"], "name": f"{top['name']}+light", "augment": "light"})
+    if best is not None and config.augment == "auto" and augmentable:
+        attempt({**best["planned"], "name": f"{best['name']}+light", "augment": "light"})
     winner, why = choose_winner(tried, metric)
     if winner == "linear-probe":  # the probe won: its head on the pretrained backbone
         bundle.model.load_state_dict(probed)
@@ -104,12 +106,10 @@ def run_auto(config: TrainConfig, plan: Plan, setup: Setup, layout: RunLayout, o
         outcome.trainer, outcome.output, outcome.eval_sets = probe_trainer, probe_output, full.datasets
         outcome.extra["feature_cache"] = full.cache
         distributed.on_main(shutil.copyfile, layout.auto / "history.jsonl", layout.history)
-    else:
-        kept = finetuned[winner]
-        bundle.model.load_state_dict(kept["state"])
-        outcome.trainer, outcome.output, outcome.eval_sets = kept["trainer"], kept["output"], setup.encoded
-        distributed.on_main(shutil.copyfile, kept["history"] / "history.jsonl", layout.history)  # the winner's curves
-    finetuned.clear()
+    else:  # best is the winner: the probe did not tie it, and it is the first of the highest scores
+        bundle.model.load_state_dict(best["state"])
+        outcome.trainer, outcome.output, outcome.eval_sets = best["trainer"], best["output"], setup.encoded
+        distributed.on_main(shutil.copyfile, best["history"] / "history.jsonl", layout.history)  # the winner's curves
     outcome.model = bundle.model
     record = {"winner": winner, "why": why, "metric": metric, "probe_score": probe_score["validation"],
               "candidates": tried, "budget_s": plan.budget_s, "estimate_s": plan.estimate_s,
