@@ -333,7 +333,7 @@ def text_eval_lever(repeats: int) -> dict:
                                setup.encoded["train"], validation, collator=setup.modality.collator(setup.bundle, config),
                                processor=setup.bundle.processor, param_groups=[
                                    {"params": [p for p in setup.bundle.model.parameters() if p.requires_grad]}],
-                               num_labels=len(setup.data.label_names))
+                               num_labels=len(setup.data.label_names), lengths_of=setup.modality.encoded_lengths)
         if order == "file order":  # what evaluation did before: the Trainer's own sequential sampler
             trainer._get_eval_sampler = lambda dataset: torch.utils.data.SequentialSampler(dataset)
         times, padded = [], 0

@@ -28,13 +28,15 @@ class Run(_run.Run):
         return self.predictor("onnx" if onnx else "torch").predict(inputs, top_k)
 
 
-def finetune(config: TrainConfig | dict | str, plan=None) -> Run:
-    """Fine-tune as ``tl train`` does. ``config`` is a TrainConfig, a dict of its keys, or a YAML path; ``plan``
-    (a :class:`~transferlearn.config.Plan`) reuses another run's decisions."""
+def finetune(config: TrainConfig | dict | str, plan=None, callbacks: tuple | list = ()) -> Run:
+    """Fine-tune as ``tl train`` does, report included. ``config`` is a TrainConfig, a dict of its keys, or a YAML
+    path; ``plan`` (a :class:`~transferlearn.config.Plan`) reuses another run's decisions; ``callbacks``: Hugging
+    Face ``TrainerCallback`` objects added to every trainer the run builds."""
+    from .report.html import write_report
     from .train.engine import finetune as _finetune
 
     if isinstance(config, dict):
         config = load_config(**config)
     elif not isinstance(config, TrainConfig):
         config = load_config(config)
-    return Run.load(_finetune(config, plan).path)
+    return Run.load(_finetune(config, plan, callbacks=tuple(callbacks), finish=(write_report,)).path)

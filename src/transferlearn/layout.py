@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,3 +210,19 @@ class SetAside:
 
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def complete_checkpoints(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(complete, incomplete) ``checkpoint-N`` folders, oldest first. The Trainer writes ``trainer_state.json``
+    last, after the weights: a folder without it (or with a torn one) was cut off while being written."""
+    complete, incomplete = [], []
+    folders = sorted((p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+                     key=lambda p: int(p.name.split("-")[-1]))
+    for path in folders:
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            weights = any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin"))
+        except (OSError, ValueError):
+            weights = False
+        (complete if weights else incomplete).append(path)
+    return complete, incomplete

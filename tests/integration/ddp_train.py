@@ -43,8 +43,8 @@ def watch_writes(root: str, seen: list) -> None:
 def main() -> None:
     from transformers import TrainerCallback
 
+    import transferlearn.api as api
     from transferlearn.cli import main as tl_main
-    from transferlearn.train.trainer import extra_callbacks
 
     probe_dir = Path(os.environ["TL_TEST_PROBE_DIR"])
     rank = int(os.environ.get("RANK", "0"))
@@ -64,12 +64,13 @@ def main() -> None:
             record["global_step"] = state.global_step
 
     sys.argv = ["tl", *sys.argv[1:]]
-    with extra_callbacks(ParameterDigest()):
-        try:
-            tl_main()
-            record["exit"] = 0
-        except SystemExit as exc:
-            record["exit"] = exc.code or 0
+    finetune = api.finetune  # `tl train` trains through the Python API, whose callbacks reach every trainer
+    api.finetune = lambda config, plan=None, callbacks=(): finetune(config, plan, [*callbacks, ParameterDigest()])
+    try:
+        tl_main()
+        record["exit"] = 0
+    except SystemExit as exc:
+        record["exit"] = exc.code or 0
     record["writes_by_this_rank"] = writes
     probe_dir.mkdir(parents=True, exist_ok=True)
     (probe_dir / f"rank{rank}.json").write_text(json.dumps(record, indent=2))

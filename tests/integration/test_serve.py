@@ -58,7 +58,7 @@ def test_predict_matches_tl_predict_and_metrics_count_it(kind, runs, serve_run, 
     assert response.status_code == 200, response.text
     got = response.json()["predictions"]
     assert [g["label"] for g in got] == [e["label"] for e in expected]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert g["probabilities"].keys() == e["probabilities"].keys()
         assert all(abs(g["probabilities"][k] - e["probabilities"][k]) < 1e-5 for k in g["probabilities"])
     if kind != "text":  # the same files as base64 in JSON give the same answer
@@ -143,6 +143,6 @@ def test_a_package_folder_serves_like_its_run_on_onnx_by_default(runs, serve_run
     assert httpx.get(f"{server.url}/ready").json()["variant"] == "onnx-fp32"
     got = httpx.post(f"{server.url}/predict", json=texts, timeout=60).json()["predictions"]
     assert [g["label"] for g in got] == [e["label"] for e in expected]
-    for g, e in zip(got, expected):  # onnxruntime vs PyTorch: within the export check's tolerance
+    for g, e in zip(got, expected, strict=True):  # onnxruntime vs PyTorch: within the export check's tolerance
         assert all(abs(g["probabilities"][k] - e["probabilities"][k]) < 1e-3 for k in g["probabilities"])
     assert httpx.get(f"{server.url}/metadata").json()["source"] == "pkg"

@@ -52,7 +52,7 @@ def test_ray_backend_gives_the_sequential_rows(tmp_path, study_data, tiny_text_m
     for row in parallel["runs"]:
         expected = {k: v for k, v in by_name[row["name"]].items() if k not in TIMING}
         assert {k: v for k, v in row.items() if k not in TIMING} == expected, row["name"]
-        assert row["wall_s"] > 0 and row["cpu_s"] >= 0
+        assert row["wall_s"] > 0 and row["cpu_s"] > 0  # the worker process trained: it spent CPU time
     # the probe arm's first run extracts the features alone; every later probe run finds them (both backends)
     assert parallel["backbone_passes_over_train"] == sequential["backbone_passes_over_train"] == 1
     untimed = ({k: v for k, v in row.items() if k not in ("wall_s", "cpu_minutes")} for row in parallel["analysis"]["table"])

@@ -8,7 +8,7 @@ import pytest
 
 from transferlearn import ConfigError, finetune, load_config
 from transferlearn.layout import RunLayout
-from transferlearn.train.engine import prepare_run_dir
+from transferlearn.run_folder import prepare_run_dir
 
 
 def _path_properties(layout: RunLayout) -> dict:
@@ -19,7 +19,10 @@ def _path_properties(layout: RunLayout) -> dict:
 def test_every_top_level_path_is_owned(tmp_path):
     layout = RunLayout(tmp_path / "run")
     owned = set(layout.owned())
-    for name, path in _path_properties(layout).items():
+    properties = _path_properties(layout)
+    # the paths a run writes are properties: were they to become methods or attributes, this test would check nothing
+    assert {"config", "plan", "metrics", "report", "model", "checkpoints", "auto", "deploy"} <= set(properties)
+    for name, path in properties.items():
         top = layout.root / path.relative_to(layout.root).parts[0]
         assert top in owned, f"RunLayout.{name} ({path}) is not under an owned entry"
 

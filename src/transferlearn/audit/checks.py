@@ -87,7 +87,7 @@ def near_duplicates(features: np.ndarray, splits: list[str], threshold: float, e
     for start in range(0, len(unit), block):
         similarity = unit[start:start + block] @ unit.T
         rows, cols = np.nonzero(similarity >= threshold)
-        for r, c in zip(rows.tolist(), cols.tolist()):
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             a = start + r
             if c <= a or (a, c) in exclude:
                 continue
@@ -102,7 +102,7 @@ def class_balance(labels_by_split: dict[str, np.ndarray], names: list[str]) -> d
     counts = {split: np.bincount(labels, minlength=len(names)).tolist() for split, labels in labels_by_split.items()}
     train = np.asarray(counts.get("train") or next(iter(counts.values())))
     ratio = float(train.max() / max(train.min(), 1))
-    return {"counts": {split: dict(zip(names, c)) for split, c in counts.items()}, "max_over_min": ratio,
+    return {"counts": {split: dict(zip(names, c, strict=True)) for split, c in counts.items()}, "max_over_min": ratio,
             "warning": (f"the largest training class has {ratio:.1f}x the rows of the smallest: macro-F1 will suffer "
                         "on the rare classes; try --class-weights balanced") if ratio >= 3 else None}
 

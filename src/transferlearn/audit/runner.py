@@ -35,8 +35,7 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
     modality, names = setup.modality, setup.data.label_names
     sizes = modality.input_sizes(config, setup.data, setup.bundle)
     if len(sizes) > 1:  # pictures far smaller than the backbone's input: the smaller size auto would also try
-        modality.set_input_size(setup.bundle, min(sizes))
-        setup.reencode()
+        setup = setup.at_input_size(min(sizes))
         report(f"audit: pictures at {min(sizes)} px (their median side is far below the backbone's {max(sizes)} px)")
     features = probe_data(config, setup, RunLayout(output))
     split_names, rows_in_split, items, blocks, labels = [], [], [], [], []
@@ -52,7 +51,7 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
 
     def where(row: int) -> dict:
         item = items[row]
-        shown = item.get("path") if isinstance(item, dict) else item
+        shown = setup.modality.row_value(item)
         return {"row": row, "split": split_names[row], "split_row": rows_in_split[row],
                 "input": shown if shown is not None else "<inline bytes>", "label": names[y[row]]}
 
@@ -180,12 +179,12 @@ def write_fixed_copy(result: dict, setup, fix_out: Path) -> dict:
         path = fix_out / f"{split}.csv"
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["text", "label", "audit_flag"])
+            writer.writerow([setup.modality.row_column, "label", "audit_flag"])  # tl train reads it back as it is
             kept = 0
-            for row, (text, label) in enumerate(zip(raw[setup.modality.row_column], raw["label"])):
+            for row, (item, label) in enumerate(zip(raw[setup.modality.row_column], raw["label"], strict=True)):
                 if (split, row) in dropped:
                     continue
-                writer.writerow([text, names[label], "; ".join(flags.get((split, row), []))])
+                writer.writerow([setup.modality.row_value(item) or "", names[label], "; ".join(flags.get((split, row), []))])
                 kept += 1
         written[split] = {"file": str(path), "rows": kept}
     return {"folder": str(fix_out), "splits": written, "dropped_train_rows": len(dropped)}

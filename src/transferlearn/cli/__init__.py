@@ -67,14 +67,14 @@ def _load_train_config(config: Path | None, overrides: dict, sets: list[str] | N
     """(config, plan or None): config file, then flags, then --set. A run's own ``config.yaml`` reproduces that
     run: the plan beside it (``plan.json``) is reused as it is unless a flag changes what it decided (strategy,
     learning rate, epochs, task), and the output goes to a fresh folder, never over the original."""
-    from ..config import Plan, load_config
+    from ..config import Plan, fields_where, flatten_groups, load_config
 
-    values = {k: v for k, v in {**overrides, **parse_sets(sets)}.items() if v is not None}
+    values = {k: v for k, v in flatten_groups({**overrides, **parse_sets(sets)}).items() if v is not None}
     cfg, plan = load_config(config, **values), None
     _require_trust_flag(cfg, overrides, config)
     if config is not None and Path(config).name == "config.yaml":
         plan_file = Path(config).with_name("plan.json")
-        if plan_file.exists() and not {"strategy", "lr", "epochs", "task", "data", "model"} & set(values):
+        if plan_file.exists() and not fields_where("replans") & set(values):
             plan = Plan.load(plan_file)
         if values.get("output") is None and not values.get("resume"):
             cfg = cfg.model_copy(update={"output": None, "overwrite": False})
@@ -199,7 +199,7 @@ def predict(
         raise TransferLearnError("nothing to predict: give inputs as arguments or --file")
     run = Run.load(run_dir)
     results = run.predict(items, top_k=top_k, onnx=onnx)
-    for item, result in zip(items, results):
+    for item, result in zip(items, results, strict=True):
         if as_json:
             print(json.dumps({"input": item, **result}, ensure_ascii=False))
         else:
@@ -645,7 +645,7 @@ def strategies():
     for col in ("name", "default lr", "what it does"):
         table.add_column(col, no_wrap=col != "what it does")
     for name, cls in sorted(REGISTRY.items()):
-        table.add_row(name, "—" if name == "auto" else f"{cls.default_lr:g}", cls.summary)
+        table.add_row(name, "—" if cls.searches else f"{cls.default_lr:g}", cls.summary)
     out.print(table)
     out.print("Layer-wise learning rates combine with any of them: --layer-lr-decay 0.385")
 

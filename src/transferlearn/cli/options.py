@@ -51,10 +51,14 @@ def config_parameters(exclude: tuple[str, ...] = (), model=TrainConfig) -> list[
         help_text = field.description or ""
         if choices and kind is str:  # typer shows an Enum's values as the choices and refuses others
             kind = enum.Enum(name, {c: c for c in choices}, type=str)
+        # options shown under their config group (TrainConfig's fields declare it); other configs under one panel
+        panel = (field.json_schema_extra or {}).get("group")
+        panel = f"{panel} options" if panel else None
         if kind is bool:
-            option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False)
+            option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False,
+                                  rich_help_panel=panel)
         else:
-            option = typer.Option(None, flag, help=help_text, show_default=False)
+            option = typer.Option(None, flag, help=help_text, show_default=False, rich_help_panel=panel)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
                                         annotation=Optional[kind]))
     return params

@@ -157,7 +157,7 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
 
         for split, file in find_split_files(path).items():
             rows, labels, _ = _table_split(file, audio_column, label_column)
-            for row, label in zip(rows, labels):
+            for row, label in zip(rows, labels, strict=True):
                 add(split, Path(row["path"]), label)
     elif path.is_dir():
         lists = {s: path / name for s, name in SPLIT_LISTS.items() if (path / name).exists()}
@@ -186,7 +186,7 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
         from .images import _table_split
 
         rows, labels, columns = _table_split(path, audio_column, label_column)
-        for row, label in zip(rows, labels):
+        for row, label in zip(rows, labels, strict=True):
             add("train", Path(row["path"]), label)
     elif source.startswith((".", "/", "~")):
         raise DataError(f"{source}: no such file or folder")

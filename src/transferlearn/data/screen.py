@@ -19,12 +19,12 @@ def screen_files(rows: list[dict], check: Callable[[dict], tuple[str | None, str
     with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow and libsndfile decode without holding the GIL
         results = list(pool.map(check, rows))
     where = [row.get("path") or f"{split} row {i + 1}" for i, row in enumerate(rows)]
-    flagged = [(w, note) for w, (_, note) in zip(where, results) if note]
+    flagged = [(w, note) for w, (_, note) in zip(where, results, strict=True) if note]
     if flagged:
         shown = "; ".join(f"{w}: {n}" for w, n in flagged[:3]) + (" ..." if len(flagged) > 3 else "")
         notes.append(f"{split}: {len(flagged)} {noun}(s) {noted}: {shown}")
         log.warning(notes[-1])
-    bad = [(w, problem) for w, (problem, _) in zip(where, results) if problem]
+    bad = [(w, problem) for w, (problem, _) in zip(where, results, strict=True) if problem]
     if bad:
         listing = "\n".join(f"  {w}: {p}" for w, p in bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
         if on_bad_rows == "error":

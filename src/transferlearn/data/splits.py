@@ -69,7 +69,7 @@ class LabelledData:
         counts = {}
         for split in self.splits:
             per_class = self.class_counts(split)
-            counts[split] = {"rows": self.rows(split), "per_class": dict(zip(self.label_names, per_class.tolist())),
+            counts[split] = {"rows": self.rows(split), "per_class": dict(zip(self.label_names, per_class.tolist(), strict=True)),
                              **({"streamed": True} if self.is_streamed(split) else {})}
         return {"source": self.source, "columns": self.columns, "labels": self.label_names, "splits": counts,
                 "notes": self.notes}

@@ -158,7 +158,7 @@ def _read_delimited(path: Path, text: str, delimiter: str, header: bool | None) 
                 f"({'like the header' if header else 'like the first row'}). "
                 "A field holding the delimiter must be quoted."
             )
-        rows.append(dict(zip(columns, row)))
+        rows.append(dict(zip(columns, row, strict=True)))
         lines.append(lineno)
     notes = [] if header else [f"{path.name}: no header row detected; columns named {', '.join(columns)}"]
     return Table(path, columns, rows, lines, has_header=header, notes=notes)
@@ -229,4 +229,4 @@ class TableStream:
             if len(row) != width:
                 raise DataError(f"{self.path}, line {line}: {len(row)} fields, expected {width}. A field holding the "
                                 "delimiter must be quoted.")
-            yield line, dict(zip(self.columns, row))
+            yield line, dict(zip(self.columns, row, strict=True))

@@ -106,7 +106,7 @@ def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_re
         row["macro_f1_drop_pt"] = round(100 * (baseline["test_macro_f1"] - row["test_macro_f1"]), 2)
         row["speedup_b1"] = round(baseline["latency_ms"][str(batch_sizes[0])]["p50"] /
                                   row["latency_ms"][str(batch_sizes[0])]["p50"], 2)
-    typical = latency_batches.get(1, {}).get("input_ids")
+    typical = next((v for k, v in latency_batches.get(1, {}).items() if k in run.modality.sequence_inputs), None)
     report = {"run": str(run.path), "modality": run.modality.name, "threads": threads, "batch_sizes": list(batch_sizes),
               "batch1_tokens": int(typical.shape[1]) if typical is not None else None,
               "scored_split": test_split, "test_rows": int(len(labels)), "machine": cpu_info(),
@@ -144,7 +144,7 @@ def bench_markdown(report: dict) -> str:
 
 
 def _plot(report: dict) -> bytes:
-    from ..report.plots import png_bytes, subplots
+    from ..plots import png_bytes, subplots
 
     fig, ax = subplots(figsize=(6, 3.8))
     b = str(report["batch_sizes"][0])

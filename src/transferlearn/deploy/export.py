@@ -33,7 +33,7 @@ class _Logits(nn.Module):
         self.model, self.names = model, names
 
     def forward(self, *inputs):
-        return self.model(**dict(zip(self.names, inputs))).logits
+        return self.model(**dict(zip(self.names, inputs, strict=True))).logits
 
 
 class Deployment:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, TransferLearnError
-from ..train.calibration import load_temperature
+from ..metrics import load_temperature
 from .variants import TORCH_DYNAMIC, onnx_session
 
 Backend = Literal["torch", "onnx"]

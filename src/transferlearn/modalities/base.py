@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from ..config import TrainConfig
 from ..data.splits import LabelledData
+from ..strategies import parse_strategy
 
 MODALITIES: dict[str, "Modality"] = {}
 
@@ -27,7 +28,7 @@ def augment_preset(config: TrainConfig) -> str:
     """``auto``: light augmentation, except for strategies whose cached features need fixed inputs."""
     if config.augment != "auto":
         return config.augment
-    return "none" if config.strategy.split(":")[0] in ("linear-probe", "auto") else "light"
+    return "light" if parse_strategy(config.strategy).augments_by_default else "none"
 
 
 class Modality(ABC):
@@ -129,7 +130,12 @@ class Modality(ABC):
         """A size per raw input, for grouping similar ones in a batch; None where inputs have no length."""
         return None
 
-    def augmentation_preview(self, encoded_train, bundle, config: TrainConfig) -> bytes | None:
+    def encoded_lengths(self, dataset) -> list[int] | None:
+        """The length of each encoded row (``encode``'s output: token ids), for batches of similar length and
+        length-sorted evaluation; None where rows have no length (pictures, fixed-length clips, cached features)."""
+        return None
+
+    def augmentation_preview(self, encoded_train, bundle, config: TrainConfig, n: int = 16) -> bytes | None:
         """A PNG of augmented training inputs for the report, where one can be drawn."""
         return None
 
@@ -161,6 +167,11 @@ class Modality(ABC):
         """Model-card lines showing how the packaged folder loads."""
         return ["```python", "from transformers import pipeline",
                 f'classify = pipeline("{self.pipeline_tag}", model=".")', "```"]
+
+    def row_value(self, item: Any) -> str | None:
+        """A data row's input (``row_column``) as it is written to a file: the text, or the picture's / clip's path
+        (None for one held only as bytes)."""
+        return (item.get("path") or None) if isinstance(item, dict) else str(item)
 
     def describe_input(self, item: Any) -> str:
         return str(item)[:80]

@@ -111,12 +111,12 @@ class Image(Modality):
     def augments(self, config: TrainConfig) -> bool:
         return augment_preset(config) != "none" or config.mixup > 0 or config.cutmix > 0
 
-    def augmentation_preview(self, encoded_train, bundle, config: TrainConfig) -> bytes | None:
+    def augmentation_preview(self, encoded_train, bundle, config: TrainConfig, n: int = 16) -> bytes | None:
         if not self.augments(config):
             return None
         from ..data.augment import augmented_grid
 
-        return augmented_grid(encoded_train, bundle.processor.spec, self.collator(bundle, config), n=16,
+        return augmented_grid(encoded_train, bundle.processor.spec, self.collator(bundle, config), n=n,
                               seed=config.seed)
 
     def quantization_misfit(self, method: str) -> str | None:

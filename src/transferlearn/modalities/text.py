@@ -161,6 +161,11 @@ class Text(Modality):
     def lengths(self, items: list) -> list[int]:
         return [len(str(t)) for t in items]
 
+    def encoded_lengths(self, dataset) -> list[int] | None:
+        if "input_ids" not in getattr(dataset, "column_names", ()):  # cached features, or a stream
+            return None
+        return [len(ids) for ids in dataset.with_format(None)["input_ids"]]
+
     def fusable_family(self, model) -> bool:
         return getattr(getattr(model, "config", None), "model_type", "") in FUSABLE_FAMILIES
 

@@ -158,7 +158,7 @@ def build_tokenizer(parsed: dict):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = list(zip(parsed["pieces"], parsed["scores"]))
+    vocab = list(zip(parsed["pieces"], parsed["scores"], strict=True))
     tok = Tokenizer(models.Unigram(vocab, unk_id=parsed["unk"], byte_fallback=False))
     tok.normalizer, _ = _normalizer(parsed["norm_map"])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)

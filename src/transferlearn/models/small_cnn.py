@@ -25,7 +25,7 @@ class SmallCNN(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_chans, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),
                                   nn.ReLU(inplace=True))
-        self.blocks = nn.Sequential(*[_block(a, b) for a, b in zip((widths[0],) + tuple(widths[:-1]), widths)])
+        self.blocks = nn.Sequential(*[_block(a, b) for a, b in zip((widths[0],) + tuple(widths[:-1]), widths, strict=True)])
         self.num_features = widths[-1]
         self.drop_rate = drop_rate
         self.global_pool = nn.AdaptiveAvgPool2d(1)

@@ -5,18 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TrainConfig
-from ..data.augment import augmented_grid
+from ..errors import ConfigError
 from ..io import atomic_write_bytes
+from ..modalities import detect_modality
 
 
 def preview_augmentations(config: TrainConfig, output: str | Path, n: int = 16) -> Path:
-    from ..modalities import modality_of
-
-    image = modality_of("image")
-    data = image.load_data(config)
-    bundle = image.load_model(config, data.label_names)
-    train = image.encode(bundle, data.splits["train"], config, train=True)
-    png = augmented_grid(train, bundle.processor.spec, image.collator(bundle, config), n=n, seed=config.seed)
+    """``n`` augmented training inputs of ``config``'s data as one PNG, drawn by the data's modality."""
+    modality = detect_modality(config)
+    data = modality.load_data(config)
+    bundle = modality.load_model(config, data.label_names)
+    train = modality.encode(bundle, data.splits["train"], config, train=True)
+    png = modality.augmentation_preview(train, bundle, config, n=n)
+    if png is None:
+        raise ConfigError(f"augment {config.augment}: the {modality.name} modality draws no augmentation preview "
+                          "for these settings (pictures with a preset other than none have one)")
     output = Path(output)
     atomic_write_bytes(output, png)
     return output

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from ..io import atomic_write_text
+from ..plots import subplots
 from ..run import Run
 from .html import figures_html, page, table_html
-from .plots import subplots
 
 NOT_COMPARED = ("output",)  # every run has its own folder: it names the columns instead
 SCORES = ("accuracy", "macro_f1", "weighted_f1")
@@ -96,7 +96,7 @@ def curves_figure(runs: list[Run], key: str, x: str, title: str):
     for run in runs:
         points = [(h[x], h[key]) for h in run.history if key in h]
         if points:
-            ax.plot(*zip(*points), marker="." if x == "epoch" else None, label=run_label(run, runs))
+            ax.plot(*zip(*points, strict=True), marker="." if x == "epoch" else None, label=run_label(run, runs))
     ax.set_xlabel(x)
     ax.set_ylabel(key)
     ax.set_title(title)
@@ -127,7 +127,7 @@ def render_compare(runs: list[Run]) -> str:
     sections = [("Scores", score_table), ("Configuration keys that differ", config_table),
                 ("Curves", figures_html(figures)), (f"Per-class F1 ({split})", class_table),
                 ("Runs", "<ul>" + "".join(f"<li>{html.escape(label)}: {html.escape(str(r.path))}</li>"
-                                         for label, r in zip(labels, runs)) + "</ul>")]
+                                         for label, r in zip(labels, runs, strict=True)) + "</ul>")]
     return page(f"transferlearn compare — {len(runs)} runs", f"scored on <b>{split}</b>", sections)
 
 

@@ -7,20 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TransferLearnError
+from ..metrics import expected_calibration_error, row_losses, softmax  # noqa: F401 — the report reads them here
 from ..run import Run
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def row_losses(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Cross-entropy of each row (log-softmax, numerically stable)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return -log_probs[np.arange(len(labels)), labels]
 
 
 def split_predictions(run: Run, split: str | None) -> tuple[str, np.ndarray, np.ndarray]:
@@ -38,7 +26,7 @@ def split_inputs(run: Run, split: str, rows: int) -> list:
     if split not in data.splits or len(data.splits[split]) != rows:
         return [None] * rows  # the data changed since training: the examples cannot be shown, the numbers stand
     column = data.splits[split].with_format(None)[run.modality.row_column]
-    return [item.get("path") if isinstance(item, dict) else item for item in column]
+    return [run.modality.row_value(item) for item in column]
 
 
 def top_losses(run: Run, split: str | None = None, n: int = 20, load_missing: bool = True) -> dict:
@@ -62,25 +50,8 @@ def top_losses(run: Run, split: str | None = None, n: int = 20, load_missing: bo
 def most_confused(labels: np.ndarray, predicted: np.ndarray, names: list[str], k: int = 5) -> list[dict]:
     """The off-diagonal cells of the confusion matrix, largest first, with the rows of each."""
     pairs: dict[tuple[int, int], list[int]] = {}
-    for row, (truth, guess) in enumerate(zip(labels.tolist(), predicted.tolist())):
+    for row, (truth, guess) in enumerate(zip(labels.tolist(), predicted.tolist(), strict=True)):
         if truth != guess:
             pairs.setdefault((truth, guess), []).append(row)
     ranked = sorted(pairs.items(), key=lambda item: (-len(item[1]), item[0]))[:k]
     return [{"true": names[t], "predicted": names[p], "count": len(rows), "rows": rows[:5]} for (t, p), rows in ranked]
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict:
-    """ECE over equal-width confidence bins (Guo et al. 2017), with each bin's confidence and accuracy."""
-    confidence, predicted = probs.max(1), probs.argmax(1)
-    correct = (predicted == labels).astype(float)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    table, ece = [], 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            gap = abs(confidence[members].mean() - correct[members].mean())
-            ece += members.mean() * gap
-            table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "rows": int(members.sum()),
-                          "confidence": float(confidence[members].mean()), "accuracy": float(correct[members].mean())})
-    return {"ece": float(ece), "bins": table}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 
@@ -10,22 +9,9 @@ import numpy as np
 import yaml
 
 from ..io import atomic_write_text
-from .plots import png_bytes, subplots
-
-_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:1em}
-img{max-width:520px;border:1px solid #eee}img.thumb{max-width:112px}
-td.example{text-align:left;max-width:480px}pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
-.note{color:#666;font-size:.9em}
-"""
-
-
-def figure_to_data_uri(fig) -> str:
-    png = fig if isinstance(fig, bytes) else png_bytes(fig)  # bytes: an already rendered PNG
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+from ..plots import confusion_figure, subplots
+from .looking import calibration_figure, errors_section, overfitting_diagnosis
+from .markup import figures_html, page, table_html
 
 
 def _series(history: list[dict], key: str) -> tuple[list, list]:
@@ -56,7 +42,7 @@ def validation_figure(history):
     for key in ("eval_macro_f1", "eval_accuracy"):
         points = [(h["epoch"], h[key]) for h in history if key in h]
         if points:
-            ax.plot(*zip(*points), marker="o", label=key.removeprefix("eval_"))
+            ax.plot(*zip(*points, strict=True), marker="o", label=key.removeprefix("eval_"))
     ax.set_xlabel("epoch"), ax.set_title("Validation metrics"), ax.grid(alpha=0.3), ax.legend()
     return fig
 
@@ -69,21 +55,6 @@ def per_class_figure(split_metrics, title):
         ax.bar(x + (i - 1) * 0.27, [split_metrics["per_class"][n][key] for n in names], 0.27, label=key)
     ax.set_xticks(x, names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")
     ax.set_ylim(0, 1.05), ax.set_title(title), ax.legend(ncols=3, fontsize=8), ax.grid(axis="y", alpha=0.3)
-    return fig
-
-
-def confusion_figure(split_metrics, title):
-    matrix = np.asarray(split_metrics["confusion_matrix"])
-    names = split_metrics["label_names"]
-    size = max(4, 0.45 * len(names) + 2)
-    fig, ax = subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(names)), names, rotation=90), ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title)
-    if len(names) <= 20:
-        threshold = matrix.max() / 2 if matrix.size else 0
-        for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, str(value), ha="center", va="center", color="white" if value > threshold else "black")
     return fig
 
 
@@ -162,7 +133,6 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
         for title, make in (("Per-class scores", per_class_figure), ("Confusion matrix", confusion_figure)):
             caption = f"{title} ({main_split})"
             figures.append((caption, make(metrics[main_split], caption)))
-    from .looking import calibration_figure, errors_section, overfitting_diagnosis
 
     calibration = calibration_figure(run)
     if calibration is not None:
@@ -193,27 +163,6 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
     return page(f"transferlearn run — {run.path.name}",
                 f"model <b>{html.escape(str(metrics.get('model')))}</b>, strategy "
                 f"<b>{html.escape(str(metrics.get('strategy')))}</b>", sections)
-
-
-def page(title: str, note_html: str, sections: list[tuple[str, str]]) -> str:
-    """One self-contained HTML page (inline style and images, nothing fetched): run reports, studies, comparisons."""
-    body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
-    title = html.escape(title)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{_STYLE}</style>"
-            f"</head><body><h1>{title}</h1><p class='note'>{note_html}</p>{body}</body></html>")
-
-
-def figures_html(figures: list[tuple[str, object]]) -> str:
-    """Figures (matplotlib or PNG bytes) as captioned inline images in a grid."""
-    return '<div class="grid">' + "".join(
-        f'<figure><img alt="{html.escape(caption)}" src="{figure_to_data_uri(fig)}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, fig in figures) + "</div>"
-
-
-def table_html(header: list[str], rows: list[list]) -> str:
-    cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{cells}</tr>{body}</table>"
 
 
 def write_report(run, extra_sections=None) -> None:

@@ -8,9 +8,9 @@ import html
 
 import numpy as np
 
+from ..plots import subplots
 from .errors import expected_calibration_error, softmax, split_predictions, top_losses
-from .html import table_html
-from .plots import subplots
+from .markup import table_html
 
 
 def errors_section(run, n: int = 12) -> str | None:

@@ -1,18 +1,20 @@
 """Transfer strategies, chosen by name (``--strategy NAME[:ARG]``) from one registry.
 
 A strategy decides which parameter groups train (``prepare``), with which optimizer groups
-(``optimizer_groups``), in which steps (``steps``: a cached probe, a fine-tune, or both), and may add Trainer
-callbacks. It never owns the training loop: the Hugging Face Trainer runs every strategy.
+(``optimizer_groups``), and fits itself with a training session's verbs (``fit``: a cached probe, a fine-tune, both,
+or a search over candidates); it may add Trainer callbacks. It never owns the training loop: the Hugging Face Trainer
+runs every fine-tune. A new strategy is a class registered with ``@register`` — nothing else changes.
 """
 
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .base import Step, Strategy, decay_split, layerwise_groups
+from .auto import Auto
+from .base import Strategy, decay_split, layerwise_groups
 from .lora import LoRA
 from .registry import REGISTRY, int_arg, parse_strategy, register
 
-__all__ = ["REGISTRY", "Step", "Strategy", "parse_strategy", "register", "decay_split", "layerwise_groups", "LoRA"]
+__all__ = ["REGISTRY", "Auto", "Strategy", "parse_strategy", "register", "decay_split", "layerwise_groups", "LoRA"]
 
 
 @register("full", "train every parameter")
@@ -26,6 +28,7 @@ class Full(Strategy):
 @register("freeze-backbone", "backbone frozen (runs every step), only the head trains")
 class FreezeBackbone(Strategy):
     default_lr = 1e-3
+    relative_cost = 1
 
     def trainable(self, groups):
         return set(groups.head)
@@ -36,6 +39,7 @@ class FreezeFirst(Strategy):
     """``freeze:N`` — embeddings and blocks 0..N-1 frozen, the rest trains."""
 
     head_lr_multiplier = 10.0
+    relative_cost = 1
 
     @classmethod
     def parse_arg(cls, name, arg):
@@ -140,9 +144,13 @@ class LinearProbe(FreezeBackbone):
     on the cache. Falls back to ``freeze-backbone`` when augmentation makes every epoch's inputs new."""
 
     fallback = "freeze-backbone"  # what runs when cached features cannot stand for the training inputs
+    uses_cached_features = True
+    needs_feature_cache = True
+    augments_by_default = False
+    relative_cost = 0
 
-    def steps(self):
-        return [Step("probe", final=True)]
+    def fit(self, session):
+        return session.probe(final=True)
 
 
 @register("probe-then-finetune", "probe-then-finetune[:E] — a cached linear probe (converged, or E epochs), "
@@ -153,6 +161,8 @@ class ProbeThenFinetune(Full):
     send large random gradients into the pretrained features at the start of fine-tuning."""
 
     head_lr_multiplier = 1.0  # the head starts probed
+    needs_feature_cache = True
+    relative_cost = 2
 
     @classmethod
     def parse_arg(cls, name, arg):
@@ -163,23 +173,11 @@ class ProbeThenFinetune(Full):
         """E epochs of AdamW when given; else the probe is fit to convergence (L-BFGS)."""
         return float(self.arg) if self.arg else None
 
-    def steps(self):
-        return [Step("probe", epochs=self.probe_epochs, lr=self.probe_lr), Step("finetune", final=True)]
-
-
-@register("auto", "the default: a converged linear probe, then fine-tuning candidates that fit the time budget; "
-          "the best on validation wins (never below the probe)")
-class Auto(Strategy):
-    """``auto`` — the probe and the planned candidates (``strategies/auto.py`` chooses, ``train/auto.py`` runs)."""
-
-    def steps(self):
-        return [Step("candidates", final=True)]
-
-    def trainable(self, groups):
-        raise ConfigError("strategy 'auto' trains its candidates' strategies, not one of its own")
-
-    def check(self, groups):
-        pass  # each candidate is a strategy of its own, checked when the plan lists it
+    def fit(self, session):
+        probed = session.probe(final=False, epochs=self.probe_epochs, lr=self.probe_lr)
+        fitted = session.finetune(self)
+        fitted.facts = {**probed.facts, **fitted.facts}
+        return fitted
 
 
 register("lora", "lora[:r] — LoRA adapters (rank r, default 8) on the blocks' linear layers + head")(LoRA)

@@ -10,8 +10,18 @@ of the blocks (``freeze:N``), then every layer (``full``). The best validation s
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import asdict, dataclass
+import time
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import distributed
+from ..errors import ConfigError
+from .base import Strategy
+from .registry import register
+
+log = logging.getLogger(__name__)
 
 MIN_PER_CLASS = 5  # fewer training examples per class: a backbone overfits before it adapts; the probe is the model
 # planned epochs assume 20 % more than the timed steps: on SmSA, 3 epochs of freeze:6 timed at 679 s took 830 s
@@ -19,8 +29,11 @@ MIN_PER_CLASS = 5  # fewer training examples per class: a backbone overfits befo
 ESTIMATE_MARGIN = 1.2
 
 
-@dataclass
-class Candidate:
+class Candidate(BaseModel):
+    """A fine-tune auto plans to try after the probe (``plan.json``'s ``candidates``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     strategy: str
     epochs: float  # planned; 0 when it did not fit the budget as estimated (it runs if time turns out to be left)
@@ -28,9 +41,6 @@ class Candidate:
     estimated_s: float
     epoch_s: float = 0.0  # the estimated cost of one epoch (training + validation)
     wanted_epochs: float = 0.0  # before the budget cut
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def choose_winner(tried: list[dict], metric: str) -> tuple[str, str]:
@@ -117,12 +127,117 @@ def choose_candidates(*, n_train: int, num_labels: int, num_blocks: int, steps_p
             if fit < min(1.0, epochs):
                 notes.append(f"{name} ({strategy}) skipped: one epoch takes ~{per_epoch:.0f} s, {max(left, 0):.0f} s "
                              "of the budget are left (it runs, shortened, if the others finish early)")
-                out.append(Candidate(name, strategy, 0.0, lr, 0.0, round(per_epoch, 1), epochs))
+                out.append(Candidate(name=name, strategy=strategy, epochs=0.0, lr=lr, estimated_s=0.0,
+                                     epoch_s=round(per_epoch, 1), wanted_epochs=epochs))
                 continue
             notes.append(f"{name} ({strategy}): {fit:g} epochs instead of {run_epochs:g} to fit the budget")
             run_epochs = fit
         estimate = per_epoch * run_epochs
-        out.append(Candidate(name, strategy, run_epochs, lr, round(estimate, 1), round(per_epoch, 1), epochs))
+        out.append(Candidate(name=name, strategy=strategy, epochs=run_epochs, lr=lr, estimated_s=round(estimate, 1),
+                             epoch_s=round(per_epoch, 1), wanted_epochs=epochs))
         if left is not None:
             left -= estimate
     return out, notes
+
+
+@register("auto", "the default: a converged linear probe, then fine-tuning candidates that fit the time budget; "
+          "the best on validation wins (never below the probe)")
+class Auto(Strategy):
+    """``auto`` — the converged probe, then the planned fine-tunes from the probed head, then the best of them again
+    with light augmentation where the modality has one; :func:`choose_winner` keeps the best on validation. What was
+    tried, each candidate's score and cost, and why the winner won go to ``auto.json``, ``metrics.json`` and the
+    report. The candidates and their epochs were planned before training (``plan.json``); one that would overrun the
+    budget at the pace measured so far is skipped."""
+
+    searches = True
+    needs_feature_cache = True
+    augments_by_default = False  # augmentation is a candidate of its own, kept only if validation agrees
+    relative_cost = 2
+
+    def trainable(self, groups):
+        raise ConfigError("strategy 'auto' trains its candidates' strategies, not one of its own")
+
+    def check(self, groups):
+        pass  # each candidate is a strategy of its own, checked when the plan lists it
+
+    def fit(self, session):
+        search = _Search(session)
+        for planned in session.plan.candidates:
+            search.attempt(planned.model_dump())
+        # augmentation is a candidate too, not a silent default: the best fine-tune again with the light preset, kept
+        # only if validation agrees (it helped spoken words and hurt small pictures in the measurements behind this)
+        if search.best is not None and session.augmentable:
+            search.attempt({**search.best["planned"], "name": f"{search.best['name']}+light", "augment": "light"})
+        return search.conclude()
+
+
+class _Search:
+    """auto's candidate loop over a training session: the probe first, each fine-tune from the probed weights."""
+
+    def __init__(self, session):
+        self.session = session
+        self.layout = session.layout
+        self.probe = session.probe(final=True, folder=session.layout.auto, splits=("train", "validation"))
+        score = session.score(self.probe)
+        fit = self.probe.facts["probe"]
+        self.tried = [{"name": "linear-probe", "strategy": "linear-probe", **score,
+                       "seconds": round(session.elapsed(), 1), "l2": fit["l2"]}]
+        log.info("auto: converged probe scores %.4f %s on validation (L2 %g)", score["validation"], session.metric,
+                 fit["l2"])
+        self.probed = session.snapshot()  # pretrained backbone + probed head: every candidate's start
+        # the first fine-tune with the highest score so far: choose_winner keeps the first of equals, so no other
+        # fine-tune can win and only this one's weights are held
+        self.best: dict | None = None
+        self.pace = {"estimated": 0.0, "actual": 0.0}
+
+    def attempt(self, planned: dict) -> None:
+        session, plan = self.session, self.session.plan
+        left = session.seconds_left()
+        scale = self.pace["actual"] / self.pace["estimated"] if self.pace["estimated"] else 1.0  # the pace so far
+        epochs = distributed.agree(fit_epochs(planned, left, scale))  # from clocks: rank 0's decides for all
+        if epochs < min(0.5, planned.get("wanted_epochs") or planned["epochs"]):
+            self.tried.append({**planned, "skipped": f"{session.elapsed():.0f} s spent of the {plan.budget_s:.0f} s "
+                               f"budget; one epoch takes ~{planned['epoch_s'] * scale:.0f} s at the measured pace"})
+            return
+        candidate = {**planned, "epochs": epochs}
+        session.restore(self.probed)
+        start = time.time()
+        fitted = session.finetune(candidate["strategy"], epochs=epochs, lr=candidate["lr"],
+                                  augment=candidate.get("augment"), folder=self.layout.auto / candidate["name"],
+                                  head_lr_multiplier=1.0, deadline=session.deadline(), final=False)  # head probed
+        self.pace["estimated"] += candidate["epoch_s"] * float(fitted.trainer.state.epoch or epochs)
+        self.pace["actual"] += time.time() - start
+        score = session.score(fitted)
+        self.tried.append({**candidate, **score, "seconds": round(time.time() - start, 1),
+                           "steps": fitted.output.global_step,
+                           **({"stopped": "the time budget ran out"} if fitted.stopped_by_deadline else {})})
+        log.info("auto: %s (%s) scores %.4f on validation in %.0f s", candidate["name"], candidate["strategy"],
+                 score["validation"], time.time() - start)
+        if self.best is None or score["validation"] > self.best["validation"]:
+            self.best = {"name": candidate["name"], "validation": score["validation"], "state": session.snapshot(),
+                         "fitted": fitted, "planned": planned}
+
+    def conclude(self):
+        """The winner's weights in the model, its curves as the run's, and ``auto.json`` written."""
+        session = self.session
+        winner, why = choose_winner(self.tried, session.metric)
+        if winner == "linear-probe":  # the probe won: its head on the pretrained backbone
+            session.restore(self.probed)
+            fitted = self.probe
+            full = session.probe_features()  # the test split's features, only now that they are needed
+            fitted.eval_sets, fitted.facts["feature_cache"] = full.datasets, full.cache
+        else:  # best is the winner: the probe did not tie it, and it is the first of the highest scores
+            session.restore(self.best["state"])
+            fitted = self.best["fitted"]
+            fitted.model = session.setup.bundle.model
+        session.adopt_history(fitted)
+        plan = session.plan
+        record = {"winner": winner, "why": why, "metric": session.metric, "probe_score": self.tried[0]["validation"],
+                  "candidates": self.tried, "budget_s": plan.budget_s, "estimate_s": plan.estimate_s,
+                  "started_at": round(session.started, 3), "seconds": round(session.elapsed(), 1),
+                  "probe": self.probe.facts["probe"]}
+        session.write_json(self.layout.auto_record, record)
+        fitted.facts = {**({"feature_cache": fitted.facts["feature_cache"]} if winner == "linear-probe" else {}),
+                        "auto": record}
+        log.info("auto kept %s: %s", winner, why)
+        return fitted

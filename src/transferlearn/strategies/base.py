@@ -1,10 +1,11 @@
-"""What every strategy is: which parameters train, in which optimizer groups, with which callbacks."""
+"""What every strategy is: which parameters train, in which optimizer groups, with which callbacks, and how it fits
+itself with a training session's verbs (``fit``)."""
 
 from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from torch import nn
 
@@ -12,17 +13,6 @@ from ..errors import ConfigError
 from ..models.contract import ParamGroups
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight", "norm.weight", "bn", "ln_")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One stage of a strategy, run by the engine: ``probe`` trains the head on cached backbone features,
-    ``finetune`` trains the prepared model end to end. ``final``: this step's model is the result."""
-
-    kind: Literal["probe", "finetune", "candidates"]
-    epochs: float | None = None  # None: the config's
-    lr: float | None = None  # None: the config's
-    final: bool = False
 
 
 @dataclass
@@ -38,6 +28,34 @@ class Strategy:
     # a new head trains at lr x this beside a pretrained body (fastai trains the head at the base rate and the body
     # lower); 1 where the head trains alone or starts probed
     head_lr_multiplier: ClassVar[float] = 1.0
+    # What other stages need to know about a strategy, asked instead of its name:
+    # its result is a head trained on cached backbone features (no backbone step; fp32; no augmentation)
+    uses_cached_features: ClassVar[bool] = False
+    # it trains a head on cached backbone features at some stage (a probe first, or only): a stream cannot feed it
+    needs_feature_cache: ClassVar[bool] = False
+    # a fine-tune gets the modality's augmentation preset unless asked otherwise (not where inputs are cached)
+    augments_by_default: ClassVar[bool] = True
+    # it tries several candidates and keeps the best (auto): it plans them, and its learning rate is a fine-tune's
+    searches: ClassVar[bool] = False
+    # relative cost, for ordering a study's arms: 0 a probe on cached features ... 4 training from scratch
+    relative_cost: ClassVar[int] = 3
+    # where cached features cannot stand for the training inputs (augmentation on): the strategy that runs instead
+    fallback: ClassVar[str | None] = None
+
+    @property
+    def spec(self) -> str:
+        """``NAME[:ARG]``, as ``--strategy`` takes it."""
+        return f"{self.name}:{self.arg}" if self.arg else self.name
+
+    def fit(self, session):
+        """Train with ``session``'s verbs and return the ``Fitted`` result (fastai's ``fine_tune``: a few verbs on a
+        learner). By default: one fine-tune of :meth:`trainable`, resumable, whose best epoch is the result."""
+        return session.finetune(self)
+
+    @property
+    def fine_tunes(self) -> bool:
+        """Whether its result is one fine-tune through the backbone (min_steps and the epochs rule apply to it)."""
+        return not self.uses_cached_features and not self.searches
 
     @classmethod
     def parse_arg(cls, name: str, arg: str | None) -> str | None:
@@ -45,10 +63,6 @@ class Strategy:
         if arg is not None:
             raise ConfigError(f"strategy '{name}' takes no argument (got '{name}:{arg}')")
         return None
-
-    def steps(self) -> list[Step]:
-        """What the engine runs, in order."""
-        return [Step("finetune", final=True)]
 
     def trainable(self, groups: ParamGroups) -> set[str]:
         """Names of the parameters that train from the first step."""
@@ -59,7 +73,7 @@ class Strategy:
         before any data is encoded or trained."""
         try:
             self.trainable(groups)
-        except NotImplementedError:  # a strategy that lists its steps (auto) checks each candidate itself
+        except NotImplementedError:  # a strategy without trainable parameters of its own checks what it trains itself
             pass
 
     def prepare(self, model: nn.Module, groups: ParamGroups) -> nn.Module:

@@ -24,6 +24,7 @@ def _module_of(parameter_name: str) -> str:
 
 
 class LoRA(Strategy):
+    relative_cost = 1
     # LoRA's low-rank updates start at zero and want a larger step than full fine-tuning
     # (the LoRA paper and PEFT examples use 1e-4 .. 1e-3).
     default_lr = 5e-4

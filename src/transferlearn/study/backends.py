@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 from ..config import TrainConfig
 from ..errors import ConfigError, TransferLearnError
+from ..report.html import write_report
+from ..train.engine import finetune
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +29,12 @@ def cpu_seconds() -> float:
 def execute_run(config_json: str, env: dict[str, str]) -> dict:
     """One run, in whatever process this is: the study's tracker variables set for it, the run trained, its wall
     and CPU seconds returned."""
-    from ..train.engine import finetune
-
     config = TrainConfig.model_validate_json(config_json)
     before = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     wall, cpu = time.time(), cpu_seconds()
     try:
-        finetune(config)
+        finetune(config, finish=(write_report,))
     finally:
         for key, value in before.items():
             if value is None:

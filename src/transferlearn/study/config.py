@@ -128,7 +128,7 @@ def parse_space(text: str) -> dict[str, dict]:
         key = key.strip().replace("-", "_")
         if not sep or not spec:
             raise ValueError(f"space item {item!r}: expected KEY=LOW:HIGH[:log] or KEY=A|B")
-        if key not in TrainConfig.model_fields or key in ("data", "model", "output", "seed"):
+        if key not in TrainConfig.model_fields or not TrainConfig.model_fields[key].json_schema_extra["sweep"]:
             raise ValueError(f"space key {key!r} is not a tl train key a sweep can vary")
         if "|" in spec:
             space[key] = {"kind": "choice", "choices": [yaml.safe_load(c) for c in spec.split("|")]}

@@ -7,8 +7,8 @@ import html
 import numpy as np
 
 from ..io import atomic_write_text
+from ..plots import subplots
 from ..report.html import figures_html, page, table_html
-from ..report.plots import subplots
 from .stats import power_law
 
 

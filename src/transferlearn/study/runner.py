@@ -28,16 +28,14 @@ from ..config import load_config
 from ..errors import ConfigError
 from ..io import atomic_write_json
 from ..run import Run
+from ..strategies import parse_strategy
 from .backends import executor_for
 from .config import SCRATCH, StudyConfig
 
 log = logging.getLogger(__name__)
 
 SCRATCH_LR = 1e-3  # random weights want a larger step than a pretrained network (the fashion_mnist benchmark's)
-# relative cost, for ordering only: probes train a head on cached features; LP-FT adds a fine-tune; full and
-# scratch train everything
-ARM_COST = {"linear-probe": 0, "freeze": 1, "lora": 1, "probe-then-finetune": 2, "auto": 2, "gradual": 3,
-            "discriminative": 3, "full": 3, SCRATCH: 4}
+SCRATCH_COST = 4  # relative cost, for ordering only: above every strategy's own (strategies' relative_cost)
 SPEC_KEYS = ("data", "model", "seed", "metric")  # what makes two studies different studies
 
 
@@ -51,7 +49,10 @@ def arm_settings(arm: str, model: str) -> dict:
 
 
 def arm_cost(arm: str) -> int:
-    return ARM_COST.get(arm.split(":")[0], 3)
+    """The arm's strategy's relative cost (0 a probe on cached features ... 3 every layer); scratch trains most."""
+    if arm == SCRATCH or arm.startswith(SCRATCH + ":"):
+        return SCRATCH_COST
+    return parse_strategy(arm).relative_cost
 
 
 def run_name(arm: str, fraction: float, seed: int) -> str:
@@ -141,7 +142,7 @@ class Study:
         done = [r for r in self.records.values() if r["arm"] == arm and r.get("wall_s")]
         if not done:
             return None
-        if arm_settings(arm, self.config.model)["strategy"] == "linear-probe":
+        if parse_strategy(arm_settings(arm, self.config.model)["strategy"]).uses_cached_features:
             return None  # cached features: seconds whatever the rows (its first run pays the one extraction)
         stepped = [r for r in done if r.get("steps")]
         if stepped:

@@ -36,12 +36,12 @@ def paired_bootstrap(labels: np.ndarray, a: list[np.ndarray], b: list[np.ndarray
     rng = np.random.default_rng(seed)
     n = len(labels)
     observed = float(np.mean([metric_of(metric, labels, pa, num_classes) - metric_of(metric, labels, pb, num_classes)
-                              for pa, pb in zip(a, b)]))
+                              for pa, pb in zip(a, b, strict=True)]))
     diffs = np.empty(resamples)
     for r in range(resamples):
         rows = rng.integers(0, n, n)
         diffs[r] = np.mean([metric_of(metric, labels[rows], pa[rows], num_classes)
-                            - metric_of(metric, labels[rows], pb[rows], num_classes) for pa, pb in zip(a, b)])
+                            - metric_of(metric, labels[rows], pb[rows], num_classes) for pa, pb in zip(a, b, strict=True)])
     p = min(1.0, 2 * min(float((diffs <= 0).mean()), float((diffs >= 0).mean())))
     low, high = np.percentile(diffs, [2.5, 97.5])
     return {"difference": observed, "low": float(low), "high": float(high), "p_value": p,

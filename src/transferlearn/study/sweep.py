@@ -27,6 +27,8 @@ from transformers import TrainerCallback
 from ..config import TrainConfig, load_config
 from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text
+from ..report.html import write_report
+from ..train.engine import finetune
 from .config import SweepConfig, parse_space
 from .runner import tracking_group
 
@@ -100,9 +102,6 @@ class Sweep:
         import optuna
         from optuna.trial import TrialState
 
-        from ..train.engine import finetune
-        from ..train.trainer import extra_callbacks
-
         if self.config.backend != "sequential":
             raise ConfigError(f"tl sweep --backend {self.config.backend}: a sweep's trials run in this process (they "
                               "report to its Optuna study as they train); use tl study for Ray, or drop --backend")
@@ -119,8 +118,7 @@ class Sweep:
             reporter = OptunaReport(trial, self.metric)
             began = time.time()
             self._group.before_run()
-            with extra_callbacks(reporter):
-                run = finetune(config)
+            run = finetune(config, callbacks=(reporter,), finish=(write_report,))
             trial.set_user_attr("run", str(Path(config.output).relative_to(self.folder)))
             trial.set_user_attr("wall_s", round(time.time() - began, 1))
             trial.set_user_attr("validation", run.metrics.get("validation", {}).get(self.metric)

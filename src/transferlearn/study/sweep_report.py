@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 
 from ..io import atomic_write_text
+from ..plots import subplots
 from ..report.html import figures_html, page, table_html
-from ..report.plots import subplots
 
 
 def history_figure(record: dict):
@@ -22,7 +22,7 @@ def history_figure(record: dict):
         running = t["value"] if running is None else (max if maximise else min)(running, t["value"])
         best.append((t["number"], running))
     if best:
-        ax.plot(*zip(*best), color="tab:red", label="best so far")
+        ax.plot(*zip(*best, strict=True), color="tab:red", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel(f"validation {record['metric']}")
     ax.grid(alpha=0.3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 
+import numpy as np
 import torch
 
 from ..config import TrainConfig, parse_duration
@@ -27,10 +28,9 @@ def _batch(setup: Setup, config: TrainConfig, split: str, size: int) -> dict:
         items = list(itertools.islice(iter(rows), size))
     else:
         picks = list(range(min(size, len(rows))))
-        if "input_ids" in getattr(rows, "column_names", ()):
-            import numpy as np
-
-            lengths = np.array([len(ids) for ids in rows.with_format(None)["input_ids"]])
+        lengths = setup.modality.encoded_lengths(rows)
+        if lengths is not None:
+            lengths = np.array(lengths)
             picks = np.argsort(np.abs(lengths - np.median(lengths)), kind="stable")[: len(picks)].tolist()
         items = [rows[i] for i in picks]
     batch = setup.modality.collator(setup.bundle, config)(items)
@@ -115,7 +115,7 @@ def choose_precision(setup: Setup, config: TrainConfig, strategy) -> tuple[str, 
         return chosen, f"precision: {chosen} mixed precision (the GPU runs it natively)"
     if not has_cpu_bf16():
         return "fp32", "precision: fp32 (this CPU has no AVX512-BF16 / AMX)"
-    if all(step.kind == "probe" for step in strategy.steps()):
+    if strategy.uses_cached_features:
         return "fp32", f"precision: fp32 ({strategy.name} trains a head on cached features)"
     # interleaved, the fastest of each: timed one after the other, the first precision pays the process's cold start
     # (it made EfficientNet-Lite0's fp32 step look 1.5x slower than its bf16 one, the reverse of the truth)

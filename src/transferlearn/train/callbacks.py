@@ -13,6 +13,7 @@ from transformers.trainer_callback import ExportableState
 from .. import distributed
 from ..failpoints import failpoint
 from ..io import append_jsonl, apply_file_mode
+from ..layout import complete_checkpoints
 
 
 class HistoryCallback(TrainerCallback):
@@ -126,24 +127,6 @@ class StopOnSignal(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self._restore()
-
-
-def complete_checkpoints(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(complete, incomplete) ``checkpoint-N`` folders, oldest first. The Trainer writes ``trainer_state.json``
-    last, after the weights: a folder without it (or with a torn one) was cut off while being written."""
-    import json
-
-    complete, incomplete = [], []
-    folders = sorted((p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
-                     key=lambda p: int(p.name.split("-")[-1]))
-    for path in folders:
-        try:
-            json.loads((path / "trainer_state.json").read_text())
-            weights = any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin"))
-        except (OSError, ValueError):
-            weights = False
-        (complete if weights else incomplete).append(path)
-    return complete, incomplete
 
 
 class Deadline(TrainerCallback):

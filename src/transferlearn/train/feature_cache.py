@@ -78,31 +78,32 @@ class FeaturesDataset(Dataset):
                 "labels": self.labels[index]}
 
 
-def _batches(dataset, batch_size: int):
-    """Index batches, longest-similar rows together when rows have a length (less padding, same result)."""
+def _batches(dataset, batch_size: int, lengths: list[int] | None = None):
+    """Index batches, similar-length rows together when rows have a length (less padding, same result)."""
     order = np.arange(len(dataset))
-    if "input_ids" in dataset.column_names:
-        order = np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
+    if lengths is not None:
+        order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]
 
 
 @torch.inference_mode()
 def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch_size: int, path: Path,
-             desc: str, progress: bool, shard: tuple[int, int] = (0, 1)) -> np.ndarray:
+             desc: str, progress: bool, shard: tuple[int, int] = (0, 1), lengths: list[int] | None = None) -> np.ndarray:
     """Features of the rows of every ``shard[1]``-th batch from ``shard[0]`` (all of them by default) into ``path``;
     returns those rows' indices, in the file's order. Batches come length-sorted, so the whole set (one shard) is
     written at each row's own position, and a shard in batch order with its indices (``_publish`` places them)."""
     from tqdm.auto import tqdm
 
-    mine = list(_batches(dataset, batch_size))[shard[0]::shard[1]]
+    mine = list(_batches(dataset, batch_size, lengths))[shard[0]::shard[1]]
     whole = shard[1] == 1
     rows = np.arange(len(dataset)) if whole else (np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64))
     out, written = None, 0
     bar = tqdm(total=len(rows), desc=desc, unit="rows", disable=not progress)
     for index in mine:
         columns_of_rows = dataset[index.tolist()]
-        batch = collator([dict(zip(columns_of_rows, values)) for values in zip(*columns_of_rows.values())])
+        batch = collator([dict(zip(columns_of_rows, values, strict=True))
+                          for values in zip(*columns_of_rows.values(), strict=True)])
         batch.pop("labels", None)
         batch.pop("label", None)
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
@@ -126,7 +127,7 @@ def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch
 
 def cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collator, *, root: Path,
                     preprocessing: dict, weights_hash: str, device: torch.device, batch_size: int = 64,
-                    name: str = "train", progress: bool = True) -> tuple[np.ndarray, dict]:
+                    name: str = "train", progress: bool = True, lengths: list[int] | None = None) -> tuple[np.ndarray, dict]:
     """The features of every row of ``dataset`` (memory-mapped) and the entry's metadata (``hit``). Under
     torchrun, every rank computes every N-th batch of a missing entry and rank 0 joins the shards into it: one
     pass over the rows, shared by N processes."""
@@ -150,7 +151,7 @@ def cached_features(model: torch.nn.Module, split: FeatureSplit, dataset, collat
     try:
         shard = (distributed.rank(), distributed.world_size())
         rows = _compute(split, dataset, collator, device, batch_size, tmp / f"part-{shard[0]}.npy",
-                        f"caching features ({name})", progress, shard)
+                        f"caching features ({name})", progress, shard, lengths)
         np.save(tmp / f"part-{shard[0]}-rows.npy", rows)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -49,7 +49,7 @@ class LRFinder(TrainerCallback):
             top = max(group["lr"] for group in optimizer.param_groups)
             self._scales = [group["lr"] / top for group in optimizer.param_groups]
         self._lr = self.start_lr * self.ratio ** (state.global_step / max(1, self.num_steps - 1))
-        for group, scale in zip(optimizer.param_groups, self._scales):
+        for group, scale in zip(optimizer.param_groups, self._scales, strict=True):
             group["lr"] = self._lr * scale
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -93,11 +93,11 @@ def default_sweep_steps(config: TrainConfig) -> int:
 
 
 def _plot(lrs, smoothed, suggestions: dict[str, float]) -> bytes:
-    from ..report.plots import png_bytes, subplots
+    from ..plots import png_bytes, subplots
 
     fig, ax = subplots(figsize=(6, 3.8))
     ax.plot(lrs, smoothed)
-    for (name, lr), color in zip(suggestions.items(), ("tab:red", "tab:green")):
+    for (name, lr), color in zip(suggestions.items(), ("tab:red", "tab:green"), strict=True):
         ax.axvline(lr, color=color, linestyle="--", label=f"{name}: {lr:.2e}")
     ax.set_xscale("log"), ax.set_xlabel("learning rate"), ax.set_ylabel("smoothed loss")
     ax.set_title("LR finder"), ax.grid(alpha=0.3), ax.legend()
@@ -113,7 +113,7 @@ def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7,
     out_dir = Path(out_dir)
     setup = Setup.build(config)
     config = config.model_copy(update={"task": setup.modality.name})
-    if parse_strategy(config.strategy).name == "auto":  # as a run does: auto's rate is swept on its full candidate
+    if parse_strategy(config.strategy).searches:  # as a run does: auto's rate is swept on its full candidate
         config = config.model_copy(update={"strategy": "full"})
     return lr_find_on(setup, config, out_dir, start_lr=start_lr, end_lr=end_lr, num_steps=num_steps,
                       diverge=diverge)
@@ -139,6 +139,7 @@ def lr_find_on(setup: Setup, config: TrainConfig, out_dir: Path, *, start_lr: fl
     groups = strategy.optimizer_groups(model, bundle.groups, start_lr, config.weight_decay, config.layer_lr_decay)
     trainer = make_trainer(config, model, args, setup.encoded["train"], collator=setup.modality.collator(bundle, config),
                            processor=bundle.processor, param_groups=groups, num_labels=len(setup.data.label_names),
+                           lengths_of=setup.modality.encoded_lengths,
                            callbacks=[finder], early_stopping=False)
     try:
         trainer.train()

@@ -8,6 +8,7 @@ have one).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 
@@ -18,19 +19,19 @@ from ..layout import RunLayout
 from ..strategies import parse_strategy
 from ..strategies.auto import candidate_strategies, choose_candidates, epochs_for, evaluation_steps
 from .budget import budget_seconds, choose_precision, forward_seconds, step_seconds
+from .lr_find import lr_find_on
+from .probe import fit_probe, probe_data
 from .setup import Setup
 
 log = logging.getLogger(__name__)
 
 
-def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
-    """(plan, probe data already computed or None, extra facts for metrics.json)."""
+def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout) -> Plan:
+    """The plan for ``intent`` on ``setup``, saved as ``plan.json``."""
     modality = setup.modality
     updates: dict = {}
     decisions: list[str] = []
-    extra: dict = {}
-    probe = None
-    if intent.task != modality.name:
+    if intent.task == "auto":
         decisions.append(f"modality: {modality.name} (detected from the data)")
     for key, (value, why) in (setup.settings or {}).items():
         updates[key] = value
@@ -38,7 +39,7 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
     config = intent.model_copy(update={"task": modality.name, **updates})
     strategy = parse_strategy(config.strategy)
     budget = budget_seconds(config)
-    fallback = getattr(strategy, "fallback", None)
+    fallback = strategy.fallback
     if fallback and modality.augments(config):
         log.warning("%s: augmentation is on, so cached features cannot be used (each epoch sees new inputs); "
                     "falling back to %s, which runs the frozen backbone every step", strategy.name, fallback)
@@ -53,68 +54,81 @@ def resolve_plan(intent: TrainConfig, setup: Setup, layout: RunLayout):
         decisions.append(note)
         log.info(note)
         config = config.model_copy(update={"precision": precision})
-    if config.lr == "auto":
-        from .lr_find import lr_find_on
-
-        # auto: the sweep runs on the candidate that moves every layer; its rate serves every candidate
-        sweep = config.model_copy(update={"lr": None, "progress": False,
-                                          **({"strategy": "full"} if strategy.name == "auto" else {})})
-        found = lr_find_on(setup, sweep, layout.lr_find)
-        lr = found["suggestion"]
-        decisions.append(f"learning rate: {lr:.2e} (the LR finder's valley; plot in {layout.lr_find_plot})")
-        log.info("--lr auto: the LR finder suggests %.2e (valley); plot in %s", lr, layout.lr_find_plot)
-    elif config.lr is None and strategy.name == "auto":
-        lr = setup.modality.finetune_lr
-        decisions.append(f"learning rate: {lr:g} for auto's fine-tunes (the {modality.name} modality's default)")
-    elif config.lr is None:
-        lr = strategy.default_lr
-        decisions.append(f"learning rate: {lr:g} (the {strategy.name} strategy's default)")
-        log.info("learning rate %.0e (the %s strategy's default)", lr, strategy.name)
-    else:
-        lr = config.lr
+    lr = _choose_lr(config, strategy, setup, layout, decisions)
     candidates, estimate, reserve = [], None, 0.0
     steps_per_epoch = math.ceil(setup.data.rows("train") / config.global_batch_size)
     epochs_asked = intent.epochs if "epochs" in intent.model_fields_set else None
-    if strategy.name == "auto":
+    if strategy.searches:
         sizes = setup.modality.input_sizes(config, setup.data, setup.bundle)
         if len(sizes) > 1:
             size, note = _choose_input_size(config, setup, layout, sizes)
             updates["image_size"] = size
             decisions.append(note)
             config = config.model_copy(update={"image_size": size})
+            setup = setup.at_input_size(size)  # the candidates are timed on inputs of the chosen size
         candidates, estimate, reserve, notes = _auto_candidates(config, setup, budget, lr, steps_per_epoch,
                                                                 epochs_asked)
         decisions += notes
-    elif epochs_asked is None and strategy.steps()[-1].kind == "finetune":
-        epochs = epochs_for(steps_per_epoch, config.min_steps, None, config.epochs)
-        if epochs != config.epochs:
-            updates["epochs"] = epochs
-            decisions.append(f"epochs: {epochs:g} ({steps_per_epoch} steps an epoch; at least {config.min_steps} "
-                             "steps, early stopping keeps the best epoch)")
-            every = evaluation_steps(steps_per_epoch, epochs) if config.eval_steps is None else None
-            if every:
-                updates["eval_steps"] = every
-                decisions.append(f"evaluate every {every} steps (an epoch is {steps_per_epoch} steps)")
+    elif epochs_asked is None and strategy.fine_tunes:
+        _fine_tune_epochs(config, steps_per_epoch, updates, decisions)
     if config.streaming or config.max_steps:
         _fixed_steps(config, steps_per_epoch, updates, decisions)
     plan = Plan(task=modality.name, strategy=config.strategy, lr=lr,
                 group_by_length=modality.token_lengths and config.group_by_length and not config.streaming,
                 updates=updates,
-                candidates=[c.as_dict() for c in candidates], budget_s=budget, estimate_s=estimate, reserve_s=reserve,
+                candidates=candidates, budget_s=budget, estimate_s=estimate, reserve_s=reserve,
                 decisions=decisions)
     distributed.on_main(plan.save, layout.plan)
-    return plan, probe, extra
+    return plan
+
+
+def _choose_lr(config: TrainConfig, strategy, setup: Setup, layout: RunLayout, decisions: list[str]) -> float:
+    """The asked rate; ``auto``: the LR finder's valley; none asked: the strategy's default (a search's fine-tunes:
+    the modality's)."""
+    modality = setup.modality
+    if config.lr == "auto":
+        # auto: the sweep runs on the candidate that moves every layer; its rate serves every candidate
+        sweep = config.model_copy(update={"lr": None, "progress": False,
+                                          **({"strategy": "full"} if strategy.searches else {})})
+        found = lr_find_on(setup, sweep, layout.lr_find)
+        lr = found["suggestion"]
+        decisions.append(f"learning rate: {lr:.2e} (the LR finder's valley; plot in {layout.lr_find_plot})")
+        log.info("--lr auto: the LR finder suggests %.2e (valley); plot in %s", lr, layout.lr_find_plot)
+    elif config.lr is None and strategy.searches:
+        lr = setup.modality.finetune_lr
+        decisions.append(f"learning rate: {lr:g} for {strategy.name}'s fine-tunes (the {modality.name} modality's "
+                         "default)")
+    elif config.lr is None:
+        lr = strategy.default_lr
+        decisions.append(f"learning rate: {lr:g} (the {strategy.name} strategy's default)")
+        log.info("learning rate %.0e (the %s strategy's default)", lr, strategy.name)
+    else:
+        lr = config.lr
+    return lr
+
+
+def _fine_tune_epochs(config: TrainConfig, steps_per_epoch: int, updates: dict, decisions: list[str]) -> None:
+    """Epochs (and the evaluation interval) of a fine-tune whose epochs were not asked for: at least min_steps."""
+    epochs = epochs_for(steps_per_epoch, config.min_steps, None, config.epochs)
+    if epochs != config.epochs:
+        updates["epochs"] = epochs
+        decisions.append(f"epochs: {epochs:g} ({steps_per_epoch} steps an epoch; at least {config.min_steps} "
+                         "steps, early stopping keeps the best epoch)")
+        every = evaluation_steps(steps_per_epoch, epochs) if config.eval_steps is None else None
+        if every:
+            updates["eval_steps"] = every
+            decisions.append(f"evaluate every {every} steps (an epoch is {steps_per_epoch} steps)")
 
 
 def _streaming_choices(config: TrainConfig, strategy, updates: dict, decisions: list[str]):
     """What streamed training rows rule out: a probe (it caches every row's features), class weights and the
     baseline (they read every label or text at once). ``auto`` becomes ``full``; the rest is refused or turned off."""
-    if strategy.name == "auto":
-        decisions.append("strategy: full instead of auto (streaming: auto starts from a probe on every row's cached "
-                         "features)")
+    if strategy.searches:
+        decisions.append(f"strategy: full instead of {strategy.name} (streaming: it starts from a probe on every row's "
+                         "cached features)")
         config = config.model_copy(update={"strategy": "full"})
         strategy = parse_strategy("full")
-    elif any(step.kind != "finetune" for step in strategy.steps()):
+    elif strategy.needs_feature_cache:
         raise ConfigError(f"strategy {config.strategy} with streaming: it trains on every row's cached features, which "
                           "a stream does not hold. Use a fine-tuning strategy (full, freeze:N, lora, gradual, "
                           "discriminative), or drop streaming (the feature cache is memory-mapped already).")
@@ -175,25 +189,17 @@ def finishing_seconds(setup: Setup, forward_s: float, eval_size: int) -> float:
 
 
 def _choose_input_size(config: TrainConfig, setup: Setup, layout: RunLayout, sizes: list[int]) -> tuple[int, str]:
-    """The converged probe at each size; the smallest within 0.005 of the best validation score wins (it is also
-    the cheapest to fine-tune). The setup is left encoding at the chosen size."""
-    import copy
-
-    from .probe import fit_probe, probe_data
-
+    """The converged probe at each size (on a view of the setup at that size); the smallest within 0.005 of the best
+    validation score wins (it is also the cheapest to fine-tune). The model's weights are put back after each."""
     head_state = copy.deepcopy(setup.bundle.model.state_dict())
     scores = {}
     for size in sizes:
-        setup.modality.set_input_size(setup.bundle, size)
-        setup.reencode()
-        probe = probe_data(config.model_copy(update={"image_size": size}), setup, layout,
-                           splits=("train", "validation"))
-        scores[size] = fit_probe(config, setup.bundle, probe)["validation_score"]
+        view = setup.at_input_size(size)
+        probe = probe_data(view.config, view, layout, splits=("train", "validation"))
+        scores[size] = fit_probe(config, view.bundle, probe)["validation_score"]
         setup.bundle.model.load_state_dict(head_state)
     best = max(scores.values())
     chosen = min(s for s, v in scores.items() if v >= best - 0.005)
-    setup.modality.set_input_size(setup.bundle, chosen)
-    setup.reencode()
     shown = ", ".join(f"{s} px {v:.4f}" for s, v in sorted(scores.items()))
     note = f"image_size: {chosen} (the pictures are small: converged probe on validation at {shown})"
     log.info(note)

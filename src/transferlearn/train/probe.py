@@ -7,7 +7,9 @@ the classes).
 
 from __future__ import annotations
 
+import copy
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +20,13 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .. import distributed
 from ..config import TrainConfig
+from ..data.splits import stratified_indices
 from ..layout import RunLayout
 from ..models.features import FeatureSplit, verified_split
 from ..strategies import decay_split
 from .callbacks import raise_if_interrupted
 from .feature_cache import FeaturesDataset, cached_features, default_cache_root, weights_fingerprint
+from .losses import balanced_class_weights
 from .setup import Setup
 from .trainer import make_trainer, training_arguments, use_cpu
 
@@ -85,7 +89,7 @@ def probe_data(config: TrainConfig, setup: Setup, layout: RunLayout, splits: tup
         features, meta = cached_features(
             bundle.model, split, dataset, collator, root=cache_root(config, layout), preprocessing=preprocessing,
             weights_hash=weights_hash, device=device, batch_size=config.eval_batch_size or config.batch_size * 2,
-            name=name, progress=config.progress,
+            name=name, progress=config.progress, lengths=modality.encoded_lengths(dataset),
         )
         if rows is not None:
             features = np.asarray(features[rows])
@@ -185,6 +189,24 @@ def _sklearn_lbfgs(linear: nn.Linear, x: np.ndarray, y: np.ndarray, weights: str
     return int(np.max(model.n_iter_))
 
 
+def _unstall(head: nn.Module, initial: dict, x: torch.Tensor, y: torch.Tensor, weight, l2: float, max_iter: int,
+             loss: float, iterations: int) -> tuple[float, int]:
+    """A stall, not convergence: a strong L2 shrinks the classifier to ~0, which also cuts the gradient into the layers
+    before it, and from there L-BFGS met its gradient tolerance at once, keeping a head that predicts the majority
+    class (two SmSA study runs). The same strength from the initial weights too; the lower objective is kept."""
+    warm = copy.deepcopy(head.state_dict())
+    with torch.no_grad():
+        warm_objective = float(_objective(head, x, y, weight, l2))
+    head.load_state_dict(initial)
+    cold_loss, cold_iterations = _lbfgs(head, x, y, weight, l2, max_iter, rounds=6)
+    with torch.no_grad():
+        cold_objective = float(_objective(head, x, y, weight, l2))
+    if cold_objective < warm_objective:
+        return cold_loss, iterations + cold_iterations
+    head.load_state_dict(warm)
+    return loss, iterations
+
+
 SWEEP_ROWS = 4096  # the L2 strength is chosen on at most this many training rows; the chosen one refits on all
 
 
@@ -196,11 +218,6 @@ def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200
     A head that is one Linear layer is solved by scikit-learn's compiled L-BFGS; a head with more layers (BERT's
     pretrained pooler, an MLP) by ``torch.optim.LBFGS``, warm-started from the stronger L2's solution (restarted
     from the initial weights when that stalls), the sweep on a stratified sample of at most ``SWEEP_ROWS`` rows."""
-    import copy
-    import time
-
-    from .losses import balanced_class_weights
-
     head = probe.split.head
     device = next(head.parameters()).device
     features, labels = probe.datasets["train"].features, np.asarray(probe.datasets["train"].labels)
@@ -216,8 +233,6 @@ def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200
     linear = _single_linear(head)
     rows = np.arange(len(labels))
     if linear is None and len(rows) > SWEEP_ROWS:
-        from ..data.splits import stratified_indices
-
         rows, _ = stratified_indices(labels, SWEEP_ROWS, config.seed)
 
     def fit(x, y, l2):
@@ -235,21 +250,7 @@ def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200
             head.load_state_dict(initial)
         loss, iterations = fit(sweep_x, sweep_y, l2)
         if linear is None and iterations <= 1:
-            # A stall, not convergence: a strong L2 shrinks the classifier to ~0, which also cuts the gradient into
-            # the layers before it, and from there L-BFGS met its gradient tolerance at once, keeping a head that
-            # predicts the majority class (two SmSA study runs). The same strength from the initial weights too;
-            # the lower objective is kept.
-            warm = copy.deepcopy(head.state_dict())
-            with torch.no_grad():
-                warm_objective = float(_objective(head, sweep_x, sweep_y, weight, l2))
-            head.load_state_dict(initial)
-            cold_loss, cold_iterations = _lbfgs(head, sweep_x, sweep_y, weight, l2, max_iter, rounds=6)
-            with torch.no_grad():
-                cold_objective = float(_objective(head, sweep_x, sweep_y, weight, l2))
-            if cold_objective < warm_objective:
-                loss, iterations = cold_loss, iterations + cold_iterations
-            else:
-                head.load_state_dict(warm)
+            loss, iterations = _unstall(head, initial, sweep_x, sweep_y, weight, l2, max_iter, loss, iterations)
         results[l2] = {"validation": round(_score(head, val_x, val_y, metric), 4), "train_loss": round(loss, 4),
                        "iterations": iterations}
         states[l2] = copy.deepcopy(head.state_dict())
@@ -299,7 +300,7 @@ def solve_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, ma
 
 
 def train_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, *, epochs: float, lr: float,
-                main: bool):
+                main: bool, callbacks: tuple = ()):
     """Train the head on cached features; returns (trainer, train output). ``main`` runs report to
     the user's trackers and write the run's history; a preliminary probe keeps to its own folder."""
     head_model = CachedFeaturesHead(probe.split.head, bundle.model.config)
@@ -313,7 +314,8 @@ def train_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, *,
     groups = decay_split(list(head_model.named_parameters()), lr, config.weight_decay)
     trainer = make_trainer(probe_config, head_model, args, probe.datasets["train"], probe.datasets["validation"],
                            collator=None, processor=None, param_groups=groups,
-                           num_labels=len(bundle.model.config.id2label), history=out_dir / "history.jsonl")
+                           num_labels=len(bundle.model.config.id2label), history=out_dir / "history.jsonl",
+                           callbacks=callbacks)
     output = trainer.train()
     raise_if_interrupted(trainer, resumable=False)
     return trainer, output

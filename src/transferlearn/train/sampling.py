@@ -62,8 +62,6 @@ class SamplerEpoch(TrainerCallback):
         self.sampler.set_epoch(math.floor(state.epoch or 0.0))
 
 
-def token_length_sampler(dataset, batch_size: int, seed: int) -> LengthBucketedSampler | None:
-    """The sampler over a tokenized dataset's ``input_ids`` lengths; None for rows without tokens."""
-    if "input_ids" not in getattr(dataset, "column_names", ()):
-        return None
-    return LengthBucketedSampler([len(ids) for ids in dataset.with_format(None)["input_ids"]], batch_size, seed)
+def token_length_sampler(lengths: list[int] | None, batch_size: int, seed: int) -> LengthBucketedSampler | None:
+    """The sampler over the rows' lengths (the modality's ``encoded_lengths``); None for rows without one."""
+    return None if lengths is None else LengthBucketedSampler(lengths, batch_size, seed)

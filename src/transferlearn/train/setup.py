@@ -4,6 +4,7 @@ the encoded splits. Fine-tuning, ``auto``'s probe and the LR finder all start fr
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 from ..config import TrainConfig
@@ -48,10 +49,22 @@ class Setup:
                    for split, ds in data.splits.items()}
         return cls(config, modality, data, bundle, encoded, settings)
 
-    def reencode(self) -> None:
-        """Encode the splits again after the bundle's preprocessing changed (an input size)."""
-        self.encoded = {split: self.modality.encode(self.bundle, ds, self.config, train=split == "train")
-                        for split, ds in self.data.splits.items()}
+    def for_config(self, config: TrainConfig) -> "Setup":
+        """The view of this setup that ``config`` (a plan's) trains on: at its input size where the plan chose one."""
+        if config.image_size is not None and config.image_size != self.config.image_size:
+            return self.at_input_size(config.image_size)
+        return self
+
+    def at_input_size(self, size: int) -> "Setup":
+        """A view of this setup whose inputs are preprocessed at ``size`` (the same model and data, a processor and
+        encodings of its own): trying a size never changes the setup it was tried on."""
+        bundle = dataclasses.replace(self.bundle, processor=copy.deepcopy(self.bundle.processor),
+                                     info=dict(self.bundle.info))
+        self.modality.set_input_size(bundle, size)
+        config = self.config.model_copy(update={"image_size": size})
+        encoded = {split: self.modality.encode(bundle, ds, config, train=split == "train")
+                   for split, ds in self.data.splits.items()}
+        return Setup(config, self.modality, self.data, bundle, encoded, self.settings)
 
     def snapshot(self) -> dict:
         """The model's weights, to put back after a job that trains it only to measure (the LR finder)."""

@@ -1,18 +1,58 @@
 """What the trackers get after training, beside what the Trainer's own integrations log while it trains (loss,
 learning rates, validation metrics): the final validation / test metrics as run metrics, and the confusion
-matrix as an image. Each tracker is written through its own library, into the places ``_tracking_env`` chose."""
+matrix as an image. Each tracker is written through its own library, into the places ``tracking_env`` chose."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
 from ..config import TrainConfig
 from ..layout import RunLayout
+from ..plots import confusion_figure, png_bytes
 
 log = logging.getLogger(__name__)
 
 SCORES = ("accuracy", "macro_f1", "weighted_f1")
+
+
+@contextlib.contextmanager
+def tracking_env(config: TrainConfig, layout: RunLayout):
+    """Defaults that keep every integration offline-safe and inside the run folder.
+
+    Only variables the user has not set are filled, and only for the duration of this run, so a
+    second run in the same process does not log into the first one's folder.
+    """
+    defaults: dict[str, str] = {}
+    if "tensorboard" in config.report_to:
+        defaults["TENSORBOARD_LOGGING_DIR"] = str(layout.tensorboard)
+    if "mlflow" in config.report_to:
+        defaults["MLFLOW_TRACKING_URI"] = f"sqlite:///{layout.mlflow_db.resolve()}"
+        defaults["MLFLOW_EXPERIMENT_NAME"] = "transferlearn"
+    if "wandb" in config.report_to:
+        if not os.environ.get("WANDB_API_KEY"):
+            defaults["WANDB_MODE"] = "offline"  # no key: log locally, `wandb sync` later
+        defaults["WANDB_DIR"] = str(layout.root)  # wandb writes its wandb/ folder inside
+        defaults["WANDB_PROJECT"] = "transferlearn"
+    mlflow_uri_before = None
+    if "mlflow" in config.report_to:
+        # mlflow keeps the first URI set in the process and ignores the variable from then on (and the Trainer's
+        # callback only sets one when none is set): each run sets its own, and the previous one comes back after
+        import mlflow  # lazy: only a run that reports to MLflow pays its import
+
+        mlflow_uri_before = mlflow.get_tracking_uri()
+    added = [k for k in defaults if k not in os.environ] + [k for k in ("MLFLOW_EXPERIMENT_ID",) if k not in os.environ]
+    os.environ.update({k: defaults[k] for k in added if k in defaults})
+    if mlflow_uri_before is not None:
+        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    try:
+        yield
+    finally:
+        if mlflow_uri_before is not None:
+            mlflow.set_tracking_uri(mlflow_uri_before)
+        for key in added:  # after: set_tracking_uri writes the variable too; set_experiment leaves an experiment id
+            os.environ.pop(key, None)
 
 
 def final_metrics(metrics: dict) -> dict[str, float]:
@@ -33,9 +73,6 @@ def log_final(config: TrainConfig, layout: RunLayout, metrics: dict, step: int) 
 
 
 def _confusion_png(metrics: dict) -> bytes | None:
-    from ..report.html import confusion_figure
-    from ..report.plots import png_bytes
-
     split = "test" if "test" in metrics else "validation"
     return png_bytes(confusion_figure(metrics[split], f"Confusion matrix ({split})")) if split in metrics else None
 

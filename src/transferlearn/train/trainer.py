@@ -4,18 +4,17 @@ Trainer here, so they share the optimizer, class weights, MixUp/CutMix loss, cal
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import functools
 import logging
 from pathlib import Path
 
 import torch
 
 from ..config import TrainConfig
-from ..errors import ConfigError, TrainingDiverged
+from ..errors import ConfigError
 from ..metrics import trainer_metrics
 from ..models.batchnorm_fold import unfold_batchnorm
 from .callbacks import CheckpointFileMode, HistoryCallback, StopOnSignal, TrainingClock
+from .feature_cache import FeaturesDataset
 from .losses import balanced_class_weights, weighted_cross_entropy
 from .sampling import SamplerEpoch, token_length_sampler
 
@@ -141,20 +140,6 @@ def _json_option(key: str, value: str):
     return value
 
 
-# Callbacks a caller above the engine adds to every trainer a run builds (a sweep's pruning reporter), without
-# threading them through each step: set with ``extra_callbacks``, read by make_trainer.
-_EXTRA_CALLBACKS: contextvars.ContextVar[tuple] = contextvars.ContextVar("extra_callbacks", default=())
-
-
-@contextlib.contextmanager
-def extra_callbacks(*callbacks):
-    token = _EXTRA_CALLBACKS.set(_EXTRA_CALLBACKS.get() + callbacks)
-    try:
-        yield
-    finally:
-        _EXTRA_CALLBACKS.reset(token)
-
-
 @contextlib.contextmanager
 def without_trackers(trainer):
     """The trainer with its tracker callbacks (TensorBoard, MLflow, W&B) detached: scoring the final model after
@@ -174,8 +159,10 @@ def without_trackers(trainer):
 
 
 def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=None, *, collator, processor,
-                 param_groups, num_labels: int, history: Path | None = None, callbacks=(), early_stopping=True):
-    """The one HF Trainer every strategy, the linear probe and the LR finder train with."""
+                 param_groups, num_labels: int, history: Path | None = None, callbacks=(), early_stopping=True,
+                 lengths_of=None):
+    """The one HF Trainer every strategy, the linear probe and the LR finder train with. ``lengths_of``: the
+    modality's ``encoded_lengths`` (rows of similar length batched together, evaluation length-sorted), or None."""
     from transformers import EarlyStoppingCallback
 
     # The fused AdamW kernel is ~7x faster than the default on CPU (measured on a 96M-parameter
@@ -186,136 +173,34 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
         # (224 px, batch 16, frozen BatchNorm) took 1.24 s compiled folded, 1.00 s compiled plain, 0.78 s eager
         unfold_batchnorm(model)
     callbacks = ([HistoryCallback(history)] if history is not None else []) + [TrainingClock(), StopOnSignal(),
-                                                                                CheckpointFileMode(), *callbacks,
-                                                                                *_EXTRA_CALLBACKS.get()]
+                                                                                CheckpointFileMode(), *callbacks]
     weights = None
     if config.class_weights == "balanced":
         # the raw label column: images and audio carry a decoding transform that must not run here
-        labels = (train_dataset.with_format(None)["label"] if hasattr(train_dataset, "column_names")
-                  else train_dataset.labels)
+        cached = isinstance(train_dataset, FeaturesDataset)
+        labels = train_dataset.labels if cached else train_dataset.with_format(None)["label"]
         weights = balanced_class_weights(labels, num_labels)
         log.info("class weights (balanced): %s", [round(w, 3) for w in weights.tolist()])
-    mixing = (config.mixup > 0 or config.cutmix > 0) and hasattr(train_dataset, "column_names")
+    # MixUp / CutMix mix the model's inputs, never cached features
+    mixing = (config.mixup > 0 or config.cutmix > 0) and not isinstance(train_dataset, FeaturesDataset)
     loss_fn = weighted_cross_entropy(weights, config.label_smoothing) if weights is not None or mixing else None
     if early_stopping and config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold))
-    sampler = token_length_sampler(train_dataset, args.train_batch_size, config.seed) if config.group_by_length \
-        else None
+    lengths = lengths_of(train_dataset) if lengths_of is not None and config.group_by_length else None
+    sampler = token_length_sampler(lengths, args.train_batch_size, config.seed)
     if sampler is not None:
         callbacks.append(SamplerEpoch(sampler))
     return trainer_class()(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=collator,
         processing_class=processor, compute_metrics=trainer_metrics if eval_dataset is not None else None,
         callbacks=callbacks, optimizers=(optimizer, None), compute_loss_func=loss_fn, length_sampler=sampler,
+        lengths_of=lengths_of,
     )
 
 
-def length_order(dataset) -> list[int] | None:
-    """Row indices longest first, for a dataset of token sequences (``input_ids``); None for anything else."""
-    if not hasattr(dataset, "column_names") or "input_ids" not in dataset.column_names:
-        return None
-    lengths = [len(ids) for ids in dataset.with_format(None)["input_ids"]]
-    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
-
-
-@functools.cache
 def trainer_class():
-    from transformers import Trainer  # imported on first use: it takes seconds, and the CLI need not wait
+    """The Trainer subclass every run trains with (``hf_trainer.LengthAwareTrainer``). Imported on first use:
+    ``transformers.Trainer`` takes seconds to import, and ``tl --help`` need not wait for it."""
+    from .hf_trainer import LengthAwareTrainer
 
-    class _Trainer(Trainer):
-        """The HF Trainer, with text batches drawn by ``LengthBucketedSampler`` when one is given (see
-        train/sampling.py for why not the Trainer's ``group_by_length``). Its one hook for a custom sampler is
-        ``_get_train_sampler``."""
-
-        def __init__(self, *args, length_sampler=None, **kwargs):
-            self.length_sampler = length_sampler
-            super().__init__(*args, **kwargs)
-            # A classifier's own loss is the mean over its batch; it never reads ``num_items_in_batch``. The Trainer
-            # takes a forward with **kwargs for a loss summed over the global batch, and then skips dividing by the
-            # accumulation steps and multiplies by the number of processes: gradients N x too large, which changes
-            # what max_grad_norm clips (and the logged loss). Our compute_loss_func does read the count.
-            self.model_accepts_loss_kwargs = False
-
-        def train(self, *args, **kwargs):
-            try:
-                return super().train(*args, **kwargs)
-            finally:
-                # Accelerate wraps the model's forward in autocast for mixed precision and leaves it wrapped: a model
-                # trained in bf16 would answer every later call in bf16 (the probe's logit check failed on it).
-                from accelerate.utils import extract_model_from_parallel
-
-                extract_model_from_parallel(self.model, keep_fp32_wrapper=False)
-
-        def training_step(self, *args, **kwargs):
-            # Checked before the optimizer step, so the weights (and every checkpoint) stay those of the last good
-            # step. One scalar read per step; the Trainer's own NaN filter only hides such steps from the log.
-            loss = super().training_step(*args, **kwargs)
-            if not torch.isfinite(loss).all():
-                from .callbacks import complete_checkpoints
-
-                epoch = f" (epoch {self.state.epoch:.2f})" if self.state.epoch is not None else ""
-                kept, _ = complete_checkpoints(Path(self.args.output_dir))
-                where = (f"the last good checkpoint, {kept[-1].name}, is kept in {kept[-1].parent}" if kept
-                         else "no checkpoint had been saved yet")
-                raise TrainingDiverged(
-                    f"the training loss became {loss.item()} at step {self.state.global_step + 1}{epoch}, and training "
-                    f"stopped before that step changed the weights; {where}. Lower --lr (it is "
-                    f"{self.args.learning_rate:g}), keep --max-grad-norm at 1, or check the data for extreme values.")
-            return loss
-
-        def log(self, logs, *args, **kwargs):
-            # every parameter group's rate (head vs body, discriminative layers), not only the first group's: the
-            # trackers, the history and the report show what each part of the model trained at
-            if "loss" in logs and self.optimizer is not None:
-                seen = {}
-                for group in self.optimizer.param_groups:  # unnamed groups are the body's (decay / no decay)
-                    seen.setdefault(group.get("name") or "body", group["lr"])
-                if len(seen) > 1:
-                    logs.update({f"learning_rate/{name}": lr for name, lr in seen.items()})
-            return super().log(logs, *args, **kwargs)
-
-        def _save(self, output_dir=None, state_dict=None):
-            # safetensors refuses strided tensors: channels_last convolution weights are saved contiguous
-            # (loading copies them back into the model's own layout)
-            if state_dict is None:
-                state = self.model.state_dict()
-                if any(not v.is_contiguous() for v in state.values()):
-                    state_dict = {k: v.contiguous() for k, v in state.items()}
-            return super()._save(output_dir, state_dict=state_dict)
-
-        # Evaluation and prediction batches of token sequences go longest first: each pads to rows of its own
-        # length, not to the longest row in file order (SmSA validation: 2.27x the real tokens in file order,
-        # 1.06x sorted). predict() puts its rows back in the dataset's order.
-        def _length_order(self, dataset):
-            """length_order, read once per dataset: every epoch evaluates the same validation split."""
-            if self.args.world_size != 1:
-                return None
-            cached = getattr(self, "_length_order_cache", None)
-            if cached is None or cached[0] is not dataset:
-                self._length_order_cache = (dataset, length_order(dataset))
-            return self._length_order_cache[1]
-
-        def _get_eval_sampler(self, eval_dataset):
-            order = self._length_order(eval_dataset)
-            return order if order is not None else super()._get_eval_sampler(eval_dataset)
-
-        def predict(self, test_dataset, *args, **kwargs):
-            output = super().predict(test_dataset, *args, **kwargs)
-            order = self._length_order(test_dataset)
-            if order is None:
-                return output
-            import numpy as np
-            from transformers.trainer_utils import PredictionOutput
-
-            back = np.argsort(np.asarray(order))
-            predictions = output.predictions
-            predictions = tuple(p[back] for p in predictions) if isinstance(predictions, tuple) else predictions[back]
-            labels = output.label_ids[back] if output.label_ids is not None else None
-            return PredictionOutput(predictions=predictions, label_ids=labels, metrics=output.metrics)
-
-        def _get_train_sampler(self, train_dataset=None):
-            if self.length_sampler is not None and (train_dataset is None or train_dataset is self.train_dataset):
-                return self.length_sampler
-            return super()._get_train_sampler(train_dataset)
-
-    return _Trainer
+    return LengthAwareTrainer

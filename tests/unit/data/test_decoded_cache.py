@@ -37,7 +37,7 @@ def test_the_second_epoch_reads_what_the_first_decoded(tmp_path):
     assert (second.hits, second.misses) == (len(rows), 0)
     assert second.folder == first.folder
     side = cached_side(32, 0.875)
-    for a, b in zip(epoch_one, epoch_two):
+    for a, b in zip(epoch_one, epoch_two, strict=True):
         assert a.dtype == torch.uint8 and a.shape == (3, side, side) and torch.equal(a, b)
 
 
@@ -136,7 +136,7 @@ def test_clips_are_cached_exactly_and_cropped(tmp_path):
     first = DecodedClips(rows, 16000, 1.0, root=tmp_path / "cache")
     decoded = [first(r) for r in rows]
     second = DecodedClips(rows, 16000, 1.0, root=tmp_path / "cache")
-    for row, clip in zip(rows, decoded):
+    for row, clip in zip(rows, decoded, strict=True):
         expected = read_audio(row, 16000, 1.0)
         assert np.array_equal(clip, expected) and np.array_equal(second(row), expected)
     assert [len(c) for c in decoded] == [4800, 16000, 16000]

@@ -45,7 +45,7 @@ def test_carved_validation_and_training_rows_partition_the_file(tmp_path):
     assert not set(validation) & {r["text"] for r in train}
     assert len(train) + len(validation) == 600 and 80 < len(validation) < 160  # ~20 % by a seeded hash
     assert Counter(data.label_names[r["label"]] for r in train) == dict(zip(data.label_names,
-                                                                              data.stream_counts["train"].tolist()))
+                                                                              data.stream_counts["train"].tolist(), strict=True))
     assert data.rows("train") == len(train) and data.summary()["splits"]["train"]["streamed"] is True
     again = load_streaming_text(str(folder), val_split=0.2, seed=7)
     assert again.splits["validation"]["text"] == validation  # repeatable

@@ -133,7 +133,7 @@ def test_train_save_reload_predict(kind, kw, audio_folder, tiny_audio_model, tmp
     clips = sorted(str(p) for p in (audio_folder / "test").glob("*/*.wav"))
     predicted = [p["label"] for p in run.predict(clips)]
     truth = [c.split("/")[-2] for c in clips]
-    assert np.mean([a == b for a, b in zip(predicted, truth)]) == pytest.approx(run.metrics["test"]["accuracy"])
+    assert np.mean([a == b for a, b in zip(predicted, truth, strict=True)]) == pytest.approx(run.metrics["test"]["accuracy"])
     from transformers import pipeline
 
     classify = pipeline("audio-classification", model=str(run.model_dir))

@@ -14,22 +14,62 @@ from typer.testing import CliRunner
 import transferlearn
 from transferlearn import finetune, load_config
 from transferlearn.cli import app
-from transferlearn.modalities import MODALITIES, Modality
+from transferlearn.modalities import MODALITIES
 
 SRC = Path(transferlearn.__file__).parent
 
 
+def _lines_matching(pattern: str, outside: tuple[str, ...]) -> list[str]:
+    return [f"{p.relative_to(SRC)}:{i}: {line.strip()}" for p in SRC.rglob("*.py")
+            if not any(part in p.relative_to(SRC).parts for part in outside)
+            for i, line in enumerate(p.read_text().splitlines(), 1) if re.search(pattern, line)]
+
+
+# a comparison with a modality's name: `modality.name == ...`, `x.modality != "..."`, `task != modality.name`
+MODALITY_COMPARISON = r"modality\.name\s*[!=]=|[!=]=\s*\w*\.?modality\.name|\.modality\s*[!=]=\s*[\"']|" \
+                      r"modality_of\([\"'](text|image|audio)[\"']\)"
+
+
+def test_the_guards_catch_what_they_guard_against():
+    """Each pattern fires on the line it forbids (a guard that never matches would pass forever)."""
+    for line in ('if modality.name == "text":', "if intent.task != modality.name:", 'if run.modality != "image":',
+                 'image = modality_of("image")'):
+        assert re.search(MODALITY_COMPARISON, line), line
+    for line in ('if "input_ids" in batch:', "batch['input_ids']"):
+        assert re.search(INPUT_IDS, line), line
+    for line in ('if strategy.name == "auto":', 'if spec.split(":")[0] in ("linear-probe", "auto"):',
+                 'if parse_strategy(x).name == "linear-probe":'):
+        assert re.search(STRATEGY_NAME, line), line
+
+
 def test_no_modality_name_comparison_outside_the_modalities_package():
-    offenders = [f"{p.relative_to(SRC)}:{i}" for p in SRC.rglob("*.py") if "modalities" not in p.parts
-                 for i, line in enumerate(p.read_text().splitlines(), 1)
-                 if re.search(r"modality\.name\s*[!=]=|\.modality\s*[!=]=\s*[\"']", line)]
+    assert _lines_matching(MODALITY_COMPARISON, outside=("modalities",)) == []
+
+
+INPUT_IDS = r"[\"']input_ids[\"']"
+
+
+def test_no_token_column_outside_the_text_modality_and_the_models():
+    """What a modality's rows hold is the modality's to know: other stages ask it (``encoded_lengths``,
+    ``sequence_inputs``) instead of probing for ``input_ids``."""
+    offenders = [line for line in _lines_matching(INPUT_IDS, outside=("models",))
+                 if not line.startswith("modalities/text.py")]
     assert offenders == []
+
+
+STRATEGY_NAME = r"strateg\w*(\([^)]*\))?\.name\s*(==|!=|in\b)|in \([\"'](linear-probe|auto)[\"']"
+
+
+def test_no_strategy_name_comparison_outside_the_strategies_package():
+    """What other stages need to know about a strategy is an attribute (uses_cached_features, searches,
+    relative_cost, ...), never its name."""
+    assert _lines_matching(STRATEGY_NAME, outside=("strategies",)) == []
 
 
 def test_every_modality_answers_the_whole_contract():
     assert set(MODALITIES) == {"text", "image", "audio"}
-    for modality in MODALITIES.values():
-        assert isinstance(modality, Modality)
+    for name, modality in MODALITIES.items():
+        assert modality.name == name  # registered under its own name: detect_modality and the config agree
         assert modality.row_column and modality.pipeline_tag.endswith("-classification") and modality.onnx_inputs
         assert set(modality.sequence_inputs) <= set(modality.onnx_inputs)
 
@@ -83,5 +123,5 @@ def test_predict_files_matches_the_python_api(kind, media_runs):
     expected = run.predict(files)
     assert [x["input"] for x in lines] == files
     assert [x["label"] for x in lines] == [e["label"] for e in expected]
-    for line, e in zip(lines, expected):
+    for line, e in zip(lines, expected, strict=True):
         assert line["score"] == pytest.approx(e["score"], abs=1e-6)

@@ -183,7 +183,7 @@ def test_train_save_reload_predict(kind, image_folder, tiny_image_model, tmp_pat
     predicted = [p["label"] for p in run.predict(images)]
     truth = [p.split("/")[-2] for p in images]
     # the reloaded model scores exactly what the run measured on the test split
-    assert np.mean([a == b for a, b in zip(predicted, truth)]) == pytest.approx(run.metrics["test"]["accuracy"])
+    assert np.mean([a == b for a, b in zip(predicted, truth, strict=True)]) == pytest.approx(run.metrics["test"]["accuracy"])
     # the saved folder loads without transferlearn and predicts the same
     from transferlearn.data.augment import ImageSpec
     from transferlearn.models.image import image_batch

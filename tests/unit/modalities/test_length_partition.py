@@ -46,4 +46,4 @@ def test_predictions_come_back_in_input_order(trained_tiny_run):
     items = ["good", "the food was very bad and the staff was awful really", "great place", "it", "superb lovely"] * 3
     grouped = predictor.logits(items, batch_size=4, max_tokens=24)
     one_by_one = [predictor.logits([item])[0] for item in items]
-    assert all(abs(a - b).max() < 1e-5 for a, b in zip(grouped, one_by_one))
+    assert all(abs(a - b).max() < 1e-5 for a, b in zip(grouped, one_by_one, strict=True))

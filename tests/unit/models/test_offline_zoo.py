@@ -13,7 +13,7 @@ from transferlearn.models.convert_e5 import dequantize_q4_0
 
 def test_q4_0_dequantisation_follows_the_format():
     scale = np.float16(0.5).tobytes()
-    nibbles = bytes((lo | (hi << 4)) for lo, hi in zip(range(16), range(15, -1, -1)))
+    nibbles = bytes((lo | (hi << 4)) for lo, hi in zip(range(16), range(15, -1, -1), strict=True))
     values = dequantize_q4_0(np.frombuffer(scale + nibbles, dtype=np.uint8), 32)
     # low nibbles are weights 0-15, high nibbles 16-31; value = (nibble - 8) * scale
     assert values[:16].tolist() == [(i - 8) * 0.5 for i in range(16)]

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from transferlearn import finetune, load_config
+from transferlearn.metrics import fit_temperature
 from transferlearn.report.errors import expected_calibration_error, most_confused, row_losses, softmax, top_losses
-from transferlearn.train.calibration import fit_temperature
 
 
 def test_top_losses_are_the_highest_loss_rows(trained_tiny_run):
@@ -79,13 +79,13 @@ def test_the_temperature_is_saved_reported_and_applied_by_every_backend(calibrat
     expected = softmax(scaled)
     export_onnx(calibrated_run)
     onnx = Predictor(calibrated_run, backend="onnx").predict(texts)
-    for row, probs in zip(onnx, expected):
+    for row, probs in zip(onnx, expected, strict=True):
         assert [row["probabilities"][n] for n in calibrated_run.label_names] == pytest.approx(probs.tolist(), abs=1e-3)
     import httpx
 
     server = serve_run(calibrated_run.path, "--backend", "torch")
     served = httpx.post(server.url + "/predict", json={"inputs": texts}, timeout=60).json()["predictions"]
-    for row, probs in zip(served, expected):
+    for row, probs in zip(served, expected, strict=True):
         assert [row["probabilities"][n] for n in calibrated_run.label_names] == pytest.approx(probs.tolist(), abs=1e-5)
 
 

@@ -7,8 +7,8 @@ import re
 import shutil
 
 from transferlearn import Run
+from transferlearn.plots import png_bytes, subplots
 from transferlearn.report.html import render_report, write_report
-from transferlearn.report.plots import png_bytes, subplots
 
 
 def test_report_embeds_every_figure_and_the_results(trained_tiny_run):

@@ -251,7 +251,7 @@ def test_text_training_draws_length_bucketed_batches_in_random_order(tmp_path, s
     trainer = make_trainer(config, model, training_arguments(config, tmp_path / "run"), train, valid,
                            collator=modality.collator(bundle, config), processor=bundle.processor,
                            param_groups=[{"params": list(model.parameters())}], num_labels=2,
-                           history=tmp_path / "history.jsonl")
+                           history=tmp_path / "history.jsonl", lengths_of=modality.encoded_lengths)
     loader = trainer.get_train_dataloader()
     assert isinstance(trainer.length_sampler, LengthBucketedSampler)
     widths = [b["input_ids"].shape[1] for b in loader]

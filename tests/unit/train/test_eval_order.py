@@ -11,7 +11,9 @@ def test_length_sorted_prediction_comes_back_in_dataset_order(tiny_text_model, t
     import datasets
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
-    from transferlearn.train.trainer import length_order, trainer_class
+    from transferlearn.modalities import modality_of
+    from transferlearn.train.hf_trainer import length_order
+    from transferlearn.train.trainer import trainer_class
 
     folder = tiny_text_model("bert")
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -20,11 +22,13 @@ def test_length_sorted_prediction_comes_back_in_dataset_order(tiny_text_model, t
              "superb lovely happy place and the food was really good", "bad"] * 3
     rows = tokenizer(texts, truncation=True, max_length=32)
     dataset = datasets.Dataset.from_dict({**rows, "label": [i % 2 for i in range(len(texts))]})
-    order = length_order(dataset)
+    lengths_of = modality_of("text").encoded_lengths
+    order = length_order(lengths_of(dataset))
     assert order != list(range(len(texts))) and len(dataset[order[0]]["input_ids"]) == max(map(len, rows["input_ids"]))
 
     args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=4, use_cpu=True, report_to=[])
-    trainer = trainer_class()(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer))
+    trainer = trainer_class()(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer),
+                              lengths_of=lengths_of)
     assert trainer._get_eval_sampler(dataset) == order
     output = trainer.predict(dataset)
     assert output.label_ids.tolist() == dataset["label"]  # the dataset's order, not the sampler's

@@ -49,7 +49,8 @@ def test_reloaded_run_predicts_like_pipeline(trained_tiny_run):
     texts = ["really good place", "bad and horrible service"]
     ours = Run.load(trained_tiny_run.path).predict(texts)
     theirs = pipeline("text-classification", model=str(trained_tiny_run.model_dir), device="cpu", top_k=None)(texts)
-    for mine, ref in zip(ours, theirs):
+    assert len(ours) == len(texts)  # strict zip below: a short answer fails, it does not pass vacuously
+    for mine, ref in zip(ours, theirs, strict=True):
         ref_probs = {r["label"]: r["score"] for r in ref}
         assert mine["probabilities"] == pytest.approx(ref_probs, abs=1e-5)
         assert abs(sum(mine["probabilities"].values()) - 1) < 1e-5
