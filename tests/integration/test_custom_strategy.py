@@ -29,9 +29,12 @@ class ProbeThenTopBlock(Strategy):
     def trainable(self, groups):
         return set(groups.blocks[-1]) | set(groups.head)
 
+    def plan(self, planner):
+        planner.decide("epochs", 1.0, "the top block fine-tunes for one epoch after the probe")
+
     def fit(self, session):
         probed = session.probe(final=False)
-        fitted = session.finetune(self, epochs=1)
+        fitted = session.finetune(self)
         fitted.facts["probe_before_top_block"] = probed.facts["probe"]["validation_score"]
         return fitted
 
@@ -59,6 +62,9 @@ def test_a_strategy_from_a_test_file_trains_reports_and_moves_only_what_it_names
     assert metrics["strategy"] == NAME
     assert 0.0 < metrics["train"]["probe_before_top_block"] <= 1.0  # the fact its own fit recorded
     assert metrics["train"]["epochs"] == pytest.approx(1.0)  # its one epoch, not the config's three
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["updates"]["epochs"] == 1.0
+    assert any(d.startswith("epochs: 1 (the top block fine-tunes") for d in plan["decisions"]), plan["decisions"]
     assert NAME in (out / "report.html").read_text()
     # only the top block and the head moved: the embeddings and the lower block are the pretrained weights
     before = load_file(str(model / "model.safetensors"))  # the backbone alone (AutoModel), names without "bert."

@@ -160,6 +160,33 @@ class Auto(Strategy):
     def check(self, groups):
         pass  # each candidate is a strategy of its own, checked when the plan lists it
 
+    def plan(self, planner):
+        """The input size (where small pictures offer several), then the candidates that fit the budget after the
+        probe's own cost, each step timed here."""
+        planner.choose_input_size()
+        step_s = {spec: planner.time_step(spec) for _, spec in candidate_strategies(planner.num_blocks)}
+        forward = planner.forward_seconds()
+        eval_size = planner.eval_batch_size
+        rows = planner.rows("train") + planner.rows("validation")
+        probe_s = forward * math.ceil(rows / eval_size) + 5.0  # features + fit
+        reserve = planner.finishing_seconds(forward)
+        budget = planner.budget_s
+        config = planner.config
+        candidates, notes = choose_candidates(
+            n_train=planner.rows("train"), num_labels=len(planner.setup.data.label_names), num_blocks=planner.num_blocks,
+            steps_per_epoch=planner.steps_per_epoch,
+            epoch_eval_s=math.ceil(planner.rows("validation") / eval_size) * forward, step_s=step_s,
+            budget_s=None if budget is None else budget - probe_s - reserve, lr=planner.lr,
+            min_steps=config.min_steps, epochs_asked=planner.epochs_asked, default_epochs=config.epochs)
+        estimate = round(probe_s + sum(c.estimated_s for c in candidates) + reserve, 1)
+        parts = ", ".join(f"{c.name} {c.estimated_s:.0f} s ({c.epochs:g} epochs)" for c in candidates if c.epochs)
+        budget_text = f"budget {budget / 60:.0f} min" if budget else "no budget"
+        planner.note(f"auto: about {estimate / 60:.1f} min ({budget_text}): probe {probe_s:.0f} s"
+                     + (f", {parts}" if parts else "") + f", scoring and report {reserve:.0f} s", quiet=False)
+        for note in notes:
+            planner.note(note)
+        planner.plan_candidates(candidates, estimate, reserve)
+
     def fit(self, session):
         search = _Search(session)
         for planned in session.plan.candidates:

@@ -47,6 +47,13 @@ class Strategy:
         """``NAME[:ARG]``, as ``--strategy`` takes it."""
         return f"{self.name}:{self.arg}" if self.arg else self.name
 
+    def plan(self, planner) -> None:
+        """Decide before training what this strategy will do, with the planner's verbs (``decide``, ``time_step``,
+        ``fine_tune_epochs``, ``plan_candidates``, ...); recorded in ``plan.json``. By default a fine-tune gets at
+        least ``min_steps`` optimizer steps when its epochs were not asked for."""
+        if self.fine_tunes:
+            planner.fine_tune_epochs()
+
     def fit(self, session):
         """Train with ``session``'s verbs and return the ``Fitted`` result (fastai's ``fine_tune``: a few verbs on a
         learner). By default: one fine-tune of :meth:`trainable`, resumable, whose best epoch is the result."""
