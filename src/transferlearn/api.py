@@ -9,6 +9,9 @@ import numpy as np
 
 from . import run as _run
 from .config import TrainConfig, load_config
+from .deploy.predictor import Predictor
+from .report.html import write_report
+from .train.engine import finetune as _finetune
 
 
 class Run(_run.Run):
@@ -16,7 +19,6 @@ class Run(_run.Run):
 
     @cache  # noqa: B019 — one predictor per backend for the life of this Run object
     def predictor(self, backend: str = "torch"):
-        from .deploy.predictor import Predictor
 
         return Predictor(self, backend)
 
@@ -32,8 +34,6 @@ def finetune(config: TrainConfig | dict | str, plan=None, callbacks: tuple | lis
     """Fine-tune as ``tl train`` does, report included. ``config`` is a TrainConfig, a dict of its keys, or a YAML
     path; ``plan`` (a :class:`~transferlearn.config.Plan`) reuses another run's decisions; ``callbacks``: Hugging
     Face ``TrainerCallback`` objects added to every trainer the run builds."""
-    from .report.html import write_report
-    from .train.engine import finetune as _finetune
 
     if isinstance(config, dict):
         config = load_config(**config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import html
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,13 @@ from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text
 from ..layout import RunLayout
 from ..report.html import page, table_html
+from ..train.probe import probe_data
+from ..train.setup import Setup
 from . import checks
 
 
 def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, fix_out: Path | None = None,
               examples: int = 20, ranking_rows: int | None = None, report=print) -> dict:
-    from ..train.probe import probe_data
-    from ..train.setup import Setup
 
     started = time.time()
     if fix_out is not None:
@@ -93,7 +94,6 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
 def _input_flags(modality, items: list, where) -> tuple[list[dict], list[str]]:
     """Per-row flags (tiny picture, silent clip, ...). A kind of flag that most rows share describes the dataset, not
     an odd row: it becomes one note ("most pictures are tiny: 28x28 px") instead of thousands of rows."""
-    from collections import Counter
 
     flags = {r: f for r, item in enumerate(items) if (f := modality.input_flags(item))}
     kinds = Counter(flag.split(":")[0] for row_flags in flags.values() for flag in set(row_flags))

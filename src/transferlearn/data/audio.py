@@ -14,12 +14,17 @@ import logging
 import re
 from pathlib import Path
 
+import datasets
 import numpy as np
+import soundfile as sf
+import soxr
+import torch
 
 from ..errors import DataError
 from .labels import resolve_labels
 from .screen import screen_files
 from .splits import LabelledData, finalise_splits, split_of_name, stratified_indices
+from .tables import TABLE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +39,6 @@ def is_audio_file(path: Path) -> bool:
 
 def read_audio(audio: dict | str | Path, sampling_rate: int, max_seconds: float | None = None) -> np.ndarray:
     """Mono float32 at ``sampling_rate`` (soundfile decodes; soxr resamples), cropped to ``max_seconds``."""
-    import soundfile as sf
-    import soxr
 
     if isinstance(audio, dict):
         source = io.BytesIO(audio["bytes"]) if audio.get("bytes") is not None else audio["path"]
@@ -54,7 +57,6 @@ def read_audio(audio: dict | str | Path, sampling_rate: int, max_seconds: float 
 
 def check_audio(row: dict) -> tuple[str | None, str | None]:
     """(problem, note) for one clip: a problem makes it unusable; a note flags what may surprise."""
-    import soundfile as sf
 
     try:
         if row.get("bytes") is None:
@@ -86,7 +88,6 @@ def check_clips(rows: list[dict], labels: list[str], groups: list, split: str, o
 
 def clip_seconds(rows: list[dict], limit: int = 5000) -> list[float]:
     """Durations of (up to ``limit``, evenly spread) clips, from their headers where they are files."""
-    import soundfile as sf
 
     step = max(1, len(rows) // limit)
     out = []
@@ -101,7 +102,6 @@ def clip_seconds(rows: list[dict], limit: int = 5000) -> list[float]:
 
 def collate_features(rows: list[dict]) -> dict:
     """Stack fixed-size audio features (every clip is cropped / padded to the same length) and the labels."""
-    import torch
 
     batch = {k: torch.stack([torch.as_tensor(r[k]) for r in rows]) for k in rows[0] if k not in ("label", "labels")}
     batch["labels"] = torch.tensor([int(r["label"]) for r in rows], dtype=torch.long)
@@ -147,8 +147,6 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
         rows.append({"bytes": None, "path": str(file)})
         labels.append(label)
         groups.append(_from_name(group_re, file, "group") if group_re else None)
-
-    from .tables import TABLE_SUFFIXES
 
     tables_only = path.is_dir() and not _files(path) and any(p.suffix.lower() in TABLE_SUFFIXES for p in path.iterdir())
     if tables_only:  # a folder of train.csv / valid.csv / test.csv lists
@@ -234,7 +232,6 @@ def _group_split(splits: dict, name: str, fraction: float, seed: int, notes: lis
 
 def _hub_audio(name: str, config_name: str | None) -> dict:
     """``datasets.load_dataset`` (online users): Audio(decode=False) — decoding would need torchcodec."""
-    import datasets
 
     try:
         loaded = datasets.load_dataset(name, config_name)

@@ -14,10 +14,15 @@ so they run in the collator on training batches only.
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image, ImageOps
+from torchvision.transforms import InterpolationMode, v2
+from torchvision.utils import make_grid
 
 from .images import WIDE_MODES
 
@@ -36,26 +41,22 @@ class ImageSpec:
     interpolation: str = "bicubic"
 
     def save_pretrained(self, folder: str | Path) -> None:
-        import json
 
         (Path(folder) / SPEC_FILE).write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, folder: str | Path) -> "ImageSpec":
-        import json
 
         return cls(**json.loads((Path(folder) / SPEC_FILE).read_text()))
 
 
 def _interpolation(name: str):
-    from torchvision.transforms import InterpolationMode
 
     return {"bicubic": InterpolationMode.BICUBIC, "bilinear": InterpolationMode.BILINEAR,
             "nearest": InterpolationMode.NEAREST}.get(name, InterpolationMode.BILINEAR)
 
 
 def eval_transform(spec: ImageSpec):
-    from torchvision.transforms import v2
 
     return v2.Compose([
         v2.ToImage(),
@@ -67,7 +68,6 @@ def eval_transform(spec: ImageSpec):
 
 
 def train_transform(spec: ImageSpec, preset: str):
-    from torchvision.transforms import v2
 
     if preset == "none":
         return eval_transform(spec)
@@ -87,7 +87,6 @@ def train_transform(spec: ImageSpec, preset: str):
 
 def open_image(image: dict | str | Path):
     """A Pillow RGB image from a row's ``{"bytes", "path"}``, a path, or raw bytes."""
-    from PIL import Image, ImageOps
 
     if isinstance(image, dict):
         source = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
@@ -106,8 +105,6 @@ def open_image(image: dict | str | Path):
 def _to_8_bit(picture):
     """16-bit (or 32-bit / float) grayscale to 8 bits by its value range. Pillow's own ``convert`` clips every
     value above 255, which turns a 16-bit scan almost white."""
-    import numpy as np
-    from PIL import Image
 
     values = np.asarray(picture, dtype=np.float64)
     if picture.mode == "F":
@@ -121,7 +118,6 @@ class MixCollator:
     """Stacks a batch; on training batches applies MixUp or CutMix (soft labels)."""
 
     def __init__(self, num_classes: int, mixup: float = 0.0, cutmix: float = 0.0):
-        from torchvision.transforms import v2
 
         choices = []
         if mixup > 0:
@@ -141,8 +137,6 @@ class MixCollator:
 
 def augmented_grid(dataset, spec, collator, n: int = 16, seed: int = 0) -> bytes:
     """PNG bytes: ``n`` training samples through the train transform (and MixUp/CutMix), de-normalised."""
-    from PIL import Image
-    from torchvision.utils import make_grid
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from ..data.audio import read_audio
+from ..data.augment import open_image
 
 IMAGE_SIDE = 16  # 16 x 16 x 3 = 768 pixel features
 AUDIO_RATE = 16_000
@@ -20,7 +24,6 @@ class Pixels(_Stateless):
     """Each image resized to 16 x 16 RGB, scaled to [0, 1]."""
 
     def transform(self, rows):
-        from ..data.augment import open_image
 
         out = np.empty((len(rows), IMAGE_SIDE * IMAGE_SIDE * 3), dtype=np.float32)
         for i, row in enumerate(rows):
@@ -38,8 +41,6 @@ class MfccStatistics(_Stateless):
     def transform(self, rows):
         import librosa
 
-        from ..data.audio import read_audio
-
         out = np.zeros((len(rows), 4 * N_MFCC), dtype=np.float32)
         for i, row in enumerate(rows):
             samples = read_audio(row, AUDIO_RATE, self.max_seconds)
@@ -52,6 +53,5 @@ class MfccStatistics(_Stateless):
 
 
 def tfidf():
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000)

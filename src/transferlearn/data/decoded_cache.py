@@ -27,8 +27,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as F
 
 from ..io import cache_root, stable_identity
+from .audio import read_audio
+from .augment import _interpolation, open_image
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +117,10 @@ class _Square:
     evaluation's centre crop (a plain centre crop of the square can sit a pixel off when side - size is odd)."""
 
     def __init__(self, size: int, crop_pct: float, interpolation: str):
-        from .augment import _interpolation
 
         self.size, self.side, self.interpolation = size, cached_side(size, crop_pct), _interpolation(interpolation)
 
     def __call__(self, row: dict) -> np.ndarray:
-        from torchvision.transforms.v2 import functional as F
-
-        from .augment import open_image
 
         image = F.resize(F.to_image(open_image(row)), [self.side], interpolation=self.interpolation, antialias=True)
         height, width = image.shape[-2:]
@@ -140,7 +140,6 @@ class DecodedImages(DecodedRows):
                          {"kind": "image", "size": size, "interpolation": interpolation}, root)
 
     def __call__(self, row: dict):
-        import torch
 
         return torch.from_numpy(super().__call__(row)).permute(2, 0, 1)
 
@@ -157,7 +156,6 @@ class DecodedClips(DecodedRows):
     """Clips as mono float32 at ``sampling_rate``, cropped to ``max_seconds`` (shorter clips keep their length)."""
 
     def __init__(self, rows: list[dict], sampling_rate: int, max_seconds: float, root: Path | None = None):
-        from .audio import read_audio
 
         super().__init__(rows, (int(max_seconds * sampling_rate),), np.float32,
                          lambda row: read_audio(row, sampling_rate, max_seconds),

@@ -15,12 +15,16 @@ import re
 import struct
 from pathlib import Path
 
+import datasets
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
 from .labels import resolve_labels
 from .screen import screen_files
 from .splits import LabelledData, finalise_splits, split_of_name
+from .tables import TABLE_SUFFIXES, read_table
+from .text import LABEL_COLUMN_NAMES, find_split_files
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,6 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _png(array: np.ndarray) -> bytes:
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -105,7 +108,6 @@ WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit / 32-bit gr
 
 def check_image(row: dict) -> tuple[str | None, str | None]:
     """(problem, note) for one image: a problem makes it unusable; a note says what was converted."""
-    from PIL import Image, UnidentifiedImageError
 
     path = row.get("path")
     try:
@@ -172,7 +174,6 @@ def _class_folders(folder: Path, split: str, notes: list[str]) -> tuple[list[dic
 
 
 def _table_split(path: Path, image_column: str | None, label_column: str | None) -> tuple[list[dict], list[str], dict]:
-    from .tables import read_table
 
     table = read_table(path)
     lowered = {c.lower(): c for c in table.columns}
@@ -180,7 +181,6 @@ def _table_split(path: Path, image_column: str | None, label_column: str | None)
     if image_col is None or image_col not in table.columns:
         raise DataError(f"{path}: no image path column (looked for {image_column or ', '.join(IMAGE_COLUMN_NAMES)}; "
                         f"columns: {', '.join(table.columns)}); set --set image_column=NAME")
-    from .text import LABEL_COLUMN_NAMES
 
     label_col = label_column or next((lowered[n] for n in LABEL_COLUMN_NAMES if n in lowered), None)
     if label_col is None or label_col not in table.columns:
@@ -198,7 +198,6 @@ def _table_split(path: Path, image_column: str | None, label_column: str | None)
 
 def _hub_splits(name: str, config_name: str | None) -> tuple[dict, dict]:
     """``datasets.load_dataset`` (online users); images kept undecoded and read with Pillow."""
-    import datasets
 
     try:
         loaded = datasets.load_dataset(name, config_name)
@@ -225,8 +224,6 @@ def load_image_data(source: str, *, image_column: str | None = None, label_colum
                     sample_seed: int | None = None,
                     max_eval_samples: int | None = None, on_bad_rows: str = "error", data_config: str | None = None,
                     label_names: list[str] | None = None, carve_validation: bool = True) -> LabelledData:
-    from .tables import TABLE_SUFFIXES
-    from .text import find_split_files
 
     path = Path(source).expanduser()
     notes: list[str] = []
@@ -282,7 +279,6 @@ def load_image_data(source: str, *, image_column: str | None = None, label_colum
 
 def median_short_side(rows: list[dict], limit: int = 200) -> int:
     """The median short side in pixels of up to ``limit`` evenly spread images (read from their headers)."""
-    from PIL import Image
 
     step = max(1, len(rows) // limit)
     sides = []

@@ -18,6 +18,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+import datasets
 import numpy as np
 
 from ..errors import DataError
@@ -86,7 +87,6 @@ class _Source:
 def load_streaming_text(data: str, text_column: str | None = None, label_column: str | None = None, *,
                         val_split: float = 0.1, seed: int = 42, max_train_samples: int | None = None,
                         max_eval_samples: int | None = None, data_config: str | None = None) -> LabelledData:
-    import datasets
 
     files = local_split_files(data)
     hub_splits = None

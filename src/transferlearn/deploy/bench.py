@@ -17,6 +17,7 @@ import torch
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..machine import cpu_info, thread_settings
 from ..metrics import summary_metrics
+from ..plots import png_bytes, subplots
 from ..run import Run
 from .export import Deployment
 from .predictor import OnnxBackend, TorchBackend, torch_dynamic_int8
@@ -144,7 +145,6 @@ def bench_markdown(report: dict) -> str:
 
 
 def _plot(report: dict) -> bytes:
-    from ..plots import png_bytes, subplots
 
     fig, ax = subplots(figsize=(6, 3.8))
     b = str(report["batch_sizes"][0])

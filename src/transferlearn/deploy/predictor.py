@@ -4,6 +4,7 @@ logits -> labels with probabilities, on a PyTorch or an onnxruntime backend of t
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from typing import Literal
 
@@ -12,6 +13,7 @@ import torch
 
 from ..errors import ConfigError, DataError, TransferLearnError
 from ..metrics import load_temperature
+from .source import ModelSource
 from .variants import TORCH_DYNAMIC, onnx_session
 
 Backend = Literal["torch", "onnx"]
@@ -38,7 +40,6 @@ class OnnxBackend:
 
 
 def torch_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
-    import copy
 
     return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8).eval()
 
@@ -49,7 +50,6 @@ class Predictor:
     :class:`~transferlearn.deploy.source.ModelSource` (a run or a ``tl package`` folder)."""
 
     def __init__(self, source, backend: Backend = "torch", variant: str | None = None, threads: int | None = None):
-        from .source import ModelSource
 
         source = source if isinstance(source, ModelSource) else ModelSource.from_run(source)
         self.source, self.run = source, source.run

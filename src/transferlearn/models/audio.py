@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
+from ..data.audio import read_audio
+from ..errors import DataError
 from .bundle import ModelBundle, hf_config_and_processor, hf_weights, resolve_model
 from .contract import param_groups
 
@@ -53,7 +56,6 @@ class AudioProcessing:
 
     @classmethod
     def load(cls, folder: str | Path) -> "AudioProcessing":
-        from transformers import AutoFeatureExtractor
 
         spec = json.loads((Path(folder) / SPEC_FILE).read_text())
         return cls(AutoFeatureExtractor.from_pretrained(folder), spec["max_seconds"])
@@ -80,7 +82,6 @@ def truncate_whisper(model: nn.Module, feature_extractor, max_seconds: float) ->
 def load_audio_classifier(name: str, label_names: list[str], *, from_scratch: bool = False, head_dropout: float = 0.1,
                           backbone_dropout: float | None = None, max_seconds: float = 3.0,
                           freeze_feature_encoder: bool = True, trust_remote_code: bool = False) -> ModelBundle:
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     source = resolve_model(name)
     config, feature_extractor = hf_config_and_processor(source, name, label_names, AutoFeatureExtractor,
@@ -103,8 +104,6 @@ def load_audio_classifier(name: str, label_names: list[str], *, from_scratch: bo
 
 @torch.no_grad()
 def audio_batch(processing: AudioProcessing, clips: list) -> dict:
-    from ..data.audio import read_audio
-    from ..errors import DataError
 
     arrays = []
     for clip in clips:
@@ -117,6 +116,5 @@ def audio_batch(processing: AudioProcessing, clips: list) -> dict:
 
 
 def load_audio_model_folder(folder: str | Path):
-    from transformers import AutoModelForAudioClassification
 
     return AutoModelForAudioClassification.from_pretrained(folder).eval(), AudioProcessing.load(folder)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
+from transformers import AutoConfig
 
 from ..errors import ModelError
 from .contract import ParamGroups
@@ -74,7 +75,6 @@ def set_backbone_dropout(config, dropout: float) -> list[str]:
 def hf_config_and_processor(source: str, name: str, label_names: list[str], processor_class, *,
                             trust_remote_code: bool, backbone_dropout: float | None, what: str = "model"):
     """The model config carrying the run's labels (and dropout), and its processor."""
-    from transformers import AutoConfig
 
     id2label = dict(enumerate(label_names))
     if trust_remote_code:

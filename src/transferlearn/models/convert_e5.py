@@ -20,6 +20,9 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 from ..errors import ModelError
 
@@ -108,7 +111,6 @@ _TENSOR_NAMES = {
 
 
 def _state_dict(parsed: dict) -> dict:
-    import torch
 
     t = parsed["tensors"]
     h = parsed["hidden"]
@@ -132,7 +134,6 @@ def _state_dict(parsed: dict) -> dict:
 
 def _normalizer(norm_map: dict[int, list[int]]):
     """NFKC + the map entries NFKC gets wrong + collapse spaces; checked entry by entry."""
-    from tokenizers import Regex, normalizers
 
     exceptions = []
     for cp, outs in sorted(norm_map.items()):
@@ -155,8 +156,6 @@ def _regex_escape(char: str) -> str:
 
 
 def build_tokenizer(parsed: dict):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
 
     vocab = list(zip(parsed["pieces"], parsed["scores"], strict=True))
     tok = Tokenizer(models.Unigram(vocab, unk_id=parsed["unk"], byte_fallback=False))
@@ -178,7 +177,6 @@ def build_tokenizer(parsed: dict):
 
 def convert_e5s1(source: str | Path, out_dir: str | Path) -> Path:
     """Write a Hugging Face ``BertModel`` folder (safetensors + tokenizer) into ``out_dir``."""
-    from transformers import BertConfig, BertModel
 
     parsed = read_e5s1(source)
     config = BertConfig(

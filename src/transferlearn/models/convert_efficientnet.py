@@ -13,6 +13,10 @@ import json
 import re
 from pathlib import Path
 
+import timm
+import torch
+from safetensors.torch import save_file
+
 STAGE_DEPTHS = {"lite0": [1, 2, 2, 3, 3, 4, 1], "lite1": [1, 3, 3, 4, 4, 5, 1], "lite2": [1, 3, 3, 4, 4, 5, 1]}
 INPUT_SIZE = {"lite0": 224, "lite1": 240, "lite2": 260}
 FIRST_STAGE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
@@ -49,9 +53,6 @@ def timm_config(architecture: str, size: int, num_classes: int, label_names: lis
 
 
 def convert_efficientnet_lite(source: Path, out_dir: Path) -> Path:
-    import timm
-    import torch
-    from safetensors.torch import save_file
 
     variant = re.search(r"lite(\d)", source.name)
     if variant is None:

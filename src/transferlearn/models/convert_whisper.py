@@ -14,6 +14,10 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import torch
+from safetensors.torch import save_file
+from transformers import WhisperConfig, WhisperFeatureExtractor
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -88,10 +92,6 @@ def _encoder_state(variables: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarr
 
 
 def convert_whisper(model_bin: Path | list[Path], out_dir: Path) -> Path:
-    import torch
-    from safetensors.torch import save_file
-    from transformers import WhisperConfig, WhisperFeatureExtractor
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
     variables = read_ctranslate2(model_bin)
     state, layers, d_model, heads = _encoder_state(variables)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .heads import PooledClassifier
 
 
 @dataclass
@@ -111,7 +112,6 @@ def verified_split(model: nn.Module, batch: dict) -> FeatureSplit:
 
 def feature_split(model: nn.Module) -> FeatureSplit:
     """The split for ``model``'s family; ``ConfigError`` when it has none (see :func:`candidate_splits`)."""
-    from .heads import PooledClassifier
 
     if isinstance(model, PooledClassifier):
         def pooled(batch):

@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
+from transformers import AutoConfig, AutoModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 HEAD_FILE = "transferlearn.json"
@@ -79,8 +81,6 @@ def is_pooled_folder(folder: str | Path) -> bool:
 
 
 def load_pooled_classifier(folder: str | Path) -> PooledClassifier:
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModel
 
     folder = Path(folder)
     spec = json.loads((folder / HEAD_FILE).read_text())

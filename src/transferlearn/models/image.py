@@ -13,13 +13,16 @@ import json
 import logging
 from pathlib import Path
 
+import timm
 import torch
+from safetensors.torch import save_file
+from timm.data import resolve_data_config
 from torch import nn
-from transformers import PretrainedConfig
+from transformers import AutoImageProcessor, AutoModelForImageClassification, PretrainedConfig
 from transformers.modeling_outputs import ImageClassifierOutput
 
-from ..data.augment import ImageSpec
-from ..errors import ModelError
+from ..data.augment import ImageSpec, eval_transform, open_image
+from ..errors import DataError, ModelError
 from . import small_cnn  # noqa: F401  (registers the from-scratch baseline as a timm model)
 from .batchnorm_fold import fold_frozen_batchnorm
 from .bundle import ModelBundle, hf_config_and_processor, hf_weights, resolve_model
@@ -71,7 +74,6 @@ class TimmClassifier(nn.Module):
         return FeatureSplit(features, head, "timm-pre-logits")
 
     def save_pretrained(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +99,6 @@ def is_timm_folder(folder: Path) -> bool:
 
 
 def is_timm_name(name: str) -> bool:
-    import timm
 
     return name.startswith(("timm/", "hf-hub:timm/")) or (not Path(name).exists() and bool(timm.list_models(name)))
 
@@ -112,7 +113,6 @@ def is_convolutional(model: nn.Module) -> bool:
 
 def _timm_model(source: str, label_names: list[str], *, from_scratch: bool, head: str, head_dropout: float,
                 backbone_dropout: float | None) -> TimmClassifier:
-    import timm
 
     folder = Path(source)
     kwargs = {"num_classes": 0 if head == "keras" else len(label_names), "drop_rate": head_dropout}
@@ -153,7 +153,6 @@ def _timm_model(source: str, label_names: list[str], *, from_scratch: bool, head
 
 
 def _spec_from_timm(model: nn.Module, image_size: int | None) -> ImageSpec:
-    from timm.data import resolve_data_config
 
     cfg = resolve_data_config({}, model=model)
     return ImageSpec(size=image_size or cfg["input_size"][-1], mean=list(cfg["mean"]), std=list(cfg["std"]),
@@ -218,7 +217,6 @@ def load_image_classifier(name: str, label_names: list[str], *, from_scratch: bo
 
 def _hf_vision(source, name, label_names, *, from_scratch, head_dropout, backbone_dropout, image_size,
                trust_remote_code):
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     config, processor = hf_config_and_processor(source, name, label_names, AutoImageProcessor,
                                                 trust_remote_code=trust_remote_code,
@@ -251,15 +249,12 @@ def load_image_model_folder(folder: str | Path) -> tuple[nn.Module, ImageSpec]:
         model = _timm_model(str(folder), config["label_names"], from_scratch=False, head="linear", head_dropout=0.0,
                             backbone_dropout=None)
         return model.eval(), spec
-    from transformers import AutoModelForImageClassification
 
     return AutoModelForImageClassification.from_pretrained(folder).eval(), spec
 
 
 @torch.no_grad()
 def image_batch(spec: ImageSpec, images: list) -> dict:
-    from ..data.augment import eval_transform, open_image
-    from ..errors import DataError
 
     transform = eval_transform(spec)
     tensors = []

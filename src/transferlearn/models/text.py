@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
 from .bundle import ModelBundle, hf_config_and_processor, hf_weights, resolve_model
 from .contract import param_groups
+from .heads import is_pooled_folder, load_pooled_classifier
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,6 @@ def load_text_classifier(
 ) -> ModelBundle:
     """The architecture's own classification head by default (loads anywhere); ``pooling`` cls/mean or
     ``head='mlp'`` build a :class:`~transferlearn.models.heads.PooledClassifier` instead."""
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     source = resolve_model(name)
     config, tokenizer = hf_config_and_processor(source, name, label_names, AutoTokenizer,
@@ -64,9 +66,6 @@ def load_text_classifier(
 
 def load_text_model_folder(folder: str | Path):
     """A run's ``model/`` folder: the architecture's own head, or a pooled / MLP head (transferlearn.json)."""
-    from transformers import AutoModelForSequenceClassification
-
-    from .heads import is_pooled_folder, load_pooled_classifier
 
     if is_pooled_folder(folder):
         return load_pooled_classifier(folder)

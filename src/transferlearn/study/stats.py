@@ -9,8 +9,11 @@ resampling rows keeps the pairing, and it has power with 3 seeds where a t-test 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
+from scipy import stats
+from scipy.optimize import OptimizeWarning, curve_fit
 
 from ..metrics import metric_of
 
@@ -18,7 +21,6 @@ from ..metrics import metric_of
 def mean_interval(values: list[float], confidence: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> dict:
     """Mean, standard deviation and a Student-t interval of the mean, clipped to the metric's range ``bounds``
     (two seeds give t = 12.7: the raw interval can leave [0, 1]); a single value has no interval."""
-    from scipy import stats
 
     x = np.asarray(values, dtype=float)
     mean = float(x.mean())
@@ -55,9 +57,6 @@ def power_law(n, asymptote, scale, exponent):
 
 def fit_learning_curve(labels: list[float], scores: list[float]) -> dict | None:
     """Least-squares power law through (labels, score) points; None with fewer than 3 distinct label counts."""
-    import warnings
-
-    from scipy.optimize import OptimizeWarning, curve_fit
 
     x, y = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
     if len(np.unique(x)) < 3:

@@ -31,6 +31,7 @@ from ..report.html import write_report
 from ..train.engine import finetune
 from .config import SweepConfig, parse_space
 from .runner import tracking_group
+from .sweep_report import write_sweep_report
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,6 @@ class Sweep:
             except (RuntimeError, ValueError) as exc:  # one distinct value per parameter: nothing to attribute
                 record["importances"] = {"not computed": str(exc)}
         atomic_write_json(self.folder / "sweep.json", record)
-        from .sweep_report import write_sweep_report
 
         write_sweep_report(self, record)
         return record

@@ -7,6 +7,9 @@ import logging
 import time
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MaxAbsScaler
 
 from ..config import TrainConfig
 from ..metrics import summary_metrics
@@ -18,9 +21,6 @@ C_SWEEP = (0.1, 1.0, 10.0)  # inverse L2 strength, chosen on validation
 
 
 def fit_baseline(config: TrainConfig, setup: Setup) -> dict:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import MaxAbsScaler
 
     start = time.time()
     name, featurizer = setup.modality.baseline()

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from ..config import TrainConfig, parse_duration
+from ..machine import has_cpu_bf16
 from ..strategies import parse_strategy
 from .setup import Setup
-from .trainer import autocast, use_cpu
+from .trainer import autocast, training_precision, use_cpu
 
 
 def budget_seconds(config: TrainConfig) -> float | None:
@@ -107,8 +108,6 @@ def choose_precision(setup: Setup, config: TrainConfig, strategy) -> tuple[str, 
     bf16: a step of every layer is timed in fp32 and in bf16 autocast, and bf16 is kept if it is clearly faster;
     the speed-up depends on the architecture, not the modality (measured here, batch 16 at 224 px: ResNet-50 2.5x,
     ViT-S 2.1x, ConvNeXt-T 1.5x, EfficientNet-Lite0 0.9x; e5-small 1.4x, Whisper tiny 1.7x)."""
-    from ..machine import has_cpu_bf16
-    from .trainer import training_precision
 
     if not use_cpu(config):
         chosen = training_precision(config)

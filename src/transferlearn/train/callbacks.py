@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
 from .. import distributed
+from ..errors import RunInterrupted
 from ..failpoints import failpoint
 from ..io import append_jsonl, apply_file_mode
 from ..layout import complete_checkpoints
@@ -62,7 +63,6 @@ def raise_if_interrupted(trainer, resumable: bool = True) -> None:
     """After ``trainer.train()``: a SIGINT / SIGTERM that stopped it becomes RunInterrupted, naming the checkpoint
     to resume from. Every trainer of a run calls this, so auto's next candidate does not start. ``resumable``:
     False for the trainers ``--resume`` does not continue (auto's candidates, the probe, the LR finder)."""
-    from ..errors import RunInterrupted
 
     stop = next((c for c in trainer.callback_handler.callbacks if isinstance(c, StopOnSignal)), None)
     if stop is None or stop.received is None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from .. import distributed
 from ..io import cache_root, stable_identity
@@ -93,7 +94,6 @@ def _compute(split: FeatureSplit, dataset, collator, device: torch.device, batch
     """Features of the rows of every ``shard[1]``-th batch from ``shard[0]`` (all of them by default) into ``path``;
     returns those rows' indices, in the file's order. Batches come length-sorted, so the whole set (one shard) is
     written at each row's own position, and a shard in batch order with its indices (``_publish`` places them)."""
-    from tqdm.auto import tqdm
 
     mine = list(_batches(dataset, batch_size, lengths))[shard[0]::shard[1]]
     whole = shard[1] == 1

@@ -15,12 +15,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from transformers import TrainerCallback
+from transformers import TrainerCallback, set_seed
 
 from .. import distributed
 from ..config import TrainConfig
 from ..errors import TransferLearnError
 from ..io import atomic_write_bytes, atomic_write_json
+from ..plots import png_bytes, subplots
 from ..strategies import parse_strategy
 from ..strategies.base import freeze_batchnorm_statistics
 from .callbacks import raise_if_interrupted
@@ -93,7 +94,6 @@ def default_sweep_steps(config: TrainConfig) -> int:
 
 
 def _plot(lrs, smoothed, suggestions: dict[str, float]) -> bytes:
-    from ..plots import png_bytes, subplots
 
     fig, ax = subplots(figsize=(6, 3.8))
     ax.plot(lrs, smoothed)
@@ -107,7 +107,6 @@ def _plot(lrs, smoothed, suggestions: dict[str, float]) -> bytes:
 def lr_find(config: TrainConfig, out_dir: str | Path, *, start_lr: float = 1e-7, end_lr: float = 10.0,
             num_steps: int | None = None, diverge: float = 4.0) -> dict:
     """``tl lr-find``: the setup a run would have, then the sweep (``auto``: on its full fine-tune candidate)."""
-    from transformers import set_seed
 
     set_seed(config.seed)
     out_dir = Path(out_dir)

@@ -15,13 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.trainer_utils import TrainOutput
 
 from .. import distributed
 from ..config import TrainConfig
 from ..data.splits import stratified_indices
 from ..layout import RunLayout
+from ..metrics import summary_metrics
 from ..models.features import FeatureSplit, verified_split
 from ..strategies import decay_split
 from .callbacks import raise_if_interrupted
@@ -111,7 +114,6 @@ def _tensor(features, device) -> torch.Tensor:
 
 @torch.no_grad()
 def _score(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, metric: str) -> float:
-    from ..metrics import summary_metrics
 
     logits = head(features)
     if metric == "loss":
@@ -172,7 +174,6 @@ def _sklearn_lbfgs(linear: nn.Linear, x: np.ndarray, y: np.ndarray, weights: str
                    max_iter: int) -> int:
     """The same objective (mean cross-entropy + l2 * ||W||^2, bias free) through scikit-learn's compiled L-BFGS,
     written into ``linear``: far less overhead per iteration than a Python closure. Returns the iterations."""
-    from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=1.0 / (2.0 * l2 * len(y)), max_iter=max_iter, tol=1e-6, class_weight=weights)
     model.fit(x, y)
@@ -282,7 +283,6 @@ def probe_trainer(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, 
 
 def solve_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, main: bool):
     """The L-BFGS probe, returned like a Trainer run: (trainer to evaluate with, TrainOutput, fit record)."""
-    from transformers.trainer_utils import TrainOutput
 
     fit = fit_probe(config, bundle, probe)
     trainer = probe_trainer(config, bundle, probe, out_dir, main)

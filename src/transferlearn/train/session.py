@@ -24,6 +24,7 @@ from ..layout import RunLayout
 from ..metrics import bootstrap_standard_error
 from ..modalities import augment_preset
 from ..strategies import Strategy, parse_strategy
+from ..strategies.auto import evaluation_steps
 from ..strategies.base import freeze_batchnorm_statistics
 from .budget import step_seconds
 from .callbacks import Deadline, raise_if_interrupted
@@ -178,7 +179,6 @@ class Session:
         """The run's config with this fine-tune's own epochs, rate, augmentation and evaluation interval."""
         if final and epochs is None and lr is None and augment is None:
             return self.config
-        from ..strategies.auto import evaluation_steps
 
         epochs = self.config.epochs if epochs is None else epochs
         steps_per_epoch = math.ceil(len(self.setup.encoded["train"]) / self.config.global_batch_size)

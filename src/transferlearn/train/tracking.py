@@ -5,8 +5,12 @@ matrix as an image. Each tracker is written through its own library, into the pl
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
+
+import numpy as np
+from PIL import Image
 
 from ..config import TrainConfig
 from ..layout import RunLayout
@@ -78,10 +82,7 @@ def _confusion_png(metrics: dict) -> bytes | None:
 
 
 def _tensorboard(layout: RunLayout, metrics: dict, values: dict, step: int) -> None:
-    import io
 
-    import numpy as np
-    from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(log_dir=os.environ.get("TENSORBOARD_LOGGING_DIR", str(layout.tensorboard)))

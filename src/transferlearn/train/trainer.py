@@ -4,17 +4,22 @@ Trainer here, so they share the optimizer, class weights, MixUp/CutMix loss, cal
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from pathlib import Path
 
 import torch
+from transformers import EarlyStoppingCallback, TrainingArguments
+from transformers.integrations import get_reporting_integration_callbacks
 
 from ..config import TrainConfig
 from ..errors import ConfigError
+from ..machine import has_cpu_bf16
 from ..metrics import trainer_metrics
 from ..models.batchnorm_fold import unfold_batchnorm
 from .callbacks import CheckpointFileMode, HistoryCallback, StopOnSignal, TrainingClock
 from .feature_cache import FeaturesDataset
+from .hf_trainer import LengthAwareTrainer
 from .losses import balanced_class_weights, weighted_cross_entropy
 from .sampling import SamplerEpoch, token_length_sampler
 
@@ -32,7 +37,6 @@ def training_precision(config: TrainConfig) -> str:
     """fp32 | bf16 | fp16 for ``config.precision`` on this machine. ``auto`` on a GPU: bf16 where it has it, else
     fp16. On a CPU the plan decides ``auto`` by timing (train/budget.py ``choose_precision``); anything that trains
     without a plan (the LR finder alone) keeps fp32."""
-    from ..machine import has_cpu_bf16
 
     cpu = use_cpu(config)
     if config.precision == "auto":
@@ -55,7 +59,6 @@ def autocast(config: TrainConfig, device: torch.device):
 
 def training_arguments(config: TrainConfig, output_dir: Path, **overrides):
     """``TrainingArguments`` from the config; ``overrides`` replace any of them (the LR finder's sweep)."""
-    from transformers import TrainingArguments
 
     by_steps = config.eval_steps is not None
     precision = training_precision(config)
@@ -128,7 +131,6 @@ def engine_options(config: TrainConfig) -> dict:
 
 def _json_option(key: str, value: str):
     """A JSON file's path, or inline JSON (parsed): what the Trainer accepts for fsdp_config and deepspeed."""
-    import json
 
     if value.lstrip().startswith("{"):
         try:
@@ -145,7 +147,6 @@ def without_trackers(trainer):
     """The trainer with its tracker callbacks (TensorBoard, MLflow, W&B) detached: scoring the final model after
     training would otherwise log into a finished run (MLflow even opens a new run for it). The final metrics go
     to the trackers once, through train/tracking.py."""
-    from transformers.integrations import get_reporting_integration_callbacks
 
     kinds = tuple(get_reporting_integration_callbacks(trainer.args.report_to))
     detached = [c for c in trainer.callback_handler.callbacks if kinds and isinstance(c, kinds)]
@@ -163,7 +164,6 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
                  lengths_of=None):
     """The one HF Trainer every strategy, the linear probe and the LR finder train with. ``lengths_of``: the
     modality's ``encoded_lengths`` (rows of similar length batched together, evaluation length-sorted), or None."""
-    from transformers import EarlyStoppingCallback
 
     # The fused AdamW kernel is ~7x faster than the default on CPU (measured on a 96M-parameter
     # embedding matrix: 0.69 s -> 0.10 s per step), which matters for large-vocabulary models.
@@ -201,6 +201,5 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
 def trainer_class():
     """The Trainer subclass every run trains with (``hf_trainer.LengthAwareTrainer``). Imported on first use:
     ``transformers.Trainer`` takes seconds to import, and ``tl --help`` need not wait for it."""
-    from .hf_trainer import LengthAwareTrainer
 
     return LengthAwareTrainer
