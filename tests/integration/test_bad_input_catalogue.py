@@ -297,6 +297,16 @@ error("named label column absent", "text", lambda c: train_args(c, csv_file(c.tm
       r"'y'")
 error("one class only", "text", lambda c: train_args(c, csv_file(c.tmp / "one.csv", labels=("pos",))),
       r"only one label \('pos'\)")
+error("a numeric score as the label (80 rows, 1.0-5.0)", "text",
+      lambda c: train_args(c, write(c.tmp / "score.csv", "text,score\n" + "".join(
+          f"{t},{1 + (i * 37 % 17) / 4:.2f}\n" for i, (t, _) in enumerate(sentences(80)))), "--label-column", "score"),
+      r"score\.csv: column 'score': the labels are numbers \(17 distinct values from 1 to 5.*not classes",
+      check=nothing_written)
+error("tag sets as the label (price|service)", "text",
+      lambda c: train_args(c, write(c.tmp / "tags.csv", "text,label\n" + "".join(
+          f"{t},{('price', 'service', 'price|service', 'fuel;price')[i % 4]}\n" for i, (t, _) in enumerate(sentences(40))))),
+      r"tags\.csv: column 'label': label 'price\|service' \(row 3\) and 19 more look like sets of tags",
+      check=nothing_written)
 error("two rows", "text", lambda c: train_args(c, write(c.tmp / "two.csv", "text,label\ngood food,pos\nbad food,neg\n")),
       r"one class only")
 error("ragged CSV row", "text", lambda c: train_args(c, write(c.tmp / "r.csv", "text,label\na,pos\nb,neg,extra\n" +
@@ -484,6 +494,9 @@ error("predict: --file missing", "predict", lambda c: ["predict", c.text_run, "-
       r"in\.txt: file not found")
 error("predict: empty --file", "predict", lambda c: ["predict", c.text_run, "--file", write(c.tmp / "in.txt", "\n\n")],
       r"nothing to predict")
+error("predict: an empty text", "predict", lambda c: ["predict", c.text_run, ""], r"input 1 is empty or only spaces")
+error("predict: only spaces among texts", "predict", lambda c: ["predict", c.text_run, "good", "   "],
+      r"input 2 is empty or only spaces")
 error("predict: --top-k 0", "predict", lambda c: ["predict", c.text_run, "hi", "--top-k", "0"], r"at least 1")
 error("predict: --top-k -1", "predict", lambda c: ["predict", c.text_run, "hi", "--top-k", "-1"], r"at least 1")
 handled("predict: --top-k above the classes", "predict", lambda c: ["predict", c.text_run, "good", "--top-k", "9", "--json"],

@@ -186,7 +186,7 @@ def load_text_data(
             raise DataError(f"{train.path}: column '{label_col}' has only one label ({names[0]!r}); need at least 2")
     names, kept = resolve_labels({split: labels for split, (_, labels) in raw.items()}, label_names,
                                  where={split: str(t.path) for split, t in tables.items()}, on_bad_rows=on_bad_rows,
-                                 notes=notes)
+                                 notes=notes, column=label_col)
     raw = {split: ([texts[i] for i in kept[split]], [labels[i] for i in kept[split]])
            for split, (texts, labels) in raw.items()}
 

@@ -139,7 +139,17 @@ class Text(Modality):
         return "A short sentence to warm up on."
 
     def check_inputs(self, items: list) -> list[str]:
+        """An empty text is refused, named (a model asked about no words still answers a label); a path to a file is
+        warned about (its own text would be classified)."""
         from pathlib import Path
+
+        from ..errors import DataError
+
+        blank = [i for i, item in enumerate(items) if not str(item).strip()]
+        if blank:
+            rest = f" (and {len(blank) - 1} more)" if len(blank) > 1 else ""
+            raise DataError(f"input {blank[0] + 1}{rest} is empty or only spaces: there are no words to classify. "
+                            "Give the text itself (tl predict RUN \"a sentence\", or --file with one text per line).")
 
         def is_file(item) -> bool:
             try:

@@ -223,10 +223,13 @@ def test_keras_head_linear_probe_and_reload(image_folder, tiny_image_model, tmp_
 
 def test_linear_probe_decodes_each_image_once(image_folder, tiny_image_model, tmp_path, monkeypatch):
     import transferlearn.data.augment as augment
+    import transferlearn.data.decoded_cache as decoded_cache
 
     opened = []
     real_open = augment.open_image
-    monkeypatch.setattr(augment, "open_image", lambda image: opened.append(1) or real_open(image))
+    counting = lambda image: opened.append(1) or real_open(image)  # noqa: E731
+    monkeypatch.setattr(augment, "open_image", counting)  # where the training transform opens pictures
+    monkeypatch.setattr(decoded_cache, "open_image", counting)  # and where the decoded-input cache does
     monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))  # a cold decoded-input cache: every image decodes
     run = _train(image_folder, tiny_image_model("timm-efficientnet"), tmp_path / "run", strategy="linear-probe", baseline=False,
                  epochs=1, feature_cache="run")

@@ -52,7 +52,7 @@ def test_auto_times_a_step_in_both_and_keeps_the_faster(monkeypatch, bf16_s, fp3
                 for p in precisions}  # a slow first timing must not decide
 
     monkeypatch.setattr(budget, "timed_steps", fake_steps)
-    monkeypatch.setattr("transferlearn.machine.has_cpu_bf16", lambda: native)
+    monkeypatch.setattr(budget, "has_cpu_bf16", lambda: native)
     config = load_config(data="d", model="m", device="cpu")
     chosen, why = budget.choose_precision(None, config, parse_strategy("auto"))
     assert chosen == expected and why.startswith(f"precision: {expected}")
@@ -63,14 +63,14 @@ def test_auto_times_a_step_in_both_and_keeps_the_faster(monkeypatch, bf16_s, fp3
 
 def test_auto_does_not_time_a_probe_on_cached_features(monkeypatch):
     monkeypatch.setattr(budget, "timed_steps", lambda *a, **k: pytest.fail("a probe trains no backbone step"))
-    monkeypatch.setattr("transferlearn.machine.has_cpu_bf16", lambda: True)
+    monkeypatch.setattr(budget, "has_cpu_bf16", lambda: True)
     chosen, why = budget.choose_precision(None, load_config(data="d", model="m", device="cpu"),
                                           parse_strategy("linear-probe"))
     assert chosen == "fp32" and "cached features" in why
 
 
 def test_the_plan_records_the_timed_choice(sentiment_folder, tiny_text_model, tmp_path, monkeypatch):
-    monkeypatch.setattr("transferlearn.machine.has_cpu_bf16", lambda: True)
+    monkeypatch.setattr(budget, "has_cpu_bf16", lambda: True)
     real = budget.timed_steps
 
     def timed(setup, config, spec, precisions):  # the real steps (they must run), reported as a clear bf16 win
