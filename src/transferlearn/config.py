@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
-from .strategies.auto import Candidate
+from .planned import Candidate
 
 ReportTo = Literal["none", "tensorboard", "wandb", "mlflow"]
 # the config's groups, in the order help and docs show them

@@ -23,10 +23,9 @@ STARTUP = {
     "transferlearn.errors", "transferlearn.failpoints", "transferlearn.io", "transferlearn.layout",
     "transferlearn.machine", "transferlearn.modalities", "transferlearn.modalities.audio",
     "transferlearn.modalities.base", "transferlearn.modalities.detect", "transferlearn.modalities.image",
-    "transferlearn.modalities.text", "transferlearn.models", "transferlearn.models.contract", "transferlearn.run",
+    "transferlearn.modalities.text", "transferlearn.planned", "transferlearn.run",
     "transferlearn.serve", "transferlearn.serve.app", "transferlearn.serve.batcher", "transferlearn.serve.config",
-    "transferlearn.strategies", "transferlearn.strategies.auto", "transferlearn.strategies.base",
-    "transferlearn.strategies.lora", "transferlearn.strategies.registry", "transferlearn.study",
+    "transferlearn.study",
     "transferlearn.study.config",
 }
 OPTIONAL = ("mlflow", "wandb", "tensorboard", "optuna", "ray", "cleanlab", "onnx", "onnxruntime", "onnxscript",

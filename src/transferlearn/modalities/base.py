@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 from ..config import TrainConfig
 from ..data.splits import LabelledData
-from ..strategies import parse_strategy
 
 MODALITIES: dict[str, "Modality"] = {}
 
@@ -28,6 +27,8 @@ def augment_preset(config: TrainConfig) -> str:
     """``auto``: light augmentation, except for strategies whose cached features need fixed inputs."""
     if config.augment != "auto":
         return config.augment
+    from ..strategies import parse_strategy  # lazy: the strategies import torch, and `tl --help` need not wait
+
     return "light" if parse_strategy(config.strategy).augments_by_default else "none"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from timm.models import group_parameters
 from torch import nn
 
 
@@ -102,7 +103,6 @@ def param_groups(model: nn.Module, new_parameters: set[str] | None = None, head_
 
 
 def _timm_groups(model, prefix: str, backbone, new_parameters: set[str], head_names: tuple[str, ...]) -> ParamGroups:
-    from timm.models import group_parameters
 
     head_prefixes = tuple(head_names)
     head = [n for n, _ in model.named_parameters()

@@ -8,6 +8,8 @@ runs every fine-tune. A new strategy is a class registered with ``@register`` â€
 
 from __future__ import annotations
 
+from transformers import TrainerCallback
+
 from ..errors import ConfigError
 from .auto import Auto
 from .base import Strategy, decay_split, layerwise_groups
@@ -115,7 +117,6 @@ class Gradual(Strategy):
         return 1 + sum(epoch + 1e-6 >= m for m in self.milestones(num_groups))
 
     def callbacks(self, groups):
-        from transformers import TrainerCallback
 
         top_down = [names for _, names in reversed(groups.ordered())]  # head, block N-1, ..., embeddings
         strategy = self

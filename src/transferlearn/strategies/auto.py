@@ -14,10 +14,9 @@ import logging
 import math
 import time
 
-from pydantic import BaseModel, ConfigDict
-
 from .. import distributed
 from ..errors import ConfigError
+from ..planned import Candidate
 from .base import Strategy
 from .registry import register
 
@@ -27,20 +26,6 @@ MIN_PER_CLASS = 5  # fewer training examples per class: a backbone overfits befo
 # planned epochs assume 20 % more than the timed steps: on SmSA, 3 epochs of freeze:6 timed at 679 s took 830 s
 # (length-grouped batches pad to their longest row, and the long tail costs more than the median)
 ESTIMATE_MARGIN = 1.2
-
-
-class Candidate(BaseModel):
-    """A fine-tune auto plans to try after the probe (``plan.json``'s ``candidates``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    strategy: str
-    epochs: float  # planned; 0 when it did not fit the budget as estimated (it runs if time turns out to be left)
-    lr: float
-    estimated_s: float
-    epoch_s: float = 0.0  # the estimated cost of one epoch (training + validation)
-    wanted_epochs: float = 0.0  # before the budget cut
 
 
 def choose_winner(tried: list[dict], metric: str) -> tuple[str, str]:

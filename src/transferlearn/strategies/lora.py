@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 
+from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from ..errors import ConfigError
 from ..models.contract import ParamGroups
 from .base import Strategy, decay_split, keep_frozen_modules_in_eval
+from .registry import int_arg
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ class LoRA(Strategy):
         return set(groups.head)
 
     def prepare(self, model: nn.Module, groups: ParamGroups) -> nn.Module:
-        from peft import LoraConfig, get_peft_model
 
         targets = self.targets(model, groups)
         if not targets:
@@ -67,7 +68,6 @@ class LoRA(Strategy):
 
     @classmethod
     def parse_arg(cls, name, arg):
-        from .registry import int_arg
 
         arg = int_arg(name, arg, required=False)
         if arg is not None and int(arg) < 1:
@@ -75,7 +75,6 @@ class LoRA(Strategy):
         return arg
 
     def finalize(self, model: nn.Module, adapter_dir) -> nn.Module:
-        from peft import PeftModel
 
         if not isinstance(model, PeftModel):
             return model

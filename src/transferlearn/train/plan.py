@@ -18,8 +18,9 @@ from .. import distributed
 from ..config import Plan, TrainConfig
 from ..errors import ConfigError
 from ..layout import RunLayout
+from ..planned import Candidate
 from ..strategies import Strategy, parse_strategy
-from ..strategies.auto import Candidate, epochs_for, evaluation_steps
+from ..strategies.auto import epochs_for, evaluation_steps
 from .budget import budget_seconds, choose_precision, forward_seconds, step_seconds
 from .lr_find import lr_find_on
 from .probe import fit_probe, probe_data
