@@ -57,10 +57,6 @@ def fields_where(fact: str, value=True) -> set[str]:
     return {name for name, field in TrainConfig.model_fields.items() if field.json_schema_extra[fact] == value}
 
 
-def fields_resume_may_change() -> set[str]:
-    return fields_where("resume")
-
-
 def fields_by_group() -> dict[str, list[str]]:
     return {group: [n for n, f in TrainConfig.model_fields.items() if f.json_schema_extra["group"] == group]
             for group in GROUPS}

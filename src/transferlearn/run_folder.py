@@ -10,7 +10,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from .config import TrainConfig, fields_resume_may_change, load_config
+from .config import TrainConfig, fields_where, load_config
 from .errors import ConfigError
 from .io import atomic_write_bytes, atomic_write_text
 from .layout import RunLayout, SetAside, complete_checkpoints
@@ -37,7 +37,7 @@ def check_resume(config: TrainConfig, layout: RunLayout) -> None:
         return
     saved = load_config(layout.config).model_dump()
     asked = config.model_dump()
-    may_change = fields_resume_may_change()
+    may_change = fields_where("resume")
     changed = [f"{k}: {saved[k]!r} -> {asked[k]!r}" for k in saved if k not in may_change
                and saved.get(k) != asked.get(k)]
     if changed:

@@ -83,11 +83,11 @@ def test_a_key_under_the_wrong_group_or_an_unknown_group_is_named():
 
 
 def test_what_resume_may_change_and_what_replans_are_declared_on_the_fields():
-    from transferlearn.config import fields_resume_may_change, fields_where
+    from transferlearn.config import fields_where
 
     # what --resume may change is where and how the run reports, never what it trains
-    assert {"epochs", "report_to", "progress", "output", "keep_checkpoints", "time_budget"} <= fields_resume_may_change()
-    assert not {"lr", "batch_size", "strategy", "model", "data", "seed", "max_length"} & fields_resume_may_change()
+    assert {"epochs", "report_to", "progress", "output", "keep_checkpoints", "time_budget"} <= fields_where("resume")
+    assert not {"lr", "batch_size", "strategy", "model", "data", "seed", "max_length"} & fields_where("resume")
     assert fields_where("replans") == {"strategy", "lr", "epochs", "task", "data", "model"}
     assert fields_where("sweep", False) == {"data", "model", "output", "seed"}
 

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 def write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, fitted: Fitted, train_time: float,
                   trainable: int, baseline: dict | None) -> None:
     """Score validation and test with the final model; rank 0 writes predictions, calibration and metrics.json."""
-    trainer, output = fitted.trainer, _train_output(config, layout, fitted, train_time)
-    clock = _clock(trainer)
+    trainer, clock = fitted.trainer, _clock(fitted.trainer)
+    output = _train_output(config, layout, fitted.output, clock)
     if clock is not None and clock.seconds_before > 0:  # resumed: the time over every process of the run
         train_time = clock.seconds
     metrics = {
@@ -69,9 +69,8 @@ def _clock(trainer) -> TrainingClock | None:
     return next((c for c in trainer.callback_handler.callbacks if isinstance(c, TrainingClock)), None)
 
 
-def _train_output(config: TrainConfig, layout: RunLayout, fitted: Fitted, train_time: float):
+def _train_output(config: TrainConfig, layout: RunLayout, output, clock: TrainingClock | None):
     """The train output; a resumed run's loss and pace are over every process of the run, read from its history."""
-    output, clock = fitted.output, _clock(fitted.trainer)
     if clock is None or clock.seconds_before <= 0:
         return output
     losses = [h["loss"] for h in Run.load(layout.root).history if "loss" in h]

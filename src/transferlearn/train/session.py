@@ -9,7 +9,6 @@ session never asks which strategy it serves: what differs between strategies is 
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import shutil
@@ -94,10 +93,10 @@ class Session:
     # --- weights ----------------------------------------------------------------------------------------------
     def snapshot(self) -> dict:
         """The model's weights as they stand (a copy: later training does not change it)."""
-        return copy.deepcopy(self.setup.bundle.model.state_dict())
+        return self.setup.snapshot()
 
     def restore(self, state: dict) -> None:
-        self.setup.bundle.model.load_state_dict(state)
+        self.setup.restore(state)
 
     def time_step(self, spec: str) -> float:
         """Seconds of one training step of strategy ``spec`` on a real batch (weights and flags put back)."""
