@@ -121,8 +121,12 @@ class TrainConfig(BaseModel):
     group_from_filename: str | None = Field(
         None, description="Regex with one group (e.g. the speaker): no group is in both train and validation.",
         json_schema_extra=facts("data"))
-    label_column: str | None = Field(None, description="Label column of a table (default: detected).",
-        json_schema_extra=facts("data"))
+    label_column: str | None = Field(None, description="Label column of a table (default: detected); several, "
+                                     "comma-separated (a,b,c), for several label columns or 0/1 tag columns.",
+        json_schema_extra=facts("data", replans=True))
+    problem: Literal["auto", "single-label", "multi-label", "multi-output", "regression"] = Field(
+        "auto", description="The label shape (auto: detected from the labels and said in one line): one class a row, "
+        "tag sets, several label columns, or numbers.", json_schema_extra=facts("data", replans=True))
     data_config: str | None = Field(None, description="Hugging Face dataset config name.", json_schema_extra=facts("data"))
     val_split: float = Field(0.1, gt=0.0, lt=0.9, description="Held out when the data has no validation split.",
         json_schema_extra=facts("data"))
@@ -222,6 +226,9 @@ class TrainConfig(BaseModel):
         json_schema_extra=facts("optimisation", trainer="lr_scheduler_type"))
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy loss.",
         json_schema_extra=facts("optimisation", trainer="label_smoothing_factor"))
+    regression_loss: Literal["mse", "huber"] = Field(
+        "mse", description="Regression: the loss on standardised targets (huber is less swayed by outliers).",
+        json_schema_extra=facts("optimisation"))
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="'balanced' weighs the loss by inverse class frequency (helps macro-F1 on rare classes).",
         json_schema_extra=facts("optimisation"))
@@ -236,8 +243,11 @@ class TrainConfig(BaseModel):
         json_schema_extra=facts("optimisation"))
 
     # --- evaluation, early stopping, checkpoints ---------------------------------------------
-    metric: Literal["macro_f1", "accuracy", "weighted_f1", "loss"] = Field(
-        "macro_f1", description="Validation metric for early stopping and the best model.",
+    metric: Literal["auto", "macro_f1", "accuracy", "weighted_f1", "micro_f1", "mean_average_precision",
+                    "subset_accuracy", "mean_macro_f1", "flat_macro_f1", "mean_accuracy", "r2", "spearman", "loss"] = Field(
+        "auto", description="Validation metric for early stopping and the best model (auto: the label shape's own: "
+        "macro_f1 for one class a row, mean_average_precision for tag sets, flat_macro_f1 or mean_macro_f1 for "
+        "several columns, r2 for numbers).",
         json_schema_extra=facts("evaluation", trainer="metric_for_best_model"))
     early_stopping_patience: int = Field(3, ge=0, description="Evaluations without improvement before stopping; 0 disables.",
         json_schema_extra=facts("evaluation"))

@@ -16,6 +16,7 @@ from .config import Plan, TrainConfig, load_config
 from .errors import TransferLearnError
 from .layout import RunLayout
 from .modalities import Modality, detect_modality, modality_of
+from .shapes import LabelShape, load_shape
 
 
 def _slug(text: str) -> str:
@@ -99,6 +100,11 @@ class Run:
             return [model_config["id2label"][str(i)] for i in range(len(model_config["id2label"]))]
         raise TransferLearnError(f"{self.path}: no labels recorded (no metrics.json, data.json or model/config.json)")
 
+    @cached_property
+    def shape(self) -> LabelShape:
+        """The fitted label shape saved with the model (older runs: single-label over their names)."""
+        return load_shape(self.layout.model, self.label_names)
+
     def predictions(self, split: str) -> tuple | None:
         """(logits, labels) the final model gave on ``split`` when it was trained (``predictions/<split>.npz``)."""
         import numpy as np
@@ -125,5 +131,5 @@ class Run:
         return modality_of(task) if task != "auto" else detect_modality(self.config)
 
     def __repr__(self) -> str:
-        test = self.metrics.get("test", {})
-        return f"Run({str(self.path)!r}, test_macro_f1={test.get('macro_f1')})"
+        test, metric = self.metrics.get("test", {}), self.metrics.get("metric", "macro_f1")
+        return f"Run({str(self.path)!r}, test_{metric}={test.get(metric)})"

@@ -25,7 +25,9 @@ STARTUP = {
     "transferlearn.modalities.base", "transferlearn.modalities.detect", "transferlearn.modalities.image",
     "transferlearn.modalities.text", "transferlearn.planned", "transferlearn.run",
     "transferlearn.serve", "transferlearn.serve.app", "transferlearn.serve.batcher", "transferlearn.serve.config",
-    "transferlearn.study",
+    "transferlearn.shapes", "transferlearn.shapes.base", "transferlearn.shapes.detect", "transferlearn.shapes.multi_label",
+    "transferlearn.shapes.multi_output", "transferlearn.shapes.regression", "transferlearn.shapes.saved",
+    "transferlearn.shapes.single", "transferlearn.study",
     "transferlearn.study.config",
 }
 OPTIONAL = ("mlflow", "wandb", "tensorboard", "optuna", "ray", "cleanlab", "onnx", "onnxruntime", "onnxscript",

@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from .. import distributed
@@ -151,27 +152,29 @@ def evaluate(
     """Evaluate a trained run on labelled data."""
     _setup_logging(False)
     from ..api import Run
-    from ..metrics import classification_metrics
 
     run = Run.load(run_dir)
-    modality = run.modality
-    loaded = modality.load_data(run.config, label_names=run.label_names, data=data or run.config.data)
+    modality, shape = run.modality, run.shape
+    loaded = modality.load_data(run.config, shape=shape, data=data or run.config.data)
     order = [split] if split else ["test", "validation", "train"]
     chosen = next((s for s in order if s in loaded.splits), None)
     if chosen is None:
         raise TransferLearnError(f"{data or run.config.data}: no '{split}' split (have: {', '.join(loaded.splits)})")
     dataset = loaded.splits[chosen]
     logits = run.predict_logits(list(dataset.with_format(None)[modality.row_column]))
-    metrics = classification_metrics(dataset["label"], logits, run.label_names)
+    import numpy as np
+
+    labels = np.asarray(dataset.with_format(None)["label"])
+    metrics = shape.metrics(labels, logits)
     metrics["data"], metrics["split"] = data or run.config.data, chosen
     if as_json:
         out.print_json(json.dumps(metrics))
         return
-    table = Table(title=f"{run.path} on {metrics['data']} [{chosen}]")
-    for col in ("samples", "accuracy", "macro F1", "weighted F1"):
-        table.add_column(col, justify="right")
-    table.add_row(str(metrics["num_samples"]), f"{metrics['accuracy']:.4f}", f"{metrics['macro_f1']:.4f}",
-                  f"{metrics['weighted_f1']:.4f}")
+    table = Table(title=f"{run.path} on {metrics['data']} [{chosen}] — {shape.name}")
+    scalars = shape.summary(labels, logits)
+    for col in ("samples", *scalars):
+        table.add_column(col.replace("_", " "), justify="right")
+    table.add_row(str(metrics["num_samples"]), *(f"{v:.4f}" for v in scalars.values()))
     out.print(table)
 
 
@@ -203,9 +206,9 @@ def predict(
         if as_json:
             print(json.dumps({"input": item, **result}, ensure_ascii=False))
         else:
-            probs = ", ".join(f"{k} {v:.3f}" for k, v in result["probabilities"].items())
-            out.print(f"[bold]{result['label']}[/bold] ({result['score']:.3f})  "
-                      f"{run.modality.describe_input(item)}  [{probs}]", soft_wrap=True)
+            answer, detail = run.shape.headline(result)
+            out.print(f"[bold]{escape(answer)}[/bold]  {escape(run.modality.describe_input(item))}"
+                      + (escape(f"  [{detail}]") if detail else ""), soft_wrap=True)
 
 
 @app.command("lr-find")
@@ -537,12 +540,15 @@ def errors(
         out.print_json(json.dumps(found))
         return
     table = Table(title=f"{len(found['examples'])} highest-loss of {found['rows']} {found['split']} rows")
-    for col in ("row", "input", "true", "predicted", "p(true)", "loss"):
+    with_p = all("p_true" in e for e in found["examples"])
+    for col in ("row", "input", "true", "predicted", *(["p(true)"] if with_p else []), "loss"):
         table.add_column(col, justify="right" if col in ("row", "p(true)", "loss") else "left")
     for e in found["examples"]:
-        table.add_row(str(e["row"]), str(e["input"])[:60], e["true"], e["predicted"], f"{e['p_true']:.3f}",
-                      f"{e['loss']:.3f}")
+        table.add_row(str(e["row"]), str(e["input"])[:60], e["true"], e["predicted"],
+                      *([f"{e['p_true']:.3f}"] if with_p else []), f"{e['loss']:.3f}")
     out.print(table)
+    if not found["most_confused"]:
+        return
     pairs = Table(title="most confused (true -> predicted)")
     for col in ("true", "predicted", "count", "rows"):
         pairs.add_column(col)

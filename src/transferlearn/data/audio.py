@@ -21,9 +21,10 @@ import soxr
 import torch
 
 from ..errors import DataError
+from ..shapes import LabelShape
 from .labels import resolve_labels
 from .screen import screen_files
-from .splits import LabelledData, finalise_splits, split_of_name, stratified_indices
+from .splits import LabelledData, finalise_splits, label_tensor, split_of_name, stratified_indices
 from .tables import TABLE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def collate_features(rows: list[dict]) -> dict:
     """Stack fixed-size audio features (every clip is cropped / padded to the same length) and the labels."""
 
     batch = {k: torch.stack([torch.as_tensor(r[k]) for r in rows]) for k in rows[0] if k not in ("label", "labels")}
-    batch["labels"] = torch.tensor([int(r["label"]) for r in rows], dtype=torch.long)
+    batch["labels"] = label_tensor([r["label"] for r in rows])
     return batch
 
 
@@ -136,11 +137,13 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
                     val_split: float = 0.1, seed: int = 42, max_train_samples: int | None = None,
                     sample_seed: int | None = None,
                     max_eval_samples: int | None = None, on_bad_rows: str = "error", data_config: str | None = None,
-                    label_names: list[str] | None = None, carve_validation: bool = True) -> LabelledData:
+                    shape: LabelShape | None = None, problem: str = "auto", regression_loss: str = "mse",
+                    carve_validation: bool = True) -> LabelledData:
     path = Path(source).expanduser()
     label_re, group_re = _regex(label_from_filename, "label"), _regex(group_from_filename, "group")
     notes: list[str] = []
     splits: dict[str, tuple[list, list, list]] = {}
+    label_cols = ["label"]
 
     def add(split: str, file: Path, label: str) -> None:
         rows, labels, groups = splits.setdefault(split, ([], [], []))
@@ -154,7 +157,8 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
         from .text import find_split_files
 
         for split, file in find_split_files(path).items():
-            rows, labels, _ = _table_split(file, audio_column, label_column)
+            rows, labels, found = _table_split(file, audio_column, label_column)
+            label_cols = found["label"].split(",")
             for row, label in zip(rows, labels, strict=True):
                 add(split, Path(row["path"]), label)
     elif path.is_dir():
@@ -183,14 +187,15 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
     elif path.is_file():
         from .images import _table_split
 
-        rows, labels, columns = _table_split(path, audio_column, label_column)
+        rows, labels, found = _table_split(path, audio_column, label_column)
+        label_cols = found["label"].split(",")
         for row, label in zip(rows, labels, strict=True):
             add("train", Path(row["path"]), label)
     elif source.startswith((".", "/", "~")):
         raise DataError(f"{source}: no such file or folder")
     else:
         splits = _hub_audio(source, data_config)
-    if label_names is None and ("train" not in splits or not splits["train"][0]):
+    if shape is None and ("train" not in splits or not splits["train"][0]):
         raise DataError(f"{source}: no training audio files found (suffixes: {', '.join(sorted(AUDIO_SUFFIXES))})")
     if not splits:
         raise DataError(f"{source}: no audio files found (suffixes: {', '.join(sorted(AUDIO_SUFFIXES))})")
@@ -199,20 +204,20 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
 
     if group_re and carve_validation and "validation" not in splits:
         _group_split(splits, "validation", val_split, seed, notes)
-    label_names, kept = resolve_labels({split: labels for split, (_, labels, _) in splits.items()}, label_names,
-                                       where={split: f"{source} [{split}]" for split in splits},
-                                       on_bad_rows=on_bad_rows, notes=notes)
-    splits = {split: tuple([column[i] for i in kept[split]] for column in columns)
-              for split, columns in splits.items()}
-    index = {name: i for i, name in enumerate(label_names)}
+    shape, encoded = resolve_labels({split: labels for split, (_, labels, _) in splits.items()}, shape,
+                                    where={split: f"{source} [{split}]" for split in splits},
+                                    on_bad_rows=on_bad_rows, notes=notes, columns=label_cols, problem=problem,
+                                    regression_loss=regression_loss)
     columns_by_split = {}
-    for split, (rows, labels, groups) in splits.items():
-        columns_by_split[split] = {"audio": rows, "label": [index[lab] for lab in labels]}
+    for split, (kept, values) in encoded.items():
+        rows, _, groups = splits[split]
+        columns_by_split[split] = {"audio": [rows[i] for i in kept], "label": values}
         if group_re:
-            columns_by_split[split]["group"] = groups
-    return finalise_splits(columns_by_split, label_names, source=str(source), columns={"audio": "audio", "label": "label"},
-                           notes=notes, val_split=val_split, seed=seed, max_train_samples=max_train_samples,
-                           sample_seed=sample_seed, max_eval_samples=max_eval_samples, carve_validation=carve_validation)
+            columns_by_split[split]["group"] = [groups[i] for i in kept]
+    return finalise_splits(columns_by_split, shape, source=str(source),
+                           columns={"audio": "audio", "label": ",".join(label_cols)}, notes=notes, val_split=val_split,
+                           seed=seed, max_train_samples=max_train_samples, sample_seed=sample_seed,
+                           max_eval_samples=max_eval_samples, carve_validation=carve_validation)
 
 
 def _group_split(splits: dict, name: str, fraction: float, seed: int, notes: list[str]) -> None:

@@ -25,6 +25,7 @@ from torchvision.transforms import InterpolationMode, v2
 from torchvision.utils import make_grid
 
 from .images import WIDE_MODES
+from .splits import label_tensor
 
 PRESETS = ("none", "light", "strong")
 SPEC_FILE = "preprocessing.json"
@@ -129,7 +130,7 @@ class MixCollator:
     def __call__(self, rows: list[dict]) -> dict:
         training = bool(rows and rows[0].get("_train"))
         pixels = torch.stack([r["pixel_values"] for r in rows])
-        labels = torch.tensor([int(r["label"]) for r in rows], dtype=torch.long)
+        labels = label_tensor([r["label"] for r in rows])
         if training and self.mix is not None:
             pixels, labels = self.mix(pixels, labels)
         return {"pixel_values": pixels, "labels": labels}

@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
-from .labels import resolve_labels
+from ..shapes import LabelShape
+from .labels import label_columns, raw_label, resolve_labels
 from .screen import screen_files
 from .splits import LabelledData, finalise_splits, split_of_name
 from .tables import TABLE_SUFFIXES, read_table
@@ -182,18 +183,20 @@ def _table_split(path: Path, image_column: str | None, label_column: str | None)
         raise DataError(f"{path}: no image path column (looked for {image_column or ', '.join(IMAGE_COLUMN_NAMES)}; "
                         f"columns: {', '.join(table.columns)}); set --set image_column=NAME")
 
-    label_col = label_column or next((lowered[n] for n in LABEL_COLUMN_NAMES if n in lowered), None)
-    if label_col is None or label_col not in table.columns:
-        raise DataError(f"{path}: no label column (columns: {', '.join(table.columns)}); set --label-column")
+    label_cols = label_columns(label_column) or [next((lowered[n] for n in LABEL_COLUMN_NAMES if n in lowered), None)]
+    absent = next((c for c in label_cols if c is None or c not in table.columns), "")
+    if absent != "":
+        raise DataError(f"{path}: no label column{f' {absent!r}' if absent else ''} (columns: "
+                        f"{', '.join(table.columns)}); set --label-column")
     rows, labels = [], []
     for index, row in enumerate(table.rows):
-        label, image = str(row.get(label_col) or "").strip(), str(row.get(image_col) or "").strip()
-        if not label or not image:
-            raise DataError(f"{table.where(index)}: empty {'label' if not label else 'image path'}")
+        label, image = raw_label(row, label_cols), str(row.get(image_col) or "").strip()
+        if label == "" or not image:
+            raise DataError(f"{table.where(index)}: empty {'label' if label == '' else 'image path'}")
         file = Path(image)
         rows.append({"bytes": None, "path": str(file if file.is_absolute() else path.parent / file)})
         labels.append(label)
-    return rows, labels, {"image": image_col, "label": label_col}
+    return rows, labels, {"image": image_col, "label": ",".join(label_cols)}
 
 
 def _hub_splits(name: str, config_name: str | None) -> tuple[dict, dict]:
@@ -223,7 +226,8 @@ def load_image_data(source: str, *, image_column: str | None = None, label_colum
                     val_split: float = 0.1, seed: int = 42, max_train_samples: int | None = None,
                     sample_seed: int | None = None,
                     max_eval_samples: int | None = None, on_bad_rows: str = "error", data_config: str | None = None,
-                    label_names: list[str] | None = None, carve_validation: bool = True) -> LabelledData:
+                    shape: LabelShape | None = None, problem: str = "auto", regression_loss: str = "mse",
+                    carve_validation: bool = True) -> LabelledData:
 
     path = Path(source).expanduser()
     notes: list[str] = []
@@ -259,19 +263,17 @@ def load_image_data(source: str, *, image_column: str | None = None, label_colum
     if columns["image"] != "IDX images":  # IDX pixels were just encoded by us; everything else is checked
         for split, (rows, labels) in list(splits.items()):
             splits[split] = check_images(rows, labels, split, on_bad_rows, notes)
-    if label_names is None and ("train" not in splits or not splits["train"][0]):
+    if shape is None and ("train" not in splits or not splits["train"][0]):
         raise DataError(f"{source}: no training images found")
     if not any(rows for rows, _ in splits.values()):
         raise DataError(f"{source}: no images found")
-    label_names, kept = resolve_labels({split: labels for split, (_, labels) in splits.items()}, label_names,
-                                       where={split: f"{source} [{split}]" for split in splits},
-                                       on_bad_rows=on_bad_rows, notes=notes)
-    splits = {split: ([rows[i] for i in kept[split]], [labels[i] for i in kept[split]])
-              for split, (rows, labels) in splits.items()}
-    index = {name: i for i, name in enumerate(label_names)}
-    columns_by_split = {split: {"image": rows, "label": [index[lab] for lab in labels]}
-                        for split, (rows, labels) in splits.items()}
-    return finalise_splits(columns_by_split, label_names, source=str(source), columns=columns, notes=notes,
+    shape, encoded = resolve_labels({split: labels for split, (_, labels) in splits.items()}, shape,
+                                    where={split: f"{source} [{split}]" for split in splits},
+                                    on_bad_rows=on_bad_rows, notes=notes, columns=columns["label"].split(","),
+                                    problem=problem, regression_loss=regression_loss)
+    columns_by_split = {split: {"image": [splits[split][0][i] for i in kept], "label": values}
+                        for split, (kept, values) in encoded.items()}
+    return finalise_splits(columns_by_split, shape, source=str(source), columns=columns, notes=notes,
                            val_split=val_split, seed=seed, max_train_samples=max_train_samples,
                            sample_seed=sample_seed,
                            max_eval_samples=max_eval_samples, carve_validation=carve_validation)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..shapes.base import LabelShape, label_order  # noqa: F401 — loaders import label_order from here
+
 log = logging.getLogger(__name__)
 
 _SPLIT_WORDS = {
@@ -26,20 +28,26 @@ def split_of_name(name: str) -> str | None:
     return _SPLIT_WORDS[match.group(1).lower()] if match else None
 
 
-def label_order(labels: list[str]) -> list[str]:
-    """Sorted label names; numerically when every label is an integer (so "10" comes after "9")."""
-    unique = set(labels)
-    if all(re.fullmatch(r"-?\d+", u) for u in unique):
-        return sorted(unique, key=int)
-    return sorted(unique)
+def label_tensor(values: list):
+    """A batch's labels as a tensor: class indices (long), or rows of them (long) or of floats (multi-hot tags,
+    standardised numbers)."""
+    import torch
+
+    first = values[0] if len(values) else 0
+    if isinstance(first, (list, tuple)) or getattr(first, "ndim", 0) == 1:
+        rows = [list(v) for v in values]
+        integer = all(isinstance(x, (int, np.integer)) for x in rows[0])
+        return torch.tensor(rows, dtype=torch.long if integer else torch.float32)
+    return torch.tensor([int(v) for v in values], dtype=torch.long)
 
 
 @dataclass
 class LabelledData:
-    """Splits as Hugging Face ``datasets.Dataset`` objects with an integer ``label`` column."""
+    """Splits as Hugging Face ``datasets.Dataset`` objects with a ``label`` column in the shape's encoding (an
+    integer class, a multi-hot row, a class per column, standardised numbers)."""
 
     splits: dict  # split name -> datasets.Dataset
-    label_names: list[str]
+    shape: LabelShape
     source: str
     columns: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -51,6 +59,11 @@ class LabelledData:
     stream_counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
+    def label_names(self) -> list[str]:
+        """The head's outputs: the classes of a single-label run, the tags, ``column=class``, the targets."""
+        return self.shape.output_names
+
+    @property
     def num_labels(self) -> int:
         return len(self.label_names)
 
@@ -60,19 +73,25 @@ class LabelledData:
     def rows(self, split: str) -> int:
         return int(self.stream_counts[split].sum()) if self.is_streamed(split) else len(self.splits[split])
 
+    def labels(self, split: str) -> np.ndarray:
+        """A split's label column as an array (rows x outputs for the shapes with several values a row)."""
+        return np.asarray(self.splits[split].with_format(None)["label"])
+
     def class_counts(self, split: str) -> np.ndarray:
         if self.is_streamed(split):
             return self.stream_counts[split]
-        return np.bincount(np.asarray(self.splits[split]["label"], dtype=np.int64), minlength=self.num_labels)
+        return np.bincount(self.labels(split).astype(np.int64), minlength=self.num_labels)
 
     def summary(self) -> dict:
         counts = {}
         for split in self.splits:
-            per_class = self.class_counts(split)
-            counts[split] = {"rows": self.rows(split), "per_class": dict(zip(self.label_names, per_class.tolist(), strict=True)),
-                             **({"streamed": True} if self.is_streamed(split) else {})}
-        return {"source": self.source, "columns": self.columns, "labels": self.label_names, "splits": counts,
-                "notes": self.notes}
+            if self.is_streamed(split):
+                per_class = dict(zip(self.label_names, self.class_counts(split).tolist(), strict=True))
+                counts[split] = {"rows": self.rows(split), "per_class": per_class, "streamed": True}
+            else:
+                counts[split] = {"rows": self.rows(split), **self.shape.counts(self.labels(split))}
+        return {"source": self.source, "columns": self.columns, "labels": self.label_names,
+                "label_shape": self.shape.state(), "splits": counts, "notes": self.notes}
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256(json.dumps(self.label_names).encode())
@@ -118,26 +137,9 @@ def split_indices(labels: np.ndarray, size: float | int, seed: int) -> tuple[np.
     return np.sort(taken), np.sort(rest), stratified
 
 
-def _check_train_classes(labels: np.ndarray, label_names: list[str], source: str, carved: bool) -> None:
-    """A classifier needs examples of 2+ classes to learn from; classes seen only outside train are said by name."""
-    from ..errors import DataError
-
-    present = set(labels.tolist())
-    held = " after holding out a validation split" if carved else ""
-    if len(present) < 2:
-        only = label_names[next(iter(present))] if present else "none"
-        raise DataError(f"{source}: the training split{held} holds examples of one class only ({only}, "
-                        f"{len(labels)} rows). Add rows so that every class has at least 2 examples, or give a "
-                        "validation file of its own.")
-    missing = [name for i, name in enumerate(label_names) if i not in present]
-    if missing:
-        log.warning("%s: no training example%s of %s: the model cannot learn %s", source, held,
-                    ", ".join(missing), "them" if len(missing) > 1 else "it")
-
-
 def finalise_splits(
     columns_by_split: dict[str, dict[str, list]],
-    label_names: list[str],
+    shape: LabelShape,
     *,
     source: str,
     columns: dict[str, str],
@@ -150,36 +152,41 @@ def finalise_splits(
     sample_seed: int | None = None,
 ) -> LabelledData:
     """Carve a validation split from train when there is none (``seed``), subsample (``sample_seed``, default
-    ``seed``), and build Datasets."""
+    ``seed``), and build Datasets. Splits and subsamples keep the proportions of the shape's strata (classes, or
+    the first target's quintiles) where it has them."""
     import datasets
 
     splits = {name: datasets.Dataset.from_dict(cols) for name, cols in columns_by_split.items()}
     features = next(iter(splits.values())).features.copy()
-    features["label"] = datasets.ClassLabel(names=label_names)
+    features["label"] = shape.dataset_feature()
     splits = {name: ds.cast(features) for name, ds in splits.items()}
+
+    def strata(dataset) -> np.ndarray:
+        labels = np.asarray(dataset.with_format(None)["label"])
+        grouped = shape.strata(labels)
+        return np.zeros(len(labels), dtype=np.int64) if grouped is None else grouped
+
     if "validation" not in splits and carve_validation:
-        labels = np.asarray(splits["train"]["label"])
-        train_idx, val_idx, stratified = split_indices(labels, 1.0 - val_split, seed)
+        train_idx, val_idx, stratified = split_indices(strata(splits["train"]), 1.0 - val_split, seed)
         splits["validation"] = splits["train"].select(val_idx)
         splits["train"] = splits["train"].select(train_idx)
         how = "stratified" if stratified else "not stratified: too few rows per class"
         notes.append(f"no validation split: held out {len(val_idx)} training rows ({how}, seed {seed})")
     if carve_validation and "train" in splits:  # training data (evaluation data may hold any classes)
-        _check_train_classes(np.asarray(splits["train"]["label"]), label_names, source,
-                             carved="validation" not in columns_by_split)
+        labels = np.asarray(splits["train"].with_format(None)["label"])
+        held = " after holding out a validation split" if "validation" not in columns_by_split else ""
+        shape.check_train(labels, source, held)
     pool, taken = None, None
     if max_train_samples and max_train_samples < len(splits["train"]):
         pool = splits["train"]
-        taken = np.sort(nested_order(np.asarray(pool["label"]), seed if sample_seed is None else sample_seed)
-                        [:max_train_samples])
+        taken = np.sort(nested_order(strata(pool), seed if sample_seed is None else sample_seed)[:max_train_samples])
         splits["train"] = pool.select(taken)
     if max_eval_samples:
         for name in ("validation", "test"):
             if name in splits and max_eval_samples < len(splits[name]):
-                labels = np.asarray(splits[name]["label"])
-                taken, _ = stratified_indices(labels, max_eval_samples, seed)
-                splits[name] = splits[name].select(taken)
+                chosen, _ = stratified_indices(strata(splits[name]), max_eval_samples, seed)
+                splits[name] = splits[name].select(chosen)
     for note in notes:
         log.info(note)
-    return LabelledData(splits=splits, label_names=label_names, source=source, columns=columns, notes=notes,
+    return LabelledData(splits=splits, shape=shape, source=source, columns=columns, notes=notes,
                         train_pool=pool, train_rows=taken)

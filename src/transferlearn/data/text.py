@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 
 from ..errors import DataError
-from .labels import resolve_labels
-from .splits import LabelledData, finalise_splits, label_order
+from ..shapes import LabelShape
+from .labels import label_columns, raw_label, resolve_labels
+from .splits import LabelledData, finalise_splits
 from .tables import TABLE_SUFFIXES, Table, read_table
 
 log = logging.getLogger(__name__)
@@ -83,19 +84,19 @@ def detect_column(columns: list[str], sample: list[dict], where: str, wanted: st
 COLUMN_SAMPLE_ROWS = 2000
 
 
-def _extract(table: Table, text_col: str, label_col: str, on_bad_rows: str) -> tuple[list[str], list[str], list[str]]:
+def _extract(table: Table, text_col: str, label_cols: list[str], on_bad_rows: str) -> tuple[list[str], list, list[str]]:
     texts, labels, problems = [], [], []
     for i, row in enumerate(table.rows):
-        if text_col not in row or label_col not in row:
-            missing = text_col if text_col not in row else label_col
+        missing = next((c for c in (text_col, *label_cols) if c not in row), None)
+        if missing is not None:
             problem = f"{table.where(i)}: missing field '{missing}'"
         else:
             text = "" if row[text_col] is None else str(row[text_col])
-            label = "" if row[label_col] is None else str(row[label_col]).strip()
+            label = raw_label(row, label_cols)
             if not text.strip():
                 problem = f"{table.where(i)}: empty text in column '{text_col}'"
-            elif not label:
-                problem = f"{table.where(i)}: empty label in column '{label_col}'"
+            elif label == "":
+                problem = f"{table.where(i)}: empty label in column '{label_cols[0]}'"
             else:
                 texts.append(text)
                 labels.append(label)
@@ -150,51 +151,55 @@ def load_text_data(
     max_eval_samples: int | None = None,
     on_bad_rows: str = "error",
     data_config: str | None = None,
-    label_names: list[str] | None = None,
+    shape: LabelShape | None = None,
+    problem: str = "auto",
+    regression_loss: str = "mse",
     carve_validation: bool = True,
 ) -> LabelledData:
-    """Load labelled text. ``label_names`` fixes the label set (evaluating a trained run on new data)."""
+    """Load labelled text. ``label_column`` may name several columns (``a,b,c``); ``shape`` fixes the label shape
+    (evaluating a trained run on new data)."""
     files = local_split_files(data)
     tables = ({split: read_table(p) for split, p in files.items()} if files is not None
               else _tables_from_hub(data, data_config))
 
-    if "train" not in tables and label_names is None:
+    if "train" not in tables and shape is None:
         raise DataError(f"{data}: no training split (files: {', '.join(str(t.path) for t in tables.values())})")
     train = tables.get("train") or next(iter(tables.values()))  # scoring a trained run: any split names the columns
     sample, where = train.rows[:COLUMN_SAMPLE_ROWS], str(train.path)
     text_col = detect_column(train.columns, sample, where, text_column, TEXT_COLUMN_NAMES, "text", set())
-    label_col = detect_column(train.columns, sample, where, label_column, LABEL_COLUMN_NAMES, "label", {text_col})
-    if text_col == label_col:
+    wanted = label_columns(label_column) or (shape.columns if shape is not None and len(shape.columns) > 1 else None)
+    if wanted is not None and len(wanted) > 1:
+        label_cols = [detect_column(train.columns, sample, where, c, LABEL_COLUMN_NAMES, "label", {text_col})
+                      for c in wanted]
+    else:
+        label_cols = [detect_column(train.columns, sample, where, wanted[0] if wanted else None, LABEL_COLUMN_NAMES,
+                                    "label", {text_col})]
+    if text_col in label_cols:
         raise DataError(f"{train.path}: text and label column are the same ('{text_col}')")
     notes = [n for t in tables.values() for n in t.notes]
 
-    raw: dict[str, tuple[list[str], list[str]]] = {}
+    raw: dict[str, tuple[list[str], list]] = {}
     for split, table in tables.items():
-        for col in (text_col, label_col):
+        for col in (text_col, *label_cols):
             if col not in table.columns:
                 raise DataError(f"{table.path}: no column '{col}' (columns: {', '.join(table.columns)})")
-        texts, labels, problems = _extract(table, text_col, label_col, on_bad_rows)
+        texts, labels, problems = _extract(table, text_col, label_cols, on_bad_rows)
         if problems:
             notes.append(f"{table.path}: skipped {len(problems)} bad rows, first: {problems[0]}")
         raw[split] = (texts, labels)
+    if shape is None and not raw.get("train", ((), ()))[1]:
+        raise DataError(f"{train.path}: no data rows (only a header?); the training file needs labelled rows")
 
-    if label_names is None:
-        names = label_order(raw["train"][1])
-        if not names:
-            raise DataError(f"{train.path}: no data rows (only a header?); the training file needs labelled rows")
-        if len(names) < 2:
-            raise DataError(f"{train.path}: column '{label_col}' has only one label ({names[0]!r}); need at least 2")
-    names, kept = resolve_labels({split: labels for split, (_, labels) in raw.items()}, label_names,
-                                 where={split: str(t.path) for split, t in tables.items()}, on_bad_rows=on_bad_rows,
-                                 notes=notes, column=label_col)
-    raw = {split: ([texts[i] for i in kept[split]], [labels[i] for i in kept[split]])
-           for split, (texts, labels) in raw.items()}
-
-    columns = {"text": text_col, "label": label_col}
-    index = {name: i for i, name in enumerate(names)}
+    shape, encoded = resolve_labels({split: labels for split, (_, labels) in raw.items()}, shape,
+                                    where={split: f"{t.path}: column{'s' if len(label_cols) > 1 else ''} "
+                                           f"{', '.join(repr(c) for c in label_cols)}" for split, t in tables.items()},
+                                    on_bad_rows=on_bad_rows, notes=notes, columns=label_cols, problem=problem,
+                                    regression_loss=regression_loss)
+    columns = {"text": text_col, "label": ",".join(label_cols)}
     return finalise_splits(
-        {split: {"text": t, "label": [index[x] for x in lab]} for split, (t, lab) in raw.items()},
-        names,
+        {split: {"text": [raw[split][0][i] for i in kept], "label": values}
+         for split, (kept, values) in encoded.items()},
+        shape,
         source=str(data),
         columns=columns,
         notes=notes,

@@ -22,6 +22,7 @@ import datasets
 import numpy as np
 
 from ..errors import DataError
+from ..shapes import SingleLabel, detect_shape
 from .splits import LabelledData, label_order, split_of_name
 from .tables import TableStream
 from .text import COLUMN_SAMPLE_ROWS, LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, detect_column, local_split_files
@@ -121,7 +122,12 @@ def load_streaming_text(data: str, text_column: str | None = None, label_column:
             break
     if len(counts) < 2:
         raise DataError(f"{train.where}: column '{train.label_column}' has {len(counts)} label(s); need at least 2")
+    shape_class, why = detect_shape(list(counts), [train.label_column], train.where)
+    if shape_class is not SingleLabel:
+        raise DataError(f"{train.where}: {why}; streaming trains one class per row only. Drop --set streaming=true to "
+                        f"train {shape_class.name}.")
     label_names = label_order(list(counts))
+    shape = SingleLabel.with_classes([train.label_column], label_names)
     index = {name: i for i, name in enumerate(label_names)}
     notes = list(train.notes)
 
@@ -163,7 +169,7 @@ def load_streaming_text(data: str, text_column: str | None = None, label_column:
     for note in notes:
         log.info(note)
     stream_counts = {"train": np.array([counts[name] for name in label_names], dtype=np.int64)}
-    return LabelledData(splits=splits, label_names=label_names, source=str(data),
+    return LabelledData(splits=splits, shape=shape, source=str(data),
                         columns={"text": train.text_column, "label": train.label_column}, notes=notes,
                         stream_counts=stream_counts)
 

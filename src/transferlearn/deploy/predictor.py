@@ -13,6 +13,7 @@ import torch
 
 from ..errors import ConfigError, DataError, TransferLearnError
 from ..metrics import load_temperature
+from ..shapes import load_shape
 from .source import ModelSource
 from .variants import TORCH_DYNAMIC, onnx_session
 
@@ -59,6 +60,7 @@ class Predictor:
         if not source.model_dir.exists():
             raise TransferLearnError(f"{source.path}: no model/ folder (did training finish?)")
         self.processor = self.modality.load_processor(source.model_dir)
+        self.shape = load_shape(source.model_dir, self.label_names)  # what the outputs mean, and how they read
         self.temperature = load_temperature(source.model_dir)  # --calibrate: every backend's logits are divided by it
         if backend == "torch":
             self.model = self.modality.load_model_folder(source.model_dir)
@@ -107,17 +109,11 @@ class Predictor:
 
     def predict(self, items: list, top_k: int | None = None, batch_size: int = 32,
                 max_tokens: int | None = None) -> list[dict]:
-        """Label and class probabilities for each input, most likely first."""
+        """Each input's prediction in its label shape's form: a label with class probabilities (most likely first),
+        tags over their thresholds with scores, a label per column, or numbers (docs/label-shapes.md)."""
         if top_k is not None and top_k < 1:
             raise ConfigError(f"--top-k must be at least 1 (got {top_k})")
         return self.label(self.logits(items, batch_size, max_tokens), top_k)
 
     def label(self, logits: np.ndarray, top_k: int | None = None) -> list[dict]:
-        probs = torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float32)), dim=-1).numpy()
-        names = self.label_names
-        results = []
-        for row in probs:
-            order = np.argsort(-row)[: top_k or len(names)]
-            results.append({"label": names[order[0]], "score": float(row[order[0]]),
-                            "probabilities": {names[i]: float(row[i]) for i in order}})
-        return results
+        return self.shape.decode(np.asarray(logits, dtype=np.float32), top_k)

@@ -10,7 +10,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..data.splits import LabelledData
 from ..errors import ConfigError
-from .base import Modality, augment_preset, register
+from .base import Modality, augment_preset, label_request, register
 
 
 @register
@@ -22,16 +22,16 @@ class Audio(Modality):
     onnx_inputs = ("input_values", "attention_mask", "input_features")
     sequence_inputs = ("input_values", "attention_mask")  # raw waveforms; Whisper's mel frames are fixed
 
-    def load_data(self, config: TrainConfig, label_names=None, data=None) -> LabelledData:
+    def load_data(self, config: TrainConfig, shape=None, data=None) -> LabelledData:
         from ..data.audio import load_audio_data
 
         return load_audio_data(
-            data or config.data, audio_column=config.audio_column, label_column=config.label_column,
+            data or config.data, audio_column=config.audio_column,
             label_from_filename=config.label_from_filename, group_from_filename=config.group_from_filename,
             val_split=config.val_split, seed=config.carve_seed, sample_seed=config.seed,
             max_train_samples=config.max_train_samples if data is None else None,
             max_eval_samples=config.max_eval_samples, on_bad_rows=config.on_bad_rows,
-            data_config=config.data_config, label_names=label_names, carve_validation=data is None,
+            data_config=config.data_config, carve_validation=data is None, **label_request(config, shape),
         )
 
     def load_model(self, config: TrainConfig, label_names):

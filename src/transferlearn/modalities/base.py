@@ -32,6 +32,13 @@ def augment_preset(config: TrainConfig) -> str:
     return "light" if parse_strategy(config.strategy).augments_by_default else "none"
 
 
+def label_request(config: TrainConfig, shape=None) -> dict:
+    """The loaders' label arguments: the column(s), the shape asked for, the regression loss; ``shape`` when scoring
+    a trained run's model on other data."""
+    return {"label_column": config.label_column, "shape": shape, "problem": config.problem,
+            "regression_loss": config.regression_loss}
+
+
 class Modality(ABC):
     name: ClassVar[str]
     row_column: ClassVar[str]  # the raw-input column of its datasets (what predict / evaluate read)
@@ -45,9 +52,9 @@ class Modality(ABC):
 
     # --- data and model -------------------------------------------------------------------------
     @abstractmethod
-    def load_data(self, config: TrainConfig, label_names: list[str] | None = None,
-                  data: str | None = None) -> LabelledData:
-        """The run's splits; with ``data``, another source scored against ``label_names`` (no carve-out)."""
+    def load_data(self, config: TrainConfig, shape=None, data: str | None = None) -> LabelledData:
+        """The run's splits; with ``data``, another source scored by the model's fitted label ``shape`` (no
+        carve-out)."""
 
     @abstractmethod
     def load_model(self, config: TrainConfig, label_names: list[str]):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..data.splits import LabelledData
-from .base import Modality, augment_preset, register
+from .base import Modality, augment_preset, label_request, register
 
 
 @register
@@ -18,15 +18,15 @@ class Image(Modality):
     pipeline_tag = "image-classification"
     onnx_inputs = ("pixel_values",)
 
-    def load_data(self, config: TrainConfig, label_names=None, data=None) -> LabelledData:
+    def load_data(self, config: TrainConfig, shape=None, data=None) -> LabelledData:
         from ..data.images import load_image_data
 
         return load_image_data(
-            data or config.data, image_column=config.image_column, label_column=config.label_column,
+            data or config.data, image_column=config.image_column,
             val_split=config.val_split, seed=config.carve_seed, sample_seed=config.seed,
             max_train_samples=config.max_train_samples if data is None else None,
             max_eval_samples=config.max_eval_samples, on_bad_rows=config.on_bad_rows,
-            data_config=config.data_config, label_names=label_names, carve_validation=data is None,
+            data_config=config.data_config, carve_validation=data is None, **label_request(config, shape),
         )
 
     def load_model(self, config: TrainConfig, label_names):

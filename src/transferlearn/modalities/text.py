@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..data.splits import LabelledData
-from .base import Modality, register
+from .base import Modality, label_request, register
 
 # BERT-family encoders onnxruntime's transformer optimizer fuses (attention, skip-layer-norm, GELU)
 FUSABLE_FAMILIES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra")
@@ -53,10 +53,10 @@ class Text(Modality):
     file_inputs = False
     streams = True
 
-    def load_data(self, config: TrainConfig, label_names=None, data=None) -> LabelledData:
+    def load_data(self, config: TrainConfig, shape=None, data=None) -> LabelledData:
         from ..data.text import load_text_data
 
-        if config.streaming and data is None and label_names is None:  # training; scoring new data reads it whole
+        if config.streaming and data is None and shape is None:  # training; scoring new data reads it whole
             from ..data.text_stream import load_streaming_text
 
             return load_streaming_text(config.data, config.text_column, config.label_column,
@@ -65,11 +65,11 @@ class Text(Modality):
                                        max_eval_samples=config.max_eval_samples, data_config=config.data_config)
 
         return load_text_data(
-            data or config.data, config.text_column, config.label_column, val_split=config.val_split,
+            data or config.data, config.text_column, val_split=config.val_split,
             seed=config.carve_seed, sample_seed=config.seed,
             max_train_samples=config.max_train_samples if data is None else None,
             max_eval_samples=config.max_eval_samples, on_bad_rows=config.on_bad_rows,
-            data_config=config.data_config, label_names=label_names, carve_validation=data is None,
+            data_config=config.data_config, carve_validation=data is None, **label_request(config, shape),
         )
 
     def load_model(self, config: TrainConfig, label_names):

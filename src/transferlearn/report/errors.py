@@ -30,21 +30,29 @@ def split_inputs(run: Run, split: str, rows: int) -> list:
 
 
 def top_losses(run: Run, split: str | None = None, n: int = 20, load_missing: bool = True) -> dict:
-    """The ``n`` highest-loss rows. Inputs come from the saved predictions; rows saved without one (pictures held
-    as bytes) are read from the data again when ``load_missing`` (``tl errors``; the report does not)."""
+    """The ``n`` highest-loss rows (the label shape's loss). Inputs come from the saved predictions; rows saved
+    without one (pictures held as bytes) are read from the data again when ``load_missing`` (``tl errors``; the
+    report does not). One class a row also gives the probability of the true class and the most confused pairs."""
     split, logits, labels = split_predictions(run, split)
-    names = run.label_names
-    probs, losses = softmax(logits), row_losses(logits, labels)
+    shape = run.shape
+    losses = shape.row_losses(logits, labels)
     order = np.argsort(-losses, kind="stable")[:n]
     inputs = run.prediction_inputs(split) or [""] * len(labels)
     if load_missing and any(not inputs[i] for i in order):
         inputs = split_inputs(run, split, len(labels))
     inputs = [item if item not in ("", None) else None for item in inputs]
-    examples = [{"row": int(i), "input": inputs[i], "true": names[labels[i]], "predicted": names[int(probs[i].argmax())],
-                 "p_true": float(probs[i, labels[i]]), "p_predicted": float(probs[i].max()), "loss": float(losses[i])}
-                for i in order]
-    return {"split": split, "rows": int(len(labels)), "examples": examples,
-            "most_confused": most_confused(labels, probs.argmax(1), names)}
+    decoded = shape.decode(logits[order]) if len(order) else []
+    examples = []
+    for i, result in zip(order, decoded, strict=True):
+        example = {"row": int(i), "input": inputs[i], "true": shape.describe_row(labels[i]),
+                   "predicted": shape.headline(result)[0], "loss": float(losses[i])}
+        if shape.one_class_a_row:
+            probs = softmax(logits[i : i + 1])[0]
+            example.update(p_true=float(probs[labels[i]]), p_predicted=float(probs.max()))
+        examples.append(example)
+    confused = (most_confused(labels, logits.argmax(1), run.label_names) if shape.one_class_a_row else [])
+    return {"split": split, "rows": int(len(labels)), "problem": shape.name, "examples": examples,
+            "most_confused": confused}
 
 
 def most_confused(labels: np.ndarray, predicted: np.ndarray, names: list[str], k: int = 5) -> list[dict]:

@@ -37,9 +37,9 @@ def lr_figure(history):
     return fig
 
 
-def validation_figure(history):
+def validation_figure(history, keys: tuple[str, ...] = ("macro_f1", "accuracy")):
     fig, ax = subplots(figsize=(6, 3.6))
-    for key in ("eval_macro_f1", "eval_accuracy"):
+    for key in (f"eval_{k}" for k in keys):
         points = [(h["epoch"], h[key]) for h in history if key in h]
         if points:
             ax.plot(*zip(*points, strict=True), marker="o", label=key.removeprefix("eval_"))
@@ -47,47 +47,119 @@ def validation_figure(history):
     return fig
 
 
-def per_class_figure(split_metrics, title):
-    names = list(split_metrics["per_class"])
+def per_class_figure(split_metrics, title, table: str = "per_class"):
+    names = list(split_metrics[table])
     fig, ax = subplots(figsize=(max(6, 0.6 * len(names) + 2), 3.6))
     x = np.arange(len(names))
     for i, key in enumerate(("precision", "recall", "f1")):
-        ax.bar(x + (i - 1) * 0.27, [split_metrics["per_class"][n][key] for n in names], 0.27, label=key)
+        ax.bar(x + (i - 1) * 0.27, [split_metrics[table][n][key] for n in names], 0.27, label=key)
     ax.set_xticks(x, names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")
     ax.set_ylim(0, 1.05), ax.set_title(title), ax.legend(ncols=3, fontsize=8), ax.grid(axis="y", alpha=0.3)
     return fig
 
 
-def _metrics_table(metrics: dict) -> str:
+METRIC_TITLES = {"macro_f1": "macro F1", "weighted_f1": "weighted F1", "micro_f1": "micro F1",
+                 "mean_average_precision": "mean average precision", "subset_accuracy": "subset accuracy",
+                 "flat_macro_f1": "flat macro F1", "mean_macro_f1": "mean macro F1", "mean_accuracy": "mean accuracy",
+                 "exact_match": "exact match", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "spearman": "Spearman"}
+
+
+def _metrics_table(metrics: dict, shown: tuple[str, ...]) -> str:
+    """Each scored split's headline metrics (the label shape's), with the baseline's under it."""
     rows = []
     baseline = metrics.get("baseline", {})
+
+    def cells(m: dict) -> list:
+        return [f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "-" for k in shown]
+
     for split in ("validation", "test"):
         if split in metrics:
-            m = metrics[split]
-            rows.append(f"<tr><td>{split}</td><td>{m['num_samples']}</td><td>{m['accuracy']:.4f}</td>"
-                        f"<td>{m['macro_f1']:.4f}</td><td>{m['weighted_f1']:.4f}</td></tr>")
+            rows.append([split, metrics[split]["num_samples"], *cells(metrics[split])])
             if split in baseline:
-                b = baseline[split]
-                rows.append(f"<tr class='note'><td>baseline ({html.escape(baseline['name'])})</td><td></td>"
-                            f"<td>{b['accuracy']:.4f}</td><td>{b['macro_f1']:.4f}</td><td>{b['weighted_f1']:.4f}</td></tr>")
-    return ("<table><tr><th>split</th><th>samples</th><th>accuracy</th><th>macro F1</th><th>weighted F1</th></tr>"
-            + "".join(rows) + "</table>")
+                rows.append([f"baseline ({baseline['name']})", "", *cells(baseline[split])])
+    return table_html(["split", "samples", *(METRIC_TITLES.get(k, k) for k in shown)], rows)
 
 
-def _per_class_table(split_metrics: dict, split: str) -> str:
-    per_class = split_metrics.get("per_class", {})
-    rows = [[name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
-            for name, m in per_class.items()]
-    return f"<p class='note'>{html.escape(split)}</p>" + table_html(["class", "precision", "recall", "F1", "support"],
-                                                                    rows)
+def _detail_table(shape, split_metrics: dict, split: str) -> str:
+    headers, rows = shape.detail_table(split_metrics)
+    return f"<p class='note'>{html.escape(split)}</p>" + table_html(headers, rows)
+
+
+def per_column_figure(split_metrics, title):
+    columns = list(split_metrics["columns"])
+    fig, ax = subplots(figsize=(max(6, 0.8 * len(columns) + 2), 3.6))
+    x = np.arange(len(columns))
+    for i, key in enumerate(("accuracy", "macro_f1")):
+        ax.bar(x + (i - 0.5) * 0.4, [split_metrics["columns"][c][key] for c in columns], 0.4, label=key)
+    ax.set_xticks(x, columns, rotation=45 if len(columns) > 6 else 0, ha="right" if len(columns) > 6 else "center")
+    ax.set_ylim(0, 1.05), ax.set_title(title), ax.legend(fontsize=8), ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def _regression_values(run, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) in the data's units, rows x targets, from the saved predictions."""
+    logits, labels = run.predictions(split)
+    unscaled = [run.shape.decode(np.asarray(a, dtype=np.float64)) for a in (labels, logits)]
+
+    def values(rows):
+        return np.asarray([[r["value"]] if "value" in r else list(r["values"].values()) for r in rows])
+
+    return values(unscaled[0]), values(unscaled[1])
+
+
+def predicted_vs_true_figure(run, split: str, title: str):
+    truth, predicted = _regression_values(run, split)
+    fig, ax = subplots(figsize=(4.8, 4.4))
+    for j, target in enumerate(run.shape.columns):
+        ax.scatter(truth[:, j], predicted[:, j], s=10, alpha=0.6, label=target)
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", label="predicted = true")
+    ax.set_xlabel("true"), ax.set_ylabel("predicted"), ax.set_title(title), ax.grid(alpha=0.3), ax.legend(fontsize=8)
+    return fig
+
+
+def residuals_figure(run, split: str, title: str):
+    truth, predicted = _regression_values(run, split)
+    fig, ax = subplots(figsize=(4.8, 4.0))
+    for j, target in enumerate(run.shape.columns):
+        ax.scatter(predicted[:, j], truth[:, j] - predicted[:, j], s=10, alpha=0.6, label=target)
+    ax.axhline(0, color="grey", linestyle="--")
+    ax.set_xlabel("predicted"), ax.set_ylabel("true − predicted"), ax.set_title(title), ax.grid(alpha=0.3)
+    return fig
+
+
+def shape_figures(run, split: str) -> list[tuple[str, object]]:
+    """The figures the run's label shape asks for, of one scored split."""
+    metrics = run.metrics[split]
+    makers = {
+        "per_class": ("Per-class scores", lambda caption: per_class_figure(metrics, caption)),
+        "confusion": ("Confusion matrix", lambda caption: confusion_figure(metrics, caption)),
+        "per_label": ("Per-tag scores", lambda caption: per_class_figure(metrics, caption, "per_label")),
+        "per_column": ("Per-column scores", lambda caption: per_column_figure(metrics, caption)),
+        "predicted_vs_true": ("Predicted vs true", lambda caption: predicted_vs_true_figure(run, split, caption)),
+        "residuals": ("Residuals", lambda caption: residuals_figure(run, split, caption)),
+    }
+    figures = []
+    for kind in run.shape.report_figures:
+        title, make = makers[kind]
+        caption = f"{title} ({split})"
+        try:
+            figures.append((caption, make(caption)))
+        except (KeyError, TypeError):  # an older run without the saved predictions or the table
+            continue
+    return figures
 
 
 def _data_tables(summary: dict) -> str:
     """Splits and class counts as a table; the source, columns and notes as a list."""
     splits = summary.get("splits", {})
     labels = summary.get("labels", [])
+    counted = all("per_class" in s for s in splits.values())
     counts = table_html(["split", "rows", *labels], [[split, s["rows"], *[s["per_class"].get(n, 0) for n in labels]]
-                                                     for split, s in splits.items()]) if splits else ""
+                                                     for split, s in splits.items()]) if splits and counted else ""
+    if splits and not counted:  # other label shapes: their own summary per split
+        counts = table_html(["split", "rows", "labels"], [[split, s["rows"], json.dumps(
+            {k: v for k, v in s.items() if k != "rows"}, ensure_ascii=False)[:400]] for split, s in splits.items()])
     facts = [f"source: {summary.get('source')}"] + [f"columns: {summary['columns']}"] * bool(summary.get("columns")) + \
         list(summary.get("notes", []))
     return counts + "<ul>" + "".join(f"<li>{html.escape(str(f))}</li>" for f in facts) + "</ul>"
@@ -127,12 +199,11 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
     figures = []
     if history:
         figures += [("Loss", loss_figure(history)), ("Learning rate", lr_figure(history)),
-                    ("Validation metrics", validation_figure(history))]
+                    ("Validation metrics", validation_figure(history, run.shape.shown_metrics))]
     main_split = "test" if "test" in metrics else "validation"
+    shape = run.shape
     if main_split in metrics:
-        for title, make in (("Per-class scores", per_class_figure), ("Confusion matrix", confusion_figure)):
-            caption = f"{title} ({main_split})"
-            figures.append((caption, make(metrics[main_split], caption)))
+        figures += shape_figures(run, main_split)
 
     calibration = calibration_figure(run)
     if calibration is not None:
@@ -146,7 +217,7 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
     data_summary = run.data_summary
     config_yaml = yaml.safe_dump(run.config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     sections = [
-        ("Results", _metrics_table(metrics) + (
+        ("Results", f"<p>{html.escape(shape.describe())}</p>" + _metrics_table(metrics, shape.shown_metrics) + (
             f"<p style='color:#b00'><b>{html.escape(metrics['baseline']['warning'])}</b></p>"
             if metrics.get("baseline", {}).get("warning") else "") + (
             f"<p>Training: {train.get('runtime_s')} s, {train.get('steps')} steps, {train.get('epochs')} epochs, "
@@ -156,7 +227,7 @@ def render_report(run, extra_sections: list[tuple[str, str]] | None = None) -> s
         ("Plots", (f"<p>{html.escape(diagnosis)}</p>" if (diagnosis := overfitting_diagnosis(history)) else "")
          + figures_html(figures)),
         *([("What the model gets wrong", wrong)] if (wrong := errors_section(run)) else []),
-        *([("Per-class scores", _per_class_table(metrics[main_split], main_split))] if main_split in metrics else []),
+        *([(shape.detail_title, _detail_table(shape, metrics[main_split], main_split))] if main_split in metrics else []),
         ("Data", _data_tables(data_summary)),
         ("Configuration", _config_tables(run.config, config_yaml)),
     ] + list(extra_sections or [])

@@ -19,18 +19,22 @@ def errors_section(run, n: int = 12) -> str | None:
     except Exception:  # noqa: BLE001 — no saved predictions (an older run): the report goes without the section
         return None
     show = run.modality.inline_html
+    with_p = all("p_true" in e for e in found["examples"])
     rows = "".join(
         f"<tr><td>{e['row']}</td><td class='example'>{show(e['input']) if e['input'] is not None else '-'}</td>"
-        f"<td>{html.escape(e['true'])}</td><td>{html.escape(e['predicted'])}</td><td>{e['p_true']:.3f}</td>"
-        f"<td>{e['loss']:.3f}</td></tr>" for e in found["examples"])
-    table = ("<table><tr><th>row</th><th>input</th><th>true</th><th>predicted</th><th>p(true)</th><th>loss</th></tr>"
-             f"{rows}</table>")
+        f"<td>{html.escape(e['true'])}</td><td>{html.escape(e['predicted'])}</td>"
+        + (f"<td>{e['p_true']:.3f}</td>" if with_p else "") + f"<td>{e['loss']:.3f}</td></tr>"
+        for e in found["examples"])
+    table = ("<table><tr><th>row</th><th>input</th><th>true</th><th>predicted</th>"
+             + ("<th>p(true)</th>" if with_p else "") + f"<th>loss</th></tr>{rows}</table>")
+    text = (f"<p>The {len(found['examples'])} highest-loss of {found['rows']} {found['split']} rows "
+            f"(<code>tl errors {html.escape(str(run.path))}</code> prints them):</p>{table}")
+    if not run.shape.one_class_a_row:
+        return text
     pairs = table_html(["true", "predicted as", "count", "rows (first 5)"],
                        [[p["true"], p["predicted"], p["count"], ", ".join(map(str, p["rows"]))]
                         for p in found["most_confused"]]) if found["most_confused"] else "<p>No confusions.</p>"
-    return (f"<p>The {len(found['examples'])} highest-loss of {found['rows']} {found['split']} rows "
-            f"(<code>tl errors {html.escape(str(run.path))}</code> prints them):</p>{table}"
-            f"<h3>Most confused pairs</h3>{pairs}")
+    return text + f"<h3>Most confused pairs</h3>{pairs}"
 
 
 def reliability_figure(probs: np.ndarray, labels: np.ndarray, title: str, calibrated: np.ndarray | None = None):
@@ -55,6 +59,8 @@ def reliability_figure(probs: np.ndarray, labels: np.ndarray, title: str, calibr
 
 def calibration_figure(run):
     """The reliability diagram of the scored split (after temperature scaling too, when the run was calibrated)."""
+    if not run.shape.one_class_a_row:
+        return None  # tag sets and columns are calibrated by their thresholds / per-column temperatures
     try:
         split, logits, labels = split_predictions(run, None)
     except Exception:  # noqa: BLE001 — an older run without saved predictions

@@ -33,3 +33,30 @@ def weighted_cross_entropy(weights: torch.Tensor | None, label_smoothing: float 
         return loss / count
 
     return loss_fn
+
+
+def shape_loss(shape):
+    """The label shape's loss as the Trainer's ``compute_loss_func``: the shape's mean over the micro-batch, scaled to
+    a share of the whole (gradient-accumulated) batch, which the Trainer counts in label entries."""
+
+    def loss_fn(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        mean = shape.loss(logits, labels)
+        if num_items_in_batch is None:
+            return mean
+        entries_per_row = labels[0].numel() if labels.dim() > 1 else 1
+        return mean * labels.shape[0] * entries_per_row / num_items_in_batch
+
+    return loss_fn
+
+
+def shape_metrics(shape):
+    """``compute_metrics`` for the Trainer: the shape's scalar metrics of the evaluation logits."""
+
+    def compute(eval_prediction) -> dict[str, float]:
+        logits = eval_prediction.predictions
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        return shape.summary(np.asarray(eval_prediction.label_ids), np.asarray(logits))
+
+    return compute

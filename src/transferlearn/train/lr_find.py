@@ -137,7 +137,7 @@ def lr_find_on(setup: Setup, config: TrainConfig, out_dir: Path, *, start_lr: fl
                               eval_strategy="no", save_strategy="no", load_best_model_at_end=False, report_to=[])
     groups = strategy.optimizer_groups(model, bundle.groups, start_lr, config.weight_decay, config.layer_lr_decay)
     trainer = make_trainer(config, model, args, setup.encoded["train"], collator=setup.modality.collator(bundle, config),
-                           processor=bundle.processor, param_groups=groups, num_labels=len(setup.data.label_names),
+                           processor=bundle.processor, param_groups=groups, shape=setup.data.shape,
                            lengths_of=setup.modality.encoded_lengths,
                            callbacks=[finder], early_stopping=False)
     try:

@@ -18,7 +18,6 @@ from ..config import TrainConfig
 from ..failpoints import failpoint
 from ..io import apply_file_mode, atomic_write_bytes, atomic_write_json
 from ..layout import RunLayout
-from ..metrics import classification_metrics, expected_calibration_error, fit_temperature, save_temperature, softmax
 from ..run import Run
 from .baseline import compare_with_baseline
 from .callbacks import TrainingClock
@@ -36,9 +35,10 @@ def write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, fitted: 
     output = _train_output(config, layout, fitted.output, clock)
     if clock is not None and clock.seconds_before > 0:  # resumed: the time over every process of the run
         train_time = clock.seconds
+    shape = setup.data.shape
     metrics = {
         "model": config.model, "strategy": config.strategy, "modality": setup.modality.name,
-        "label_names": setup.data.label_names,
+        "problem": shape.name, "metric": config.metric, "label_names": setup.data.label_names,
         "train": {
             "runtime_s": round(train_time, 2),
             "samples_per_second": output.metrics.get("train_samples_per_second"),
@@ -60,8 +60,15 @@ def write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, fitted: 
                 predictions = trainer.predict(fitted.eval_sets[split])
             logits = predictions.predictions
             logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
-            metrics[split] = classification_metrics(predictions.label_ids, logits, setup.data.label_names)
-            scored[split] = (logits, predictions.label_ids)
+            scored[split] = (logits, np.asarray(predictions.label_ids))
+    # what the shape tunes on validation (a temperature, thresholds, intervals) before every split is scored with it
+    if "validation" in scored:
+        calibration = shape.calibrate(*scored["validation"], temperature=config.calibrate)
+        if calibration:
+            metrics["calibration"] = calibration
+            log.info("calibration (%s) fitted on validation", calibration["method"])
+    for split, (logits, labels) in scored.items():
+        metrics[split] = shape.metrics(labels, logits)
     distributed.on_main(_write_scores, config, setup, layout, metrics, scored)
 
 
@@ -82,28 +89,12 @@ def _train_output(config: TrainConfig, layout: RunLayout, output, clock: Trainin
 def _write_scores(config: TrainConfig, setup: Setup, layout: RunLayout, metrics: dict, scored: dict) -> None:
     for split, (logits, labels) in scored.items():
         save_predictions(layout.predictions_file(split), logits, labels, _row_inputs(setup, split, len(labels)))
-    _calibrate(config, layout, metrics, scored)
+    setup.data.shape.save(layout.model)  # the fitted shape (classes, thresholds, scaler) beside the weights
     warning = compare_with_baseline(metrics)
     if warning:
         metrics["baseline"]["warning"] = warning
         log.warning(warning)
     atomic_write_json(layout.metrics, metrics)
-
-
-def _calibrate(config: TrainConfig, layout: RunLayout, metrics: dict, scored: dict) -> None:
-    """Every scored split gets its expected calibration error; with --calibrate, a temperature fitted on validation
-    is saved with the model, and the ECE it gives is reported beside the raw one."""
-    temperature = None
-    if config.calibrate and "validation" in scored:
-        temperature = fit_temperature(*scored["validation"])
-        save_temperature(layout.model, temperature, "validation", len(scored["validation"][1]))
-        log.info("temperature scaling: T = %.3f (fitted on validation)", temperature)
-    for split, (logits, labels) in scored.items():
-        metrics[split]["ece"] = expected_calibration_error(softmax(logits), labels)["ece"]
-        if temperature is not None:
-            metrics[split]["ece_calibrated"] = expected_calibration_error(softmax(logits / temperature), labels)["ece"]
-    if temperature is not None:
-        metrics["calibration"] = {"method": "temperature scaling", "temperature": temperature, "fitted_on": "validation"}
 
 
 def _row_inputs(setup: Setup, split: str, rows: int) -> list[str]:
@@ -119,7 +110,9 @@ def save_predictions(path: Path, logits: np.ndarray, labels: np.ndarray, inputs:
     """What a study pairs by row and an error report ranks and shows: logits (float32), labels and each row's
     input as text, in row order (plain arrays: read back without pickle)."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, logits=logits.astype(np.float32), labels=np.asarray(labels, dtype=np.int64),
+    labels = np.asarray(labels)
+    np.savez_compressed(buffer, logits=logits.astype(np.float32),
+                        labels=labels if labels.dtype.kind == "f" else labels.astype(np.int64),
                         inputs=np.asarray(inputs, dtype=str))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
@@ -24,7 +24,6 @@ from .. import distributed
 from ..config import TrainConfig
 from ..data.splits import stratified_indices
 from ..layout import RunLayout
-from ..metrics import summary_metrics
 from ..models.features import FeatureSplit, verified_split
 from ..strategies import decay_split
 from .callbacks import raise_if_interrupted
@@ -55,6 +54,7 @@ class ProbeData:
     split: FeatureSplit
     datasets: dict[str, FeaturesDataset]
     cache: dict[str, dict]  # split name -> cache entry metadata (hit, path, seconds)
+    shape: object = None  # the data's LabelShape: the probe's loss and metric
 
 
 def cache_root(config: TrainConfig, layout: RunLayout) -> Path:
@@ -102,7 +102,7 @@ def probe_data(config: TrainConfig, setup: Setup, layout: RunLayout, splits: tup
         cache[name] = {k: meta[k] for k in ("hit", "path", "rows", "dim", "seconds")}
         if rows is not None:
             cache[name]["subsample_of_full_train"] = len(rows)
-    return ProbeData(split, datasets, cache)
+    return ProbeData(split, datasets, cache, setup.data.shape)
 
 
 L2_SWEEP = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # on the mean loss; the strongest within noise of the best wins
@@ -112,21 +112,31 @@ def _tensor(features, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
 
 
+def _labels(labels, device) -> torch.Tensor:
+    """Labels as the shape's loss takes them: class indices (long) or rows of floats (float32)."""
+    array = np.asarray(labels)
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    return (tensor.float() if array.dtype.kind == "f" else tensor.long()).to(device)
+
+
 @torch.no_grad()
-def _score(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, metric: str) -> float:
-
-    logits = head(features)
-    if metric == "loss":
-        return -float(nn.functional.cross_entropy(logits, labels))
-    return summary_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())[metric]
+def _score(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, metric: str, shape) -> float:
+    return shape.score(metric, labels.cpu().numpy(), head(features).float().cpu().numpy())
 
 
-def _objective(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float) -> torch.Tensor:
+def _data_loss(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, shape) -> torch.Tensor:
+    """The shape's loss (a class-weighted cross-entropy where --class-weights balanced applies)."""
+    if weight is not None:
+        return nn.functional.cross_entropy(head(x), y, weight=weight)
+    return shape.loss(head(x), y)
+
+
+def _objective(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float, shape) -> torch.Tensor:
     decayed = [p for p in head.parameters() if p.ndim > 1]
-    return nn.functional.cross_entropy(head(x), y, weight=weight) + l2 * sum((p**2).sum() for p in decayed)
+    return _data_loss(head, x, y, weight, shape) + l2 * sum((p**2).sum() for p in decayed)
 
 
-def _lbfgs(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float, max_iter: int,
+def _lbfgs(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float, max_iter: int, shape,
            rounds: int = 1) -> tuple[float, int]:
     """Minimise cross-entropy + l2 * ||weights||^2 over the whole training set; (final loss, iterations).
 
@@ -140,7 +150,7 @@ def _lbfgs(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float,
         param.requires_grad_(True)
     total = 0
     with torch.no_grad():
-        previous = float(_objective(head, x, y, weight, l2))
+        previous = float(_objective(head, x, y, weight, l2, shape))
     for _ in range(rounds):
         optimizer = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-9,
                                       history_size=20, line_search_fn="strong_wolfe")
@@ -148,19 +158,19 @@ def _lbfgs(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float,
         def closure():
             for param in params:
                 param.grad = None
-            loss = _objective(head, x, y, weight, l2)
+            loss = _objective(head, x, y, weight, l2, shape)
             loss.backward()
             return loss
 
         optimizer.step(closure)
         total += int(optimizer.state[params[0]].get("n_iter", 0))
         with torch.no_grad():
-            now = float(_objective(head, x, y, weight, l2))
+            now = float(_objective(head, x, y, weight, l2, shape))
         if previous - now <= 1e-4 * max(abs(previous), 1e-8):
             break
         previous = now
     with torch.no_grad():
-        loss = float(nn.functional.cross_entropy(head(x), y, weight=weight))
+        loss = float(_data_loss(head, x, y, weight, shape))
     return loss, total
 
 
@@ -191,68 +201,83 @@ def _sklearn_lbfgs(linear: nn.Linear, x: np.ndarray, y: np.ndarray, weights: str
 
 
 def _unstall(head: nn.Module, initial: dict, x: torch.Tensor, y: torch.Tensor, weight, l2: float, max_iter: int,
-             loss: float, iterations: int) -> tuple[float, int]:
+             loss: float, iterations: int, shape) -> tuple[float, int]:
     """A stall, not convergence: a strong L2 shrinks the classifier to ~0, which also cuts the gradient into the layers
     before it, and from there L-BFGS met its gradient tolerance at once, keeping a head that predicts the majority
     class (two SmSA study runs). The same strength from the initial weights too; the lower objective is kept."""
     warm = copy.deepcopy(head.state_dict())
     with torch.no_grad():
-        warm_objective = float(_objective(head, x, y, weight, l2))
+        warm_objective = float(_objective(head, x, y, weight, l2, shape))
     head.load_state_dict(initial)
-    cold_loss, cold_iterations = _lbfgs(head, x, y, weight, l2, max_iter, rounds=6)
+    cold_loss, cold_iterations = _lbfgs(head, x, y, weight, l2, max_iter, shape, rounds=6)
     with torch.no_grad():
-        cold_objective = float(_objective(head, x, y, weight, l2))
+        cold_objective = float(_objective(head, x, y, weight, l2, shape))
     if cold_objective < warm_objective:
         return cold_loss, iterations + cold_iterations
     head.load_state_dict(warm)
     return loss, iterations
 
 
+def _sklearn_ridge(linear: nn.Linear, x: np.ndarray, y: np.ndarray, l2: float) -> int:
+    """Ridge regression (closed form, scikit-learn) for the same objective on standardised targets: mean squared
+    error + l2 * ||W||^2, i.e. alpha = l2 * rows (the sweep's strengths are ridge's alphas, chosen on validation)."""
+    model = Ridge(alpha=l2 * len(y)).fit(x, y.reshape(len(y), -1))
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(np.asarray(model.coef_, dtype=np.float32).reshape(linear.weight.shape)))
+        linear.bias.copy_(torch.from_numpy(np.asarray(model.intercept_, dtype=np.float32).reshape(-1)))
+    return 1
+
+
 SWEEP_ROWS = 4096  # the L2 strength is chosen on at most this many training rows; the chosen one refits on all
 
 
 def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200) -> dict:
-    """The CLIP linear-probe protocol on cached features: L-BFGS on (class-weighted) cross-entropy + L2, to
-    convergence, for each L2 strength of a small sweep; the best validation score (ties: the stronger L2) wins
-    and is refit on every training row into the model's own head. Seconds on CPU, whatever ``--epochs`` says.
+    """The CLIP linear-probe protocol on cached features: the label shape's loss + L2, to convergence, for each L2
+    strength of a small sweep; the best validation score (ties: the stronger L2) wins and is refit on every
+    training row into the model's own head. Seconds on CPU, whatever ``--epochs`` says.
 
-    A head that is one Linear layer is solved by scikit-learn's compiled L-BFGS; a head with more layers (BERT's
-    pretrained pooler, an MLP) by ``torch.optim.LBFGS``, warm-started from the stronger L2's solution (restarted
-    from the initial weights when that stalls), the sweep on a stratified sample of at most ``SWEEP_ROWS`` rows."""
-    head = probe.split.head
+    A head that is one Linear layer is solved in closed form or by compiled code where the shape has one (logistic
+    regression by scikit-learn's L-BFGS for one class a row, ridge regression for numbers); every other head and
+    shape by ``torch.optim.LBFGS``, warm-started from the stronger L2's solution (restarted from the initial weights
+    when that stalls), the sweep on a sample of at most ``SWEEP_ROWS`` rows."""
+    head, shape = probe.split.head, probe.shape
     device = next(head.parameters()).device
     features, labels = probe.datasets["train"].features, np.asarray(probe.datasets["train"].labels)
     val_x = _tensor(probe.datasets["validation"].features, device)
-    val_y = torch.tensor(probe.datasets["validation"].labels, device=device)
-    num_labels = len(bundle.model.config.id2label)
+    val_y = _labels(probe.datasets["validation"].labels, device)
     balanced = config.class_weights == "balanced"
-    weight = balanced_class_weights(labels, num_labels).to(device) if balanced else None
-    metric = "macro_f1" if config.metric == "loss" else config.metric
+    weight = balanced_class_weights(labels, shape.width).to(device) if balanced else None
+    metric = shape.primary_metric if config.metric in ("loss", "auto") else config.metric
     start, initial = time.time(), copy.deepcopy(head.state_dict())
     was_training = head.training
     head.eval()  # dropout off: the probe is a deterministic fit (convex for a linear head)
-    linear = _single_linear(head)
+    linear = _single_linear(head) if shape.probe_solver != "lbfgs" else None
     rows = np.arange(len(labels))
     if linear is None and len(rows) > SWEEP_ROWS:
-        rows, _ = stratified_indices(labels, SWEEP_ROWS, config.seed)
+        strata = shape.strata(labels)
+        rows, _ = stratified_indices(strata if strata is not None else np.zeros(len(labels), dtype=np.int64),
+                                     SWEEP_ROWS, config.seed)
 
     def fit(x, y, l2):
-        if linear is not None:
+        if linear is not None and shape.probe_solver == "ridge":
+            iterations = _sklearn_ridge(linear, x.cpu().numpy(), y.cpu().numpy(), l2)
+        elif linear is not None:
             iterations = _sklearn_lbfgs(linear, x.cpu().numpy(), y.cpu().numpy(), "balanced" if balanced else None,
                                         l2, 1000)
-            with torch.no_grad():
-                return float(nn.functional.cross_entropy(head(x), y, weight=weight)), iterations
-        return _lbfgs(head, x, y, weight, l2, max_iter)
+        else:
+            return _lbfgs(head, x, y, weight, l2, max_iter, shape)
+        with torch.no_grad():
+            return float(_data_loss(head, x, y, weight, shape)), iterations
 
-    sweep_x, sweep_y = _tensor(features[rows], device), torch.tensor(labels[rows], device=device)
+    sweep_x, sweep_y = _tensor(features[rows], device), _labels(labels[rows], device)
     results, states = {}, {}
     for l2 in sorted(L2_SWEEP, reverse=True):  # strong to weak: each warm-starts the next (torch path)
         if linear is not None:
             head.load_state_dict(initial)
         loss, iterations = fit(sweep_x, sweep_y, l2)
         if linear is None and iterations <= 1:
-            loss, iterations = _unstall(head, initial, sweep_x, sweep_y, weight, l2, max_iter, loss, iterations)
-        results[l2] = {"validation": round(_score(head, val_x, val_y, metric), 4), "train_loss": round(loss, 4),
+            loss, iterations = _unstall(head, initial, sweep_x, sweep_y, weight, l2, max_iter, loss, iterations, shape)
+        results[l2] = {"validation": round(_score(head, val_x, val_y, metric, shape), 4), "train_loss": round(loss, 4),
                        "iterations": iterations}
         states[l2] = copy.deepcopy(head.state_dict())
     best_score = max(r["validation"] for r in results.values())
@@ -260,10 +285,12 @@ def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200
     head.load_state_dict(states[best])
     loss, iterations = results[best]["train_loss"], results[best]["iterations"]
     if len(rows) < len(labels):  # refit the chosen strength on every row, from its sweep solution
-        loss, iterations = fit(_tensor(features, device), torch.tensor(labels, device=device), best)
+        loss, iterations = fit(_tensor(features, device), _labels(labels, device), best)
         loss = round(loss, 4)
-    result = {"solver": "lbfgs (scikit-learn)" if linear is not None else "lbfgs (torch)", "l2": best,
-            "metric": metric, "validation_score": round(_score(head.eval(), val_x, val_y, metric), 4),
+    solver = {"logistic": "lbfgs (scikit-learn)", "ridge": "ridge (scikit-learn)"}.get(
+        shape.probe_solver if linear is not None else "", "lbfgs (torch)")
+    result = {"solver": solver, "l2": best,
+            "metric": metric, "validation_score": round(_score(head.eval(), val_x, val_y, metric, shape), 4),
             "train_loss": loss, "iterations": iterations, "sweep_rows": int(len(rows)),
             "sweep": {f"{l2:g}": r for l2, r in sorted(results.items())}, "seconds": round(time.time() - start, 2)}
     head.train(was_training)
@@ -277,8 +304,7 @@ def probe_trainer(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, 
     args = training_arguments(probe_config, out_dir / "checkpoints", report_to=[])
     groups = decay_split(list(head_model.named_parameters()), config.lr or 1e-3, config.weight_decay)
     return make_trainer(probe_config, head_model, args, probe.datasets["train"], probe.datasets["validation"],
-                        collator=None, processor=None, param_groups=groups,
-                        num_labels=len(bundle.model.config.id2label))
+                        collator=None, processor=None, param_groups=groups, shape=probe.shape)
 
 
 def solve_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, main: bool):
@@ -313,8 +339,8 @@ def train_probe(config: TrainConfig, bundle, probe: ProbeData, out_dir: Path, *,
     args = training_arguments(probe_config, out_dir / "checkpoints")
     groups = decay_split(list(head_model.named_parameters()), lr, config.weight_decay)
     trainer = make_trainer(probe_config, head_model, args, probe.datasets["train"], probe.datasets["validation"],
-                           collator=None, processor=None, param_groups=groups,
-                           num_labels=len(bundle.model.config.id2label), history=out_dir / "history.jsonl",
+                           collator=None, processor=None, param_groups=groups, shape=probe.shape,
+                           history=out_dir / "history.jsonl",
                            callbacks=callbacks)
     output = trainer.train()
     raise_if_interrupted(trainer, resumable=False)

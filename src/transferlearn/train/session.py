@@ -20,7 +20,6 @@ from .. import distributed
 from ..config import Plan, TrainConfig
 from ..io import atomic_write_json
 from ..layout import RunLayout
-from ..metrics import bootstrap_standard_error
 from ..modalities import augment_preset
 from ..strategies import Strategy, parse_strategy
 from ..strategies.auto import evaluation_steps
@@ -159,7 +158,7 @@ class Session:
         trainer = make_trainer(config, model, training_arguments(config, checkpoints), train,
                                setup.encoded["validation"], collator=setup.modality.collator(bundle, config),
                                processor=bundle.processor, param_groups=groups,
-                               num_labels=len(setup.data.label_names), history=folder / "history.jsonl",
+                               shape=setup.data.shape, history=folder / "history.jsonl",
                                lengths_of=setup.modality.encoded_lengths,
                                callbacks=[*strategy.callbacks(bundle.groups), *self.callbacks,
                                           *([Deadline(deadline)] if deadline else [])])
@@ -195,7 +194,7 @@ class Session:
         logits = result.predictions[0] if isinstance(result.predictions, tuple) else result.predictions
         loss = float(result.metrics["eval_loss"])
         score = -loss if self.metric == "loss" else float(result.metrics[f"eval_{self.metric}"])
-        se = bootstrap_standard_error(self.metric, result.label_ids, logits, seed=self.config.seed)
+        se = self.setup.data.shape.standard_error(self.metric, result.label_ids, logits, seed=self.config.seed)
         return {"validation": round(score, 4), "validation_loss": round(loss, 4), "validation_se": round(se, 4)}
 
     def write_json(self, path: Path, record: dict) -> None:

@@ -8,8 +8,29 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..config import TrainConfig
+from ..errors import ConfigError
 from ..modalities import Modality, detect_modality
 from ..strategies import parse_strategy
+
+
+def shape_settings(config: TrainConfig, shape) -> dict:
+    """The label shape's say in the config: ``--metric auto`` becomes its own metric; options that make no sense
+    for it are refused in one line."""
+    if config.metric == "auto":
+        settings = {"metric": (shape.primary_metric, f"metric: {shape.primary_metric} ({shape.name})")}
+    elif config.metric != "loss" and config.metric not in shape.metric_choices:
+        raise ConfigError(f"--metric {config.metric}: not a metric of {shape.name} data (choose from "
+                          f"{', '.join(shape.metric_choices)}, loss or auto)")
+    else:
+        settings = {}
+    if (config.mixup or config.cutmix) and not shape.mixes_inputs:
+        raise ConfigError(f"--mixup / --cutmix mix class labels; {shape.name} data has none to mix. Drop them.")
+    if config.class_weights == "balanced" and not shape.class_weighted:
+        raise ConfigError(f"--class-weights balanced weighs classes of one label column; {shape.name} data has no "
+                          "such classes. Drop it.")
+    if config.label_smoothing and not shape.class_weighted:
+        raise ConfigError(f"--label-smoothing smooths one class a row; {shape.name} data has other labels. Drop it.")
+    return settings
 
 
 @dataclass
@@ -32,10 +53,12 @@ class Setup:
                               "decoded inputs memory-mapped, decoded_cache); streaming is for text. Drop --set "
                               "streaming=true.")
         data = modality.load_data(config)
-        settings = modality.settings_from_data(config, data)
+        settings = {**shape_settings(config, data.shape), **modality.settings_from_data(config, data)}
         if settings:
             config = config.model_copy(update={k: v for k, (v, _) in settings.items()})
         bundle = modality.load_model(config, data.label_names)
+        if hasattr(bundle.model.config, "problem_type"):  # a saved model/ loads in plain transformers as this shape
+            bundle.model.config.problem_type = data.shape.problem_type
         parse_strategy(config.strategy).check(bundle.groups)
         by_model = modality.settings_from_model(config, bundle)
         if by_model:

@@ -15,12 +15,11 @@ from transformers.integrations import get_reporting_integration_callbacks
 from ..config import TrainConfig
 from ..errors import ConfigError
 from ..machine import has_cpu_bf16
-from ..metrics import trainer_metrics
 from ..models.batchnorm_fold import unfold_batchnorm
 from .callbacks import CheckpointFileMode, HistoryCallback, StopOnSignal, TrainingClock
 from .feature_cache import FeaturesDataset
 from .hf_trainer import LengthAwareTrainer
-from .losses import balanced_class_weights, weighted_cross_entropy
+from .losses import balanced_class_weights, shape_loss, shape_metrics, weighted_cross_entropy
 from .sampling import SamplerEpoch, token_length_sampler
 
 log = logging.getLogger(__name__)
@@ -160,10 +159,11 @@ def without_trackers(trainer):
 
 
 def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=None, *, collator, processor,
-                 param_groups, num_labels: int, history: Path | None = None, callbacks=(), early_stopping=True,
+                 param_groups, shape, history: Path | None = None, callbacks=(), early_stopping=True,
                  lengths_of=None):
-    """The one HF Trainer every strategy, the linear probe and the LR finder train with. ``lengths_of``: the
-    modality's ``encoded_lengths`` (rows of similar length batched together, evaluation length-sorted), or None."""
+    """The one HF Trainer every strategy, the linear probe and the LR finder train with, on the label ``shape``'s
+    loss and metrics. ``lengths_of``: the modality's ``encoded_lengths`` (rows of similar length batched together,
+    evaluation length-sorted), or None."""
 
     # The fused AdamW kernel is ~7x faster than the default on CPU (measured on a 96M-parameter
     # embedding matrix: 0.69 s -> 0.10 s per step), which matters for large-vocabulary models.
@@ -179,11 +179,14 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
         # the raw label column: images and audio carry a decoding transform that must not run here
         cached = isinstance(train_dataset, FeaturesDataset)
         labels = train_dataset.labels if cached else train_dataset.with_format(None)["label"]
-        weights = balanced_class_weights(labels, num_labels)
+        weights = balanced_class_weights(labels, shape.width)
         log.info("class weights (balanced): %s", [round(w, 3) for w in weights.tolist()])
     # MixUp / CutMix mix the model's inputs, never cached features
     mixing = (config.mixup > 0 or config.cutmix > 0) and not isinstance(train_dataset, FeaturesDataset)
-    loss_fn = weighted_cross_entropy(weights, config.label_smoothing) if weights is not None or mixing else None
+    if not shape.model_loss:
+        loss_fn = shape_loss(shape)
+    else:
+        loss_fn = weighted_cross_entropy(weights, config.label_smoothing) if weights is not None or mixing else None
     if early_stopping and config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold))
     lengths = lengths_of(train_dataset) if lengths_of is not None and config.group_by_length else None
@@ -192,7 +195,7 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
         callbacks.append(SamplerEpoch(sampler))
     return trainer_class()(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=collator,
-        processing_class=processor, compute_metrics=trainer_metrics if eval_dataset is not None else None,
+        processing_class=processor, compute_metrics=shape_metrics(shape) if eval_dataset is not None else None,
         callbacks=callbacks, optimizers=(optimizer, None), compute_loss_func=loss_fn, length_sampler=sampler,
         lengths_of=lengths_of,
     )
