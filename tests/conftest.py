@@ -62,6 +62,51 @@ def sentiment_folder(tmp_path_factory) -> Path:
     return folder
 
 
+SHAPE_HEADERS = {"multi-label": "text,tags", "multi-output": "text,praise,tone", "regression": "text,score"}
+
+
+def make_shape_rows(kind: str, n: int, seed: int = 0) -> list[str]:
+    """CSV lines (no header) of a learnable task of label shape ``kind``: praise words and complaint words appear
+    independently (all four combinations), and the label says which: tags ``praise|complaint`` (``[]`` for none),
+    two label columns (praise yes/no, tone harsh/mild), or a score 1 + 2·praise − complaint with fractions."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        praise, complaint = i % 2 == 0, (i // 2) % 2 == 0
+        words = rng.sample(FILLER, 5) + (rng.sample(POSITIVE, 2) if praise else []) + \
+            (rng.sample(NEGATIVE, 2) if complaint else [])
+        rng.shuffle(words)
+        text = " ".join(words)
+        if kind == "multi-label":
+            tags = [t for t, on in (("praise", praise), ("complaint", complaint)) if on]
+            lines.append(f"{text},{'|'.join(tags) or '[]'}")
+        elif kind == "multi-output":
+            lines.append(f"{text},{'yes' if praise else 'no'},{'harsh' if complaint else 'mild'}")
+        else:
+            lines.append(f"{text},{1 + 2 * praise - complaint + rng.uniform(0, 0.3):.2f}")
+    return lines
+
+
+def write_shape_folder(folder: Path, kind: str, sizes=(("train", 96), ("valid", 32), ("test", 32))) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, (split, n) in enumerate(sizes):
+        (folder / f"{split}.csv").write_text("\n".join([SHAPE_HEADERS[kind], *make_shape_rows(kind, n, seed)]) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shape_folder(tmp_path_factory):
+    """``shape_folder(kind)``: train / valid / test CSVs of label shape ``kind``, built once per session."""
+    built: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in built:
+            built[kind] = write_shape_folder(tmp_path_factory.mktemp(kind), kind)
+        return built[kind]
+
+    return get
+
+
 def _word_tokenizer(special: dict[str, str], template: tuple[str, str]):
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast

@@ -31,6 +31,10 @@ from pydantic import (
 
 from .errors import ConfigError
 from .planned import Candidate
+from .shapes import PROBLEMS, SHAPES
+
+# every label shape's metrics (higher is better), declared once on the shapes; auto: the shape's primary metric
+METRICS = ("auto", *dict.fromkeys(m for name in PROBLEMS[1:] for m in SHAPES[name].metric_choices), "loss")
 
 ReportTo = Literal["none", "tensorboard", "wandb", "mlflow"]
 # the config's groups, in the order help and docs show them
@@ -124,7 +128,7 @@ class TrainConfig(BaseModel):
     label_column: str | None = Field(None, description="Label column of a table (default: detected); several, "
                                      "comma-separated (a,b,c), for several label columns or 0/1 tag columns.",
         json_schema_extra=facts("data", replans=True))
-    problem: Literal["auto", "single-label", "multi-label", "multi-output", "regression"] = Field(
+    problem: Literal[PROBLEMS] = Field(
         "auto", description="The label shape (auto: detected from the labels and said in one line): one class a row, "
         "tag sets, several label columns, or numbers.", json_schema_extra=facts("data", replans=True))
     data_config: str | None = Field(None, description="Hugging Face dataset config name.", json_schema_extra=facts("data"))
@@ -243,8 +247,7 @@ class TrainConfig(BaseModel):
         json_schema_extra=facts("optimisation"))
 
     # --- evaluation, early stopping, checkpoints ---------------------------------------------
-    metric: Literal["auto", "macro_f1", "accuracy", "weighted_f1", "micro_f1", "mean_average_precision",
-                    "subset_accuracy", "mean_macro_f1", "flat_macro_f1", "mean_accuracy", "r2", "spearman", "loss"] = Field(
+    metric: Literal[METRICS] = Field(
         "auto", description="Validation metric for early stopping and the best model (auto: the label shape's own: "
         "macro_f1 for one class a row, mean_average_precision for tag sets, flat_macro_f1 or mean_macro_f1 for "
         "several columns, r2 for numbers).",

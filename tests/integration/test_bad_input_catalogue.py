@@ -162,6 +162,20 @@ def ok_run(ctx, result):
         "validation" in json.loads((ctx.tmp / "run" / "metrics.json").read_text())
 
 
+def tampered_thresholds(ctx, intact: bool = False) -> Path:
+    """A finished tag-set run whose saved thresholds were edited by hand (unless ``intact``)."""
+    from transferlearn import finetune, load_config
+
+    folder = write(ctx.tmp / "tags" / "train.csv", "text,tags\n" + "".join(
+        f"{t},{('praise', 'complaint', 'praise|complaint')[i % 3]}\n" for i, (t, _) in enumerate(sentences(30)))).parent
+    run = finetune(load_config(data=str(folder), model=str(ctx.text_model), strategy="linear-probe", progress=False,
+                               baseline=False, output=str(ctx.tmp / "tags-run")))
+    if not intact:
+        path = run.model_dir / "label_shape.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "thresholds": [0.5, 7.0]}))
+    return run.path
+
+
 def nothing_written(ctx, result):
     assert not (ctx.tmp / "run").exists() or not any((ctx.tmp / "run").iterdir()), "a failed run left files"
 
@@ -297,16 +311,44 @@ error("named label column absent", "text", lambda c: train_args(c, csv_file(c.tm
       r"'y'")
 error("one class only", "text", lambda c: train_args(c, csv_file(c.tmp / "one.csv", labels=("pos",))),
       r"only one label \('pos'\)")
-error("a numeric score as the label (80 rows, 1.0-5.0)", "text",
-      lambda c: train_args(c, write(c.tmp / "score.csv", "text,score\n" + "".join(
-          f"{t},{1 + (i * 37 % 17) / 4:.2f}\n" for i, (t, _) in enumerate(sentences(80)))), "--label-column", "score"),
-      r"score\.csv: column 'score': the labels are numbers \(17 distinct values from 1 to 5.*not classes",
-      check=nothing_written)
-error("tag sets as the label (price|service)", "text",
+handled("a numeric score as the label (80 rows, 1.0-5.0): regression, said", "text",
+        lambda c: train_args(c, write(c.tmp / "score.csv", "text,score\n" + "".join(
+            f"{t},{1 + (i * 37 % 17) / 4:.2f}\n" for i, (t, _) in enumerate(sentences(80)))), "--label-column", "score"),
+        r"label shape: regression — column 'score' holds 17 distinct numbers from 1 to 5, with fractions",
+        check=lambda c, r: json.loads((c.tmp / "run" / "metrics.json").read_text())["problem"] == "regression")
+error("a numeric column forced into classes (--problem single-label)", "text",
+      lambda c: train_args(c, write(c.tmp / "ids.csv", "text,rating\n" + "".join(
+          f"{t},{i * 7 % 300}\n" for i, (t, _) in enumerate(sentences(200)))), "--label-column", "rating",
+          "--problem", "single-label"),
+      r"ids\.csv.*column 'rating' holds 200 distinct whole numbers from 0 to 29[0-9].* would become 200 classes .*"
+      r"--problem regression", check=nothing_written)
+handled("tag sets as the label (price|service): multi-label, said", "text",
+        lambda c: train_args(c, write(c.tmp / "tags.csv", "text,label\n" + "".join(
+            f"{t},{('price', 'service', 'price|service', 'fuel;price')[i % 4]}\n"
+            for i, (t, _) in enumerate(sentences(40))))),
+        r"label shape: multi-label — column 'label' holds sets of tags \('price\|service' in row 3 and 19 more\)",
+        check=lambda c, r: json.loads((c.tmp / "run" / "metrics.json").read_text())["problem"] == "multi-label")
+error("a tag cell with an empty tag (price||service)", "text",
       lambda c: train_args(c, write(c.tmp / "tags.csv", "text,label\n" + "".join(
-          f"{t},{('price', 'service', 'price|service', 'fuel;price')[i % 4]}\n" for i, (t, _) in enumerate(sentences(40))))),
-      r"tags\.csv: column 'label': label 'price\|service' \(row 3\) and 19 more look like sets of tags",
+          f"{t},{('price', 'service', 'price|service', 'price||service')[i % 4]}\n"
+          for i, (t, _) in enumerate(sentences(40))))),
+      r"tags\.csv.*row 4: tag set 'price\|\|service' has an empty tag .*10 row\(s\) like it", check=nothing_written)
+error("a non-number in a regression column", "text",
+      lambda c: train_args(c, write(c.tmp / "score.csv", "text,score\n" + "".join(
+          f"{t},{'n/a' if i == 6 else f'{1 + i / 8:.2f}'}\n" for i, (t, _) in enumerate(sentences(40)))),
+          "--label-column", "score", "--problem", "regression"),
+      r"score\.csv.*row 7 holds 'n/a', not a number: --problem regression needs numeric label columns",
       check=nothing_written)
+error("a non-number in a regression column of the validation file", "text",
+      lambda c: train_args(c, (write(c.tmp / "d" / "train.csv", "text,score\n" + "".join(
+          f"{t},{1 + i / 8:.2f}\n" for i, (t, _) in enumerate(sentences(40)))), write(
+          c.tmp / "d" / "valid.csv", "text,score\ngood food,2.5\nbad food,high\n"))[0].parent),
+      r"valid\.csv.*row 2: 'high' is not a number \(a regression column holds numbers only\)", check=nothing_written)
+error("a label column missing in the validation file", "text",
+      lambda c: train_args(c, (write(c.tmp / "d" / "train.csv", "text,fuel,price\n" + "".join(
+          f"{t},{lab},{'neutral' if i % 3 else lab}\n" for i, (t, lab) in enumerate(sentences(40)))),
+          write(c.tmp / "d" / "valid.csv", "text,fuel\ngood food,positive\n"))[0].parent, "--label-column", "fuel,price"),
+      r"valid\.csv: no column 'price' \(columns: text, fuel\)", check=nothing_written)
 error("two rows", "text", lambda c: train_args(c, write(c.tmp / "two.csv", "text,label\ngood food,pos\nbad food,neg\n")),
       r"one class only")
 error("ragged CSV row", "text", lambda c: train_args(c, write(c.tmp / "r.csv", "text,label\na,pos\nb,neg,extra\n" +
@@ -495,6 +537,13 @@ error("predict: --file missing", "predict", lambda c: ["predict", c.text_run, "-
 error("predict: empty --file", "predict", lambda c: ["predict", c.text_run, "--file", write(c.tmp / "in.txt", "\n\n")],
       r"nothing to predict")
 error("predict: an empty text", "predict", lambda c: ["predict", c.text_run, ""], r"input 1 is empty or only spaces")
+error("predict: tag-set thresholds tampered with", "predict",
+      lambda c: ["predict", tampered_thresholds(c), "good food"],
+      r"label_shape\.json: not a valid label-shape file .*thresholds must be 2 numbers between 0 and 1.*re-train",
+      check=lambda c, r: json.loads((c.tmp / "tags-run" / "model" / "label_shape.json").read_text())["thresholds"]
+      == [0.5, 7.0])
+error("predict: an empty text to a tag-set model", "predict",
+      lambda c: ["predict", tampered_thresholds(c, intact=True), " "], r"input 1 is empty or only spaces")
 error("predict: only spaces among texts", "predict", lambda c: ["predict", c.text_run, "good", "   "],
       r"input 2 is empty or only spaces")
 error("predict: --top-k 0", "predict", lambda c: ["predict", c.text_run, "hi", "--top-k", "0"], r"at least 1")

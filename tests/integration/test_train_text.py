@@ -121,9 +121,11 @@ def test_strategy_default_lr_is_recorded(tmp_path, sentiment_folder, tiny_text_m
 
 
 def test_balanced_class_weights_train(tmp_path, sentiment_folder, tiny_text_model):
-    from transferlearn.train.losses import balanced_class_weights, weighted_cross_entropy
+    from transferlearn.shapes import SingleLabel
+    from transferlearn.train.losses import weighted_cross_entropy
 
-    weights = balanced_class_weights([0, 0, 0, 1], 2)
+    weights = torch.tensor(SingleLabel.with_classes(["label"], ["a", "b"]).balanced_weights([0, 0, 0, 1]),
+                           dtype=torch.float32)
     assert weights.tolist() == pytest.approx([2 / 3, 2.0])
     logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
     loss = weighted_cross_entropy(weights)({"logits": logits}, torch.tensor([1, 1]))

@@ -88,7 +88,7 @@ def test_what_resume_may_change_and_what_replans_are_declared_on_the_fields():
     # what --resume may change is where and how the run reports, never what it trains
     assert {"epochs", "report_to", "progress", "output", "keep_checkpoints", "time_budget"} <= fields_where("resume")
     assert not {"lr", "batch_size", "strategy", "model", "data", "seed", "max_length"} & fields_where("resume")
-    assert fields_where("replans") == {"strategy", "lr", "epochs", "task", "data", "model"}
+    assert fields_where("replans") == {"strategy", "lr", "epochs", "task", "data", "model", "label_column", "problem"}
     assert fields_where("sweep", False) == {"data", "model", "output", "seed"}
 
 

@@ -8,21 +8,6 @@ import hashlib
 from collections import defaultdict
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
-
-def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Each row's class probabilities from a logistic regression that never saw it (stratified K-fold), the input
-    confident learning needs. Standardised features; C = 1."""
-
-    smallest = int(np.bincount(labels).min())
-    folds = max(2, min(folds, smallest)) if smallest >= 2 else 2
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return cross_val_predict(model, features, labels, cv=split, method="predict_proba")
 
 
 def label_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:

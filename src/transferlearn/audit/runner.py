@@ -23,6 +23,7 @@ from ..report.html import page, table_html
 from ..train.probe import probe_data
 from ..train.setup import Setup
 from . import checks
+from .labels import label_audit, out_of_fold_outputs
 
 
 def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, fix_out: Path | None = None,
@@ -33,7 +34,8 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
         _check_fix_out(Path(config.data), fix_out)
     config = config.model_copy(update={"strategy": "linear-probe", "augment": "none", "progress": False})
     setup = Setup.build(config)
-    modality, names = setup.modality, setup.data.label_names
+    modality, shape = setup.modality, setup.data.shape
+    audit = label_audit(shape)
     sizes = modality.input_sizes(config, setup.data, setup.bundle)
     if len(sizes) > 1:  # pictures far smaller than the backbone's input: the smaller size auto would also try
         setup = setup.at_input_size(min(sizes))
@@ -43,7 +45,7 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
     for split, dataset in setup.data.splits.items():
         raw = dataset.with_format(None)
         items += list(raw[modality.row_column])
-        labels.append(np.asarray(raw["label"], dtype=np.int64))
+        labels.append(np.asarray(raw["label"]))
         blocks.append(np.asarray(features.datasets[split].features, dtype=np.float32))
         split_names += [split] * len(dataset)
         rows_in_split += list(range(len(dataset)))
@@ -54,27 +56,27 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
         item = items[row]
         shown = setup.modality.row_value(item)
         return {"row": row, "split": split_names[row], "split_row": rows_in_split[row],
-                "input": shown if shown is not None else "<inline bytes>", "label": names[y[row]]}
+                "input": shown if shown is not None else "<inline bytes>", "label": shape.describe_row(y[row])}
 
-    probabilities = checks.out_of_fold_probabilities(x, y, seed=config.seed)
-    issues = checks.label_issues(y, probabilities)
-    ranking = checks.label_quality_ranking(y, probabilities, ranking_rows or max(200, 3 * len(issues)))
+    outputs = out_of_fold_outputs(shape, x, y, seed=config.seed)
+    issues = audit.issues(y, outputs)
+    ranking = audit.ranking(y, outputs, ranking_rows or max(200, 3 * len(issues)))
     exact = checks.exact_duplicates([checks.content_hash(i) for i in items], split_names)
     same = {(a, b) for g in exact for a in g["rows"] for b in g["rows"] if a < b}
     near = checks.near_duplicates(x, split_names, near_threshold, same)
-    balance = checks.class_balance({s: y[np.asarray(split_names) == s] for s in setup.data.splits}, names)
-    far = checks.outliers(x, y)
+    balance = audit.balance({s: y[np.asarray(split_names) == s] for s in setup.data.splits})
+    far = audit.outliers(x, y)
     flagged, common = _input_flags(modality, items, where)
     result = {
         "data": config.data, "model": config.model, "rows": int(len(y)), "feature_dim": int(x.shape[1]),
+        "problem": shape.name, "issue_score": audit.score_name, "balance_title": audit.balance_title,
         "seconds": None, "near_duplicate_threshold": near_threshold, "class_balance": balance,
         "counts": {"label_issues": len(issues), "exact_duplicate_groups": len(exact),
                    "cross_split_exact_duplicates": sum(1 for g in exact if g["across"]),
                    "near_duplicate_pairs": len(near), "cross_split_near_duplicates": sum(1 for p in near if p["across"]),
                    "input_flags": len(flagged)},
-        "label_issues": [{**where(i["row"]), **{k: v for k, v in i.items() if k != "row"},
-                          "given": names[i["given"]], "suggested": names[i["suggested"]]} for i in issues],
-        "label_quality_ranking": [{**where(r["row"]), "quality": r["quality"], "suggested": names[r["suggested"]]}
+        "label_issues": [{**where(i["row"]), **{k: v for k, v in i.items() if k != "row"}} for i in issues],
+        "label_quality_ranking": [{**where(r["row"]), "quality": r["quality"], "suggested": r["suggested"]}
                                   for r in ranking],
         "exact_duplicates": [{"rows": [where(r) for r in g["rows"]], "across": g["across"]} for g in exact],
         "near_duplicates": [{"rows": [where(r) for r in p["rows"]], "cosine": p["cosine"], "across": p["across"]}
@@ -113,7 +115,7 @@ def render_audit(result: dict, modality, items: list, examples: int) -> str:
 
     counts = result["counts"]
     issue_rows = "".join(f"<tr><td>{e['split']} {e['split_row']}</td>{shown(e)}<td>{html.escape(e['given'])}</td>"
-                         f"<td>{html.escape(e['suggested'])}</td><td>{e['p_given']:.3f}</td></tr>"
+                         f"<td>{html.escape(e['suggested'])}</td><td>{e['score']:.3f}</td></tr>"
                          for e in result["label_issues"][:examples])
     dup_rows = "".join("<tr>" + "".join(f"<td>{r['split']} {r['split_row']}</td>{shown(r)}" for r in g["rows"][:2])
                        + f"<td>{'across splits' if g['across'] else 'one split'}</td></tr>"
@@ -127,15 +129,15 @@ def render_audit(result: dict, modality, items: list, examples: int) -> str:
         ("Summary", table_html(["check", "found"], [[k.replace("_", " "), v] for k, v in counts.items()])
          + (f"<p style='color:#b00'>{html.escape(balance['warning'])}</p>" if balance["warning"] else "")
          + "".join(f"<p class='note'>{html.escape(n)}</p>" for n in result["notes"])),
-        ("Likely label errors (confident learning)", "<table><tr><th>row</th><th>input</th><th>given</th>"
-         f"<th>suggested</th><th>p(given)</th></tr>{issue_rows}</table>"),
+        ("Likely label errors", "<table><tr><th>row</th><th>input</th><th>given</th>"
+         f"<th>suggested</th><th>{html.escape(result['issue_score'])}</th></tr>{issue_rows}</table>"),
         ("Exact duplicates", f"<table>{dup_rows}</table>" if dup_rows else "<p>None.</p>"),
         (f"Near duplicates (feature cosine ≥ {result['near_duplicate_threshold']})",
          f"<table>{near_rows}</table>" if near_rows else "<p>None.</p>"),
-        ("Class counts", table_html(["split", *next(iter(balance["counts"].values()))],
-                                    [[s, *c.values()] for s, c in balance["counts"].items()])),
-        ("Outliers (far from every class centre)", "<table><tr><th>row</th><th>input</th><th>label</th>"
-         f"<th>distance</th></tr>{far_rows}</table>"),
+        (result["balance_title"], table_html(["split", *next(iter(balance["counts"].values()))],
+                                             [[s, *c.values()] for s, c in balance["counts"].items()])),
+        ("Outliers (far from every class centre, or from the data's centre)",
+         f"<table><tr><th>row</th><th>input</th><th>label</th><th>distance</th></tr>{far_rows}</table>"),
         ("Inputs flagged", table_html(["row", "input", "flags"], [[f"{f['split']} {f['split_row']}", f["input"],
                                                                    "; ".join(f["flags"])]
                                                                   for f in result["input_flags"][:examples]])
@@ -173,18 +175,20 @@ def write_fixed_copy(result: dict, setup, fix_out: Path) -> dict:
         for r in pair["rows"]:
             flags.setdefault((r["split"], r["split_row"]), []).append(f"near duplicate (cosine {pair['cosine']:.3f})")
     fix_out.mkdir(parents=True)
-    names, written = setup.data.label_names, {}
+    shape, written = setup.data.shape, {}
     for split, dataset in setup.data.splits.items():
         raw = dataset.with_format(None)
         path = fix_out / f"{split}.csv"
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow([setup.modality.row_column, "label", "audit_flag"])  # tl train reads it back as it is
+            # tl train reads it back as it is: the label columns under their own names, then the flag
+            writer.writerow([setup.modality.row_column, *shape.columns, "audit_flag"])
             kept = 0
             for row, (item, label) in enumerate(zip(raw[setup.modality.row_column], raw["label"], strict=True)):
                 if (split, row) in dropped:
                     continue
-                writer.writerow([setup.modality.row_value(item) or "", names[label], "; ".join(flags.get((split, row), []))])
+                writer.writerow([setup.modality.row_value(item) or "", *shape.raw_cells(label),
+                                 "; ".join(flags.get((split, row), []))])
                 kept += 1
         written[split] = {"file": str(path), "rows": kept}
     return {"folder": str(fix_out), "splits": written, "dropped_train_rows": len(dropped)}

@@ -112,21 +112,23 @@ def train(
         _print_run(run)
 
 
+def _cells(split_metrics: dict, names) -> list[str]:
+    return [f"{split_metrics[n]:.4f}" if isinstance(split_metrics.get(n), (int, float)) else "-" for n in names]
+
+
 def _print_run(run) -> None:
     metrics = run.metrics
-    table = Table(title=f"run folder: {run.path}")
-    for col in ("split", "samples", "accuracy", "macro F1", "weighted F1"):
-        table.add_column(col, justify="right")
+    shown = run.shape.shown_metrics  # the shape's own columns: accuracy / micro F1 / flat macro-F1 / RMSE ...
+    table = Table(title=f"run folder: {run.path} — {run.shape.name}")
+    for col in ("split", "samples", *shown):
+        table.add_column(col.replace("_", " "), justify="right")
     baseline = metrics.get("baseline", {})
     for split in ("validation", "test"):
         if split in metrics:
             m = metrics[split]
-            table.add_row(split, str(m["num_samples"]), f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}",
-                          f"{m['weighted_f1']:.4f}")
+            table.add_row(split, str(m["num_samples"]), *_cells(m, shown))
             if split in baseline:
-                b = baseline[split]
-                table.add_row(f"  baseline ({split})", "", f"{b['accuracy']:.4f}", f"{b['macro_f1']:.4f}",
-                              f"{b['weighted_f1']:.4f}", style="dim")
+                table.add_row(f"  baseline ({split})", "", *_cells(baseline[split], shown), style="dim")
     out.print(table)
     if baseline:
         out.print(f"baseline: {baseline['name']}")
@@ -279,7 +281,7 @@ def export(
     info = export_onnx(Run.load(run_dir), opset=opset, dynamic_axes=dynamic_axes, samples=samples, atol=atol)
     v = info["validation"]
     out.print(f"wrote {Run.load(run_dir).layout.deploy / info['file']} (opset {opset}); onnxruntime vs PyTorch on "
-              f"{v['samples']} samples: max abs diff {v['max_abs_diff']:.2e}, argmax agreement {v['argmax_agreement']:.3f}")
+              f"{v['samples']} samples: max abs diff {v['max_abs_diff']:.2e}, same decision on {v['agreement']:.1%} of them")
 
 
 @app.command()
@@ -297,8 +299,8 @@ def quantize(
     info = run_quantize(Run.load(run_dir), method, calibration_samples=calibration_samples, force=force)
     v = info["validation"]
     out.print(f"{info['method']}: {info['file'] or '(rebuilt at load time)'}; on {v['samples']} {v['split']} samples "
-              f"accuracy {v['accuracy']:.4f} (fp32 {v['accuracy_fp32']:.4f}), agreement with fp32 "
-              f"{v['argmax_agreement_with_fp32']:.3f}")
+              f"{v['metric']} {v['score']:.4f} (fp32 {v['score_fp32']:.4f}), same decision as fp32 on "
+              f"{v['agreement_with_fp32']:.1%}")
 
 
 def _positive_ints(text: str, flag: str) -> tuple[int, ...]:
@@ -316,7 +318,8 @@ def bench(
     run_dir: Path = typer.Argument(..., help="A run folder."),
     batch_sizes: str = typer.Option("1,8,32"),
     threads: int = typer.Option(2, min=1),
-    max_drop: Optional[float] = typer.Option(None, help="Pick the fastest variant within this macro-F1 drop (pt)."),
+    max_drop: Optional[float] = typer.Option(None, help="Pick the fastest variant within this drop (pt) of the "
+                                             "label shape's primary metric (macro-F1 for one class a row)."),
     budget_s: float = typer.Option(3.0, min=0.01, help="Seconds of timed repetitions per variant and batch size."),
     max_test: Optional[int] = typer.Option(None, min=1, help="Score on at most this many test rows."),
 ):

@@ -16,7 +16,6 @@ import torch
 
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..machine import cpu_info, thread_settings
-from ..metrics import summary_metrics
 from ..plots import png_bytes, subplots
 from ..run import Run
 from .export import Deployment
@@ -79,6 +78,7 @@ def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_re
     labels = np.asarray(test["label"])
     names = deployment.input_names(deployment.encode_rows(test.select(range(min(2, len(test))))))
     present = ["torch-fp32"] + present_variants(run)
+    metric = deployment.shape.primary_metric  # what a variant may lose at most --max-drop points of
     # latency batches: random real test rows; batch 1 is the median-size row (a typical single request)
     rng = np.random.default_rng(0)
     latency_rows = {b: test.select(rng.choice(len(test), size=min(b, len(test)), replace=False).tolist())
@@ -92,9 +92,9 @@ def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_re
         variant = _Variant(name, deployment, names, threads)
         logits = np.concatenate([variant(deployment.encode_rows(test.select(range(i, min(i + 32, len(test))))))
                                  for i in range(0, len(test), 32)])
-        quality = summary_metrics(labels, logits.argmax(-1))
-        row = {"size_mb": round(variant.size / 2**20, 2), "load_s": round(variant.load_s, 3),
-               "test_accuracy": quality["accuracy"], "test_macro_f1": quality["macro_f1"], "latency_ms": {}}
+        quality = deployment.shape.summary(labels, logits)  # the label shape's own metrics
+        row = {"size_mb": round(variant.size / 2**20, 2), "load_s": round(variant.load_s, 3), "test_metrics": quality,
+               "score": quality[metric], "latency_ms": {}}
         for b, batch in latency_batches.items():
             times = np.array(_latency(variant, batch, warmup, budget_s, min_reps if b == 1 else max(5, min_reps // 4)))
             row["latency_ms"][str(b)] = {"p50": round(float(np.median(times)) * 1e3, 2),
@@ -104,19 +104,19 @@ def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_re
         results[name] = row
     baseline = results["torch-fp32"]
     for row in results.values():
-        row["macro_f1_drop_pt"] = round(100 * (baseline["test_macro_f1"] - row["test_macro_f1"]), 2)
+        row["drop_pt"] = round(100 * (baseline["score"] - row["score"]), 2)
         row["speedup_b1"] = round(baseline["latency_ms"][str(batch_sizes[0])]["p50"] /
                                   row["latency_ms"][str(batch_sizes[0])]["p50"], 2)
     typical = next((v for k, v in latency_batches.get(1, {}).items() if k in run.modality.sequence_inputs), None)
     report = {"run": str(run.path), "modality": run.modality.name, "threads": threads, "batch_sizes": list(batch_sizes),
               "batch1_tokens": int(typical.shape[1]) if typical is not None else None,
-              "scored_split": test_split, "test_rows": int(len(labels)), "machine": cpu_info(),
+              "scored_split": test_split, "test_rows": int(len(labels)), "metric": metric, "machine": cpu_info(),
               "torch": torch.__version__, "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "variants": results}
     if max_drop is not None:
-        allowed = [n for n, r in results.items() if r["macro_f1_drop_pt"] <= max_drop]
+        allowed = [n for n, r in results.items() if r["drop_pt"] <= max_drop]
         chosen = min(allowed, key=lambda n: results[n]["latency_ms"][str(batch_sizes[0])]["p50"])
         report["chosen"] = {"variant": chosen, "max_drop_pt": max_drop,
-                            "why": f"fastest at batch {batch_sizes[0]} with a macro-F1 drop <= {max_drop} pt"}
+                            "why": f"fastest at batch {batch_sizes[0]} with a {metric} drop <= {max_drop} pt"}
     layout = run.layout
     layout.deploy.mkdir(parents=True, exist_ok=True)
     atomic_write_json(layout.bench_json, report)
@@ -127,9 +127,9 @@ def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_re
 
 
 def bench_markdown(report: dict) -> str:
-    sizes = report["batch_sizes"]
+    sizes, metric = report["batch_sizes"], report.get("metric", "macro_f1")
     head = ("| variant | size MB | load s | " + " | ".join(f"p50 / p95 ms @{b}" for b in sizes) +
-            " | throughput @" + str(sizes[-1]) + " /s | test acc | macro-F1 | drop pt | speed-up @" + str(sizes[0]) + " |")
+            " | throughput @" + str(sizes[-1]) + f" /s | {metric} | drop pt | speed-up @" + str(sizes[0]) + " |")
     lines = [f"CPU: {report['machine']['cpu']} ({', '.join(report['machine']['isa_flags']) or 'no AVX2'}), "
              f"{report['threads']} threads, {report['test_rows']} {report.get('scored_split', 'test')} rows", "",
              head,
@@ -137,8 +137,8 @@ def bench_markdown(report: dict) -> str:
     for name, r in report["variants"].items():
         lat = " | ".join(f"{r['latency_ms'][str(b)]['p50']} / {r['latency_ms'][str(b)]['p95']}" for b in sizes)
         lines.append(f"| {name} | {r['size_mb']} | {r['load_s']} | {lat} | "
-                     f"{r['latency_ms'][str(sizes[-1])]['throughput_per_s']} | {r['test_accuracy']:.4f} | "
-                     f"{r['test_macro_f1']:.4f} | {r['macro_f1_drop_pt']} | {r['speedup_b1']}x |")
+                     f"{r['latency_ms'][str(sizes[-1])]['throughput_per_s']} | {r['score']:.4f} | {r['drop_pt']} | "
+                     f"{r['speedup_b1']}x |")
     if "chosen" in report:
         lines += ["", f"Chosen: **{report['chosen']['variant']}** — {report['chosen']['why']}."]
     return "\n".join(lines) + "\n"
@@ -149,8 +149,8 @@ def _plot(report: dict) -> bytes:
     fig, ax = subplots(figsize=(6, 3.8))
     b = str(report["batch_sizes"][0])
     for name, r in report["variants"].items():
-        ax.scatter(r["latency_ms"][b]["p50"], r["test_macro_f1"], s=30 + 4 * r["size_mb"], label=name)
-    ax.set_xlabel(f"p50 latency at batch {b} (ms)"), ax.set_ylabel("test macro-F1")
+        ax.scatter(r["latency_ms"][b]["p50"], r["score"], s=30 + 4 * r["size_mb"], label=name)
+    ax.set_xlabel(f"p50 latency at batch {b} (ms)"), ax.set_ylabel(f"{report['scored_split']} {report['metric']}")
     ax.set_title("variants: latency vs quality (marker size ~ file size)"), ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return png_bytes(fig)

@@ -45,7 +45,11 @@ class Deployment:
 
     @cached_property
     def data(self):
-        return self.modality.load_data(self.run.config)
+        return self.modality.load_data(self.run.config, shape=self.shape)
+
+    @property
+    def shape(self):
+        return self.torch.shape
 
     def rows(self, n: int):
         rows = self.data.splits[self.scored_split]
@@ -100,14 +104,14 @@ def export_onnx(run: Run, *, opset: int = 17, dynamic_axes: bool = True, samples
         tmp.unlink(missing_ok=True)
         raise
     try:
-        check = _compare(deployment.expected(batch, names), OnnxBackend(onnx_session(tmp), names)(batch))
+        check = _compare(deployment.shape, deployment.expected(batch, names), OnnxBackend(onnx_session(tmp), names)(batch))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if check["max_abs_diff"] > atol or check["argmax_agreement"] < 1.0:
+    if check["max_abs_diff"] > atol or check["agreement"] < 1.0:
         tmp.unlink(missing_ok=True)
         raise DeployError(f"{path}: onnxruntime differs from PyTorch on {len(labels)} real samples (max abs diff "
-                          f"{check['max_abs_diff']:.2e} > {atol:g}, argmax agreement {check['argmax_agreement']:.3f}); "
+                          f"{check['max_abs_diff']:.2e} > {atol:g}, agreement {check['agreement']:.3f}); "
                           "nothing was written")
     tmp.replace(path)
     info = {"file": path.name, "method": "torch.onnx.export", "opset": opset, "inputs": names,
@@ -117,9 +121,10 @@ def export_onnx(run: Run, *, opset: int = 17, dynamic_axes: bool = True, samples
     return info
 
 
-def _compare(expected: np.ndarray, got: np.ndarray) -> dict:
+def _compare(shape, expected: np.ndarray, got: np.ndarray) -> dict:
+    """Raw logits within atol, and the same decision on every row (the label shape's: class, tags, numbers)."""
     return {"samples": int(len(expected)), "max_abs_diff": float(np.abs(got - expected).max()),
-            "argmax_agreement": float((got.argmax(-1) == expected.argmax(-1)).mean())}
+            "agreement": shape.agreement(expected, got)}
 
 
 def _require_fp32(run: Run) -> Path:
@@ -144,7 +149,7 @@ def quantize(run: Run, method: str, *, calibration_samples: int = 100, force: bo
         got = TorchBackend(torch_dynamic_int8(deployment.torch.model), names)(batch)
         info = {"file": None, "method": "torch.ao.quantization.quantize_dynamic(nn.Linear, qint8)",
                 "seconds": round(time.time() - start, 2),
-                "validation": _agreement(deployment.expected(batch, names), got, labels,
+                "validation": _agreement(deployment.shape, deployment.expected(batch, names), got, labels,
                                          deployment.scored_split)}
         record_variant(run, TORCH_DYNAMIC, info)
         return info
@@ -171,7 +176,7 @@ def quantize(run: Run, method: str, *, calibration_samples: int = 100, force: bo
     tmp.replace(target)
     info = {"file": target.name, "method": f"onnxruntime quantize_{method}", **details,
             "seconds": round(time.time() - start, 2),
-            "validation": _agreement(deployment.expected(batch, names), got, labels,
+            "validation": _agreement(deployment.shape, deployment.expected(batch, names), got, labels,
                                          deployment.scored_split)}
     record_variant(run, name, info)
     return info
@@ -212,11 +217,13 @@ def _fuse_transformer(deployment: Deployment, source: Path) -> Path | None:
     return target
 
 
-def _agreement(expected: np.ndarray, got: np.ndarray, labels: np.ndarray, split: str) -> dict:
-    return {"samples": int(len(labels)), "split": split,
-            "argmax_agreement_with_fp32": float((got.argmax(-1) == expected.argmax(-1)).mean()),
-            "accuracy": float((got.argmax(-1) == labels).mean()),
-            "accuracy_fp32": float((expected.argmax(-1) == labels).mean())}
+def _agreement(shape, expected: np.ndarray, got: np.ndarray, labels: np.ndarray, split: str) -> dict:
+    """The quantized model against fp32 on real rows: the shape's primary metric for both, and how often they
+    decide the same."""
+    metric = shape.primary_metric
+    return {"samples": int(len(labels)), "split": split, "agreement_with_fp32": shape.agreement(expected, got),
+            "metric": metric, "score": shape.score(metric, labels, got),
+            "score_fp32": shape.score(metric, labels, expected)}
 
 
 class _CalibrationReader:

@@ -31,7 +31,7 @@ def model_card(run: Run, files: list[str]) -> str:
     metrics, config = run.metrics, run.config
     test = metrics.get("test") or metrics.get("validation", {})
     split = "test" if "test" in metrics else "validation"
-    modality = run.modality
+    modality, shape = run.modality, run.shape
     library = modality.library_name(run.model_dir)
     base = _base_model(run)
     dataset_name = Path(config.data).name if Path(config.data).exists() else config.data
@@ -42,24 +42,25 @@ def model_card(run: Run, files: list[str]) -> str:
         "model-index": [{"name": run.path.name, "results": [{
             "task": {"type": modality.pipeline_tag},
             "dataset": {"name": dataset_name, "type": dataset_name, "split": split},
-            "metrics": [{"type": "accuracy", "value": round(test.get("accuracy", 0.0), 4)},
-                        {"type": "f1", "name": "macro F1", "value": round(test.get("macro_f1", 0.0), 4)}],
+            "metrics": [{"type": name, "name": name.replace("_", " "), "value": round(test[name], 4)}
+                        for name in shape.shown_metrics if isinstance(test.get(name), (int, float))],
         }]}],
     }
     if base:
         meta["base_model"] = base
     lines = ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
              f"# {run.path.name}", "",
-             f"A {modality.name} classifier fine-tuned with [transferlearn](https://github.com/) from "
+             f"A {modality.name} model ({shape.describe()}) fine-tuned with [transferlearn](https://github.com/) from "
              f"`{config.model}`" + (f" (same weights as `{base}`)" if base else "") +
              f" on `{dataset_name}` with the `{config.strategy}` strategy.", "",
-             f"Labels: {', '.join(run.label_names)}", "", "## Results", "",
-             "| split | rows | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|---|"]
+             f"Outputs: {', '.join(run.label_names)}", "", "## Results", "",
+             "| split | rows | " + " | ".join(n.replace("_", " ") for n in shape.shown_metrics) + " |",
+             "|---|---|" + "---|" * len(shape.shown_metrics)]
     for name in ("validation", "test"):
         if name in metrics:
             m = metrics[name]
-            lines.append(f"| {name} | {m['num_samples']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
-                         f"{m['weighted_f1']:.4f} |")
+            lines.append(f"| {name} | {m['num_samples']} | " + " | ".join(
+                f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "-" for k in shape.shown_metrics) + " |")
     bench_md = run.layout.bench_md
     if bench_md.exists():
         lines += ["", "## Deployment variants (measured by `tl bench`)", "", bench_md.read_text().strip()]

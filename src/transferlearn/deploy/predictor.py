@@ -13,7 +13,6 @@ import torch
 
 from ..errors import ConfigError, DataError, TransferLearnError
 from ..metrics import load_temperature
-from ..shapes import load_shape
 from .source import ModelSource
 from .variants import TORCH_DYNAMIC, onnx_session
 
@@ -60,7 +59,7 @@ class Predictor:
         if not source.model_dir.exists():
             raise TransferLearnError(f"{source.path}: no model/ folder (did training finish?)")
         self.processor = self.modality.load_processor(source.model_dir)
-        self.shape = load_shape(source.model_dir, self.label_names)  # what the outputs mean, and how they read
+        self.shape = source.shape  # what the outputs mean, and how they read
         self.temperature = load_temperature(source.model_dir)  # --calibrate: every backend's logits are divided by it
         if backend == "torch":
             self.model = self.modality.load_model_folder(source.model_dir)

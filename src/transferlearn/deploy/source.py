@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ..errors import TransferLearnError
 from ..layout import ONNX_FILES
 from ..modalities import Modality, modality_of
 from ..run import Run
+from ..shapes import LabelShape, load_shape
 from .variants import FP32, chosen_variant
 
 PACKAGE_INFO = "transferlearn.json"  # written by `tl package` beside the weights
@@ -43,7 +45,7 @@ class ModelSource:
     def from_run(cls, run: Run) -> "ModelSource":
         onnx = {name: run.layout.onnx_file(name) for name in run.variants
                 if name in ONNX_FILES and run.layout.onnx_file(name).exists()}
-        metrics = {split: {k: run.metrics[split][k] for k in ("accuracy", "macro_f1") if k in run.metrics[split]}
+        metrics = {split: {k: run.metrics[split][k] for k in run.shape.shown_metrics if k in run.metrics[split]}
                    for split in ("validation", "test") if split in run.metrics}
         return cls(path=run.path, modality=run.modality, label_names=run.label_names, model_dir=run.model_dir,
                    max_length=run.config.max_length, onnx=onnx,
@@ -65,6 +67,11 @@ class ModelSource:
                    onnx={variant: onnx_file} if variant and onnx_file.exists() else {},
                    onnx_inputs=info.get("onnx_inputs"), chosen=variant if onnx_file.exists() else None,
                    metrics=info.get("metrics", {}))
+
+    @cached_property
+    def shape(self) -> LabelShape:
+        """What the model's outputs mean (model/label_shape.json; older folders: one class a row)."""
+        return load_shape(self.model_dir, self.label_names)
 
     def package_info(self) -> dict:
         """What ``tl package`` writes as transferlearn.json for this source."""

@@ -188,4 +188,4 @@ class Audio(Modality):
     def baseline(self):
         from ..data.baseline_features import MfccStatistics
 
-        return "MFCC statistics + logistic regression", MfccStatistics()
+        return "MFCC statistics", MfccStatistics()

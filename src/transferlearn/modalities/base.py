@@ -149,7 +149,8 @@ class Modality(ABC):
 
     @abstractmethod
     def baseline(self):
-        """(name, scikit-learn transformer from raw inputs to features) of the built-in classical baseline."""
+        """(name, scikit-learn transformer from raw inputs to features) of the built-in classical baseline's features
+        (the label shape brings the model on them)."""
 
     # --- deployment -----------------------------------------------------------------------------
     def dynamic_axes(self, names: list[str]) -> dict:

@@ -50,10 +50,16 @@ PREDICT_BODY = {  # the request body in the OpenAPI schema (read by hand: one en
 }
 
 
+def predict_response(shape) -> dict:
+    """POST /predict's 200 body in the OpenAPI schema: the label shape's prediction, one per input."""
+    return {"type": "object", "required": ["predictions", "variant"], "properties": {
+        "predictions": {"type": "array", "items": shape.result_schema()}, "variant": {"type": "string"}}}
+
+
 class Metrics:
     """The server's Prometheus metrics, in a registry of its own (two apps in one process do not collide)."""
 
-    def __init__(self, label_names: list[str], max_batch: int):
+    def __init__(self, counted_labels: list[str], max_batch: int):
         self.registry = registry = CollectorRegistry()
         self.requests = Counter("tl_requests", "HTTP requests by endpoint and status", ["endpoint", "status"],
                                 registry=registry)
@@ -67,11 +73,13 @@ class Metrics:
         self.queue_depth = Gauge("tl_queue_depth", "Items waiting for the model", registry=registry)
         self.rejected = Counter("tl_rejected", "Requests refused, by reason", ["reason"], registry=registry)
         self.errors = Counter("tl_errors", "Requests that failed on the server's side", ["kind"], registry=registry)
-        self.predictions = Counter("tl_predictions", "Top-1 predictions by label", ["label"], registry=registry)
-        self.confidence = Histogram("tl_top1_confidence", "Top-1 probability of each prediction (its drift from "
-                                    "the test split's is a first sign of data drift)", registry=registry,
+        self.predictions = Counter("tl_predictions", "Predicted labels (top-1; each tag over its threshold; "
+                                   "column=label per label column)", ["label"], registry=registry)
+        self.confidence = Histogram("tl_top1_confidence", "Top-1 probability of each prediction (the least sure "
+                                    "column's for several label columns; its drift from the test split's is a first "
+                                    "sign of data drift)", registry=registry,
                                     buckets=[round(0.1 * i, 1) for i in range(1, 11)])
-        for name in label_names:
+        for name in counted_labels:
             self.predictions.labels(name)
 
 
@@ -80,7 +88,8 @@ class Service:
 
     def __init__(self, source: ModelSource, config: ServeConfig):
         self.source, self.config = source, config
-        self.metrics = Metrics(source.label_names, config.max_batch)
+        self.shape = source.shape
+        self.metrics = Metrics(self.shape.counted_names(), config.max_batch)
         self.predictor = None
         self.ready = threading.Event()
         self.load_error: str | None = None
@@ -133,8 +142,11 @@ class Service:
 
     def record(self, results: list[dict]) -> None:
         for result in results:
-            self.metrics.predictions.labels(result["label"]).inc()
-            self.metrics.confidence.observe(result["score"])
+            for label in self.shape.served_labels(result):
+                self.metrics.predictions.labels(label).inc()
+            confidence = self.shape.confidence(result)
+            if confidence is not None:
+                self.metrics.confidence.observe(confidence)
 
     # --- requests -------------------------------------------------------------------------------------------
     async def read_request(self, request: Request) -> tuple[list, int | None]:
@@ -261,7 +273,7 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
         await service.batcher.stop()
 
     app = FastAPI(title="transferlearn", version="1", lifespan=lifespan,
-                  description=f"A {source.modality.name} classifier ({', '.join(source.label_names)}) from {source.path.name}")
+                  description=f"A {source.modality.name} model, {source.shape.describe()}, from {source.path.name}")
     app.state.service = service
 
     def authorized(request: Request) -> None:
@@ -293,7 +305,8 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
     @app.get("/metadata", summary="Labels, model, variant and scores of the served run",
              dependencies=[Depends(authorized)])
     async def metadata():
-        return {"modality": source.modality.name, "labels": source.label_names, "model": source.model,
+        return {"modality": source.modality.name, "problem": source.shape.name, "title": source.shape.title,
+                "labels": source.label_names, "model": source.model,
                 "source": source.path.name, "variant": service.predictor.variant if service.predictor else None,
                 "metrics": source.metrics, "auth": api_key is not None,
                 "limits": config.model_dump(include={"max_items", "max_chars", "max_pixels", "max_audio_seconds",
@@ -303,9 +316,11 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
     async def metrics():
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/predict", summary="Labels with probabilities, most likely first", dependencies=[Depends(authorized)],
-              openapi_extra={"requestBody": PREDICT_BODY},
-              responses={400: {"description": "An input cannot be read"}, 413: {"description": "Over a limit"},
+    @app.post("/predict", summary=f"Predictions ({source.shape.title}), scores most likely first",
+              dependencies=[Depends(authorized)], openapi_extra={"requestBody": PREDICT_BODY},
+              responses={200: {"description": f"One prediction per input ({source.shape.title})", "content": {
+                             "application/json": {"schema": predict_response(source.shape)}}},
+                         400: {"description": "An input cannot be read"}, 413: {"description": "Over a limit"},
                          415: {"description": "Unsupported body type"}, 422: {"description": "Malformed request"},
                          503: {"description": "Not ready, or the queue is full (see Retry-After)"},
                          504: {"description": "Not answered within --timeout-s"}})
@@ -333,7 +348,7 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
         service.record(results)
         service.metrics.latency.observe(time.perf_counter() - started)
         if top_k is not None:
-            results = [{**r, "probabilities": dict(list(r["probabilities"].items())[:top_k])} for r in results]
+            results = [service.shape.keep_top(r, top_k) for r in results]
         # plain JSON types already: skip FastAPI's jsonable_encoder walk (a measurable share of a 10 ms request)
         return JSONResponse({"predictions": results, "variant": service.predictor.variant})
 

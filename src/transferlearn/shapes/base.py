@@ -39,12 +39,14 @@ class LabelShape(ABC):
     problem_type: ClassVar[str | None] = None  # transformers' config.problem_type where it has the shape
     metric_choices: ClassVar[tuple[str, ...]]  # --metric values that make sense (besides loss), higher is better
     mixes_inputs: ClassVar[bool] = False  # MixUp / CutMix's label mixing means something for this shape
-    class_weighted: ClassVar[bool] = False  # --class-weights balanced and label smoothing apply
+    class_weighted: ClassVar[bool] = False  # --class-weights balanced applies (balanced_weights)
     probe_solver: ClassVar[str] = "lbfgs"  # a linear probe's solver: lbfgs (torch), logistic or ridge (scikit-learn)
     one_class_a_row: ClassVar[bool] = False  # one softmax over one class set: confusions, a reliability diagram
     shown_metrics: ClassVar[tuple[str, ...]]  # the results table's columns
     report_figures: ClassVar[tuple[str, ...]] = ()  # the report's figures of a scored split, by kind
     detail_title: ClassVar[str] = "Scores in detail"
+    baseline_name: ClassVar[str] = "logistic regression"  # the baseline's model on the modality's features
+    metric_floor: ClassVar[float] = 0.0  # the lowest value its metrics take (a confidence interval is clipped to it)
     model_loss: ClassVar[bool] = False  # the classifier's own loss is this shape's (else the Trainer gets ``loss``)
 
     def __init__(self, columns: list[str]):
@@ -113,8 +115,13 @@ class LabelShape(ABC):
 
     # --- model --------------------------------------------------------------------------------
     @abstractmethod
-    def loss(self, logits, labels):
-        """The mean training loss over a batch (torch tensors)."""
+    def loss(self, logits, labels, weights=None):
+        """The mean training loss over a batch (torch tensors); ``weights``: ``balanced_weights`` as a tensor."""
+
+    def balanced_weights(self, labels: np.ndarray) -> np.ndarray | None:
+        """``--class-weights balanced``: a weight per head output from the training labels (rare classes count more),
+        as scikit-learn's ``class_weight='balanced'`` does; None where the shape has no classes to weigh."""
+        return None
 
     def prepare_logits(self, logits: np.ndarray) -> np.ndarray:
         return np.asarray(logits, dtype=np.float64)
@@ -158,6 +165,42 @@ class LabelShape(ABC):
     def decode(self, logits: np.ndarray, top_k: int | None = None) -> list[dict]:
         """What ``predict`` returns for each row (documented per shape in docs/label-shapes.md)."""
 
+    def agreement(self, expected: np.ndarray, got: np.ndarray) -> float:
+        """The share of rows on which two backends' logits decide the same (an exported or quantized model against
+        PyTorch): the same class, tag set, label per column; numbers within 0.05 standard deviations."""
+        same = self.decisions(np.asarray(expected)) == self.decisions(np.asarray(got))
+        return float(same.reshape(len(same), -1).all(1).mean()) if len(same) else 1.0
+
+    @abstractmethod
+    def decisions(self, logits: np.ndarray) -> np.ndarray:
+        """What a row's logits decide, comparable with ``==`` (classes, tag flags, or binned numbers)."""
+
+    @abstractmethod
+    def result_schema(self) -> dict:
+        """The JSON schema of one decoded prediction (``tl serve``'s OpenAPI)."""
+
+    def served_labels(self, result: dict) -> list[str]:
+        """The labels one prediction counts in the server's ``tl_predictions`` counter (none for numbers)."""
+        return []
+
+    def counted_names(self) -> list[str]:
+        """Every label ``served_labels`` can return (the counter starts each at 0)."""
+        return []
+
+    def confidence(self, result: dict) -> float | None:
+        """The top-1 probability the server's confidence histogram observes (None: the shape has none)."""
+        return None
+
+    def keep_top(self, result: dict, k: int) -> dict:
+        """``result`` with at most ``k`` entries in each score table (the server applies a request's ``top_k``
+        after batching, where requests with different ``top_k`` share a batch)."""
+        def cut(value):
+            if not isinstance(value, dict):
+                return value
+            return {key: dict(list(v.items())[:k]) if key in ("probabilities", "scores") else cut(v)
+                    for key, v in value.items()}
+        return cut(result)
+
     @abstractmethod
     def detail_table(self, split_metrics: dict) -> tuple[list[str], list[list]]:
         """(headers, rows) of the report's per-class / per-tag / per-column / per-target table."""
@@ -169,6 +212,11 @@ class LabelShape(ABC):
     def describe_row(self, label) -> str:
         """A row's true label as text (error report)."""
         return str(label)
+
+    @abstractmethod
+    def raw_cells(self, label) -> list[str]:
+        """A row's label as the cells of its label columns, as a file would hold them (``tl audit --fix-out``
+        writes them; loading them back gives the same label)."""
 
     # --- baseline -----------------------------------------------------------------------------
     @abstractmethod

@@ -103,10 +103,10 @@ def _check_asked(chosen: type[LabelShape], detected: type[LabelShape], why: str,
                             "multi-output (a class per column) or multi-label (0/1 columns)")
         if detected is Regression:
             count = len(set(_column(raw, 0)))
-            raise DataError(f"{place}: {why}; as classes they would become {count} classes of a few rows each. Pass "
+            raise DataError(f"{where}: {why}; as classes they would become {count} classes of a few rows each. Pass "
                             "--problem regression (or bin the numbers into a few classes yourself).")
         if detected is MultiLabel:
-            raise DataError(f"{place}: {why}; single-label would make every combination a class of its own. Pass "
+            raise DataError(f"{where}: {why}; single-label would make every combination a class of its own. Pass "
                             "--problem multi-label.")
     if chosen is MultiOutput and len(columns) < 2:
         raise DataError(f"{place}: --problem multi-output needs several label columns (--label-column a,b,c)")

@@ -49,8 +49,10 @@ class MultiLabel(LabelShape):
     problem_type = "multi_label_classification"
     shown_metrics = ("micro_f1", "macro_f1", "mean_average_precision", "subset_accuracy")
     detail_title = "Per-tag scores"
+    baseline_name = "logistic regression per tag"
     report_figures = ("per_label",)
     metric_choices = ("mean_average_precision", "micro_f1", "macro_f1", "subset_accuracy")
+    class_weighted = True  # a positive weight per tag
 
     def __init__(self, columns: list[str]):
         super().__init__(columns)
@@ -120,10 +122,16 @@ class MultiLabel(LabelShape):
             logging.getLogger(__name__).warning("%s: no training row carries tag(s) %s: the model cannot learn them",
                                                 where, ", ".join(never))
 
-    def loss(self, logits, labels):
+    def balanced_weights(self, labels) -> np.ndarray:
+        """Each tag's positives weighed as its negatives (BCE ``pos_weight`` = negatives / positives)."""
+        labels = np.asarray(labels).reshape(-1, len(self.tags)) > 0.5
+        positives = labels.sum(0).astype(np.float64)
+        return (len(labels) - positives) / np.maximum(positives, 1)
+
+    def loss(self, logits, labels, weights=None):
         import torch.nn.functional as F
 
-        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float(), pos_weight=weights)
 
     def _thresholds(self) -> np.ndarray:
         return np.asarray(self.thresholds if self.thresholds is not None else [0.5] * len(self.tags))
@@ -193,6 +201,21 @@ class MultiLabel(LabelShape):
                             "scores": {self.tags[i]: float(row[i]) for i in order}})
         return results
 
+    def decisions(self, logits):
+        return sigmoid(np.asarray(logits, dtype=np.float64)) >= self._thresholds()
+
+    def result_schema(self) -> dict:
+        return {"type": "object", "required": ["labels", "scores"], "properties": {
+            "labels": {"type": "array", "items": {"type": "string", "enum": self.tags},
+                       "description": "the tags whose score reaches their tuned threshold"},
+            "scores": {"type": "object", "additionalProperties": {"type": "number"}}}}
+
+    def served_labels(self, result: dict) -> list[str]:
+        return list(result["labels"])
+
+    def counted_names(self) -> list[str]:
+        return list(self.tags)
+
     def detail_table(self, split_metrics: dict) -> tuple[list[str], list[list]]:
         rows = [[tag, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
                  "-" if m["average_precision"] is None else f"{m['average_precision']:.3f}", f"{m['threshold']:.2f}",
@@ -201,6 +224,12 @@ class MultiLabel(LabelShape):
 
     def headline(self, result: dict) -> tuple[str, str]:
         return ", ".join(result["labels"]) or "(no tag)", ", ".join(f"{k} {v:.3f}" for k, v in result["scores"].items())
+
+    def raw_cells(self, label) -> list[str]:
+        flags = np.asarray(label).ravel() > 0.5
+        if self.flag_columns:
+            return ["1" if f else "0" for f in flags]
+        return [json.dumps([t for t, f in zip(self.tags, flags, strict=True) if f], ensure_ascii=False)]
 
     def describe_row(self, label) -> str:
         return "|".join(t for t, v in zip(self.tags, np.asarray(label).ravel(), strict=True) if v > 0.5) or "(none)"

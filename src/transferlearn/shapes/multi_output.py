@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import DataError
 from .base import BadLabel, LabelShape, label_order, register, softmax
+from .single import _balanced
 
 
 @register
@@ -16,10 +17,11 @@ class MultiOutput(LabelShape):
     title = "several label columns (multi-output)"
     problem_type = None  # transformers has no such head: model/ loads as a classifier whose logits are the blocks
     metric_choices = ("mean_macro_f1", "flat_macro_f1", "mean_accuracy")
-    class_weighted = False
+    class_weighted = True  # per column: each block's classes weighed against each other
     value_dtype = "int64"
     shown_metrics = ("flat_macro_f1", "mean_macro_f1", "mean_accuracy", "exact_match")
     detail_title = "Per-column scores"
+    baseline_name = "logistic regression per column"
     report_figures = ("per_column",)
 
     def __init__(self, columns: list[str]):
@@ -86,11 +88,17 @@ class MultiOutput(LabelShape):
                 raise DataError(f"{where}: the training split holds one class only in column '{column}'; every "
                                 "label column needs examples of 2+ classes")
 
-    def loss(self, logits, labels):
+    def balanced_weights(self, labels) -> np.ndarray:
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1, len(self.columns))
+        return np.concatenate([_balanced(labels[:, j], len(self.classes[c])) for j, c in enumerate(self.columns)])
+
+    def loss(self, logits, labels, weights=None):
         import torch.nn.functional as F
 
         labels = labels.view(-1, len(self.columns))
-        return sum(F.cross_entropy(logits[:, block].float(), labels[:, j]) for j, block in enumerate(self.blocks))
+        return sum(F.cross_entropy(logits[:, block].float(), labels[:, j],
+                                   weight=None if weights is None else weights[block])
+                   for j, block in enumerate(self.blocks))
 
     def _predicted(self, logits) -> np.ndarray:
         logits = np.asarray(logits)
@@ -160,6 +168,26 @@ class MultiOutput(LabelShape):
             results.append({"columns": row})
         return results
 
+    def decisions(self, logits):
+        logits = np.asarray(logits)
+        return np.stack([logits[:, block].argmax(-1) for block in self.blocks], axis=1)
+
+    def result_schema(self) -> dict:
+        column = {"type": "object", "required": ["label", "score", "probabilities"], "properties": {
+            "label": {"type": "string"}, "score": {"type": "number"},
+            "probabilities": {"type": "object", "additionalProperties": {"type": "number"}}}}
+        return {"type": "object", "required": ["columns"], "properties": {"columns": {
+            "type": "object", "required": list(self.columns), "properties": {c: column for c in self.columns}}}}
+
+    def served_labels(self, result: dict) -> list[str]:
+        return [f"{c}={r['label']}" for c, r in result["columns"].items()]
+
+    def counted_names(self) -> list[str]:
+        return self.output_names
+
+    def confidence(self, result: dict) -> float | None:
+        return min(r["score"] for r in result["columns"].values())  # the least sure column
+
     def detail_table(self, split_metrics: dict) -> tuple[list[str], list[list]]:
         rows = []
         for column, m in split_metrics.get("columns", {}).items():
@@ -170,6 +198,10 @@ class MultiOutput(LabelShape):
 
     def headline(self, result: dict) -> tuple[str, str]:
         return ", ".join(f"{c}={r['label']} ({r['score']:.2f})" for c, r in result["columns"].items()), ""
+
+    def raw_cells(self, label) -> list[str]:
+        values = np.asarray(label, dtype=np.int64).ravel()
+        return [self.classes[c][v] for c, v in zip(self.columns, values, strict=True)]
 
     def describe_row(self, label) -> str:
         values = np.asarray(label, dtype=np.int64).ravel()

@@ -31,9 +31,11 @@ class Regression(LabelShape):
     problem_type = "regression"
     shown_metrics = ("rmse", "mae", "r2", "spearman")
     detail_title = "Per-target scores"
+    baseline_name = "ridge regression"
     report_figures = ("predicted_vs_true", "residuals")
     probe_solver = "ridge"
     metric_choices = ("r2", "spearman")
+    metric_floor = -np.inf  # R² has no floor
 
     def __init__(self, columns: list[str], loss: str = "mse"):
         super().__init__(columns)
@@ -85,7 +87,7 @@ class Regression(LabelShape):
     def unscale(self, standardised: np.ndarray) -> np.ndarray:
         return np.asarray(standardised, dtype=np.float64) * self.std + self.mean
 
-    def loss(self, logits, labels):
+    def loss(self, logits, labels, weights=None):
         import torch.nn.functional as F
 
         labels = labels.view(logits.shape).float()
@@ -151,6 +153,23 @@ class Regression(LabelShape):
             results.append(result)
         return results
 
+    def agreement(self, expected, got) -> float:
+        close = np.abs(np.asarray(got, dtype=np.float64) - np.asarray(expected, dtype=np.float64)) <= 0.05
+        return float(close.reshape(len(close), -1).all(1).mean()) if len(close) else 1.0  # standardised units
+
+    def decisions(self, logits):
+        return self.unscale(np.asarray(logits, dtype=np.float64).reshape(-1, len(self.columns)))
+
+    def result_schema(self) -> dict:
+        interval = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+                    "description": f"a {COVERAGE:.0%} prediction interval (split conformal on validation)"}
+        if len(self.columns) == 1:
+            return {"type": "object", "required": ["value"], "properties": {"value": {"type": "number"},
+                                                                             "interval": interval}}
+        return {"type": "object", "required": ["values"], "properties": {
+            "values": {"type": "object", "properties": {c: {"type": "number"} for c in self.columns}},
+            "intervals": {"type": "object", "properties": {c: interval for c in self.columns}}}}
+
     def detail_table(self, split_metrics: dict) -> tuple[list[str], list[list]]:
         rows = [[target, *(f"{m[k]:.4f}" for k in ("rmse", "mae", "r2", "spearman"))]
                 for target, m in split_metrics.get("targets", {}).items()]
@@ -161,6 +180,9 @@ class Regression(LabelShape):
             interval = result.get("interval")
             return f"{result['value']:.4g}", (f"90 % interval {interval[0]:.4g} to {interval[1]:.4g}" if interval else "")
         return ", ".join(f"{c} {v:.4g}" for c, v in result["values"].items()), ""
+
+    def raw_cells(self, label) -> list[str]:
+        return [repr(float(v)) for v in self.unscale(np.asarray(label, dtype=np.float64).reshape(1, -1))[0]]
 
     def describe_row(self, label) -> str:
         values = self.unscale(np.asarray(label, dtype=np.float64).reshape(1, -1))[0]

@@ -84,10 +84,14 @@ class SingleLabel(LabelShape):
             log.warning("%s: no training example%s of %s: the model cannot learn %s", where, held,
                         ", ".join(missing), "them" if len(missing) > 1 else "it")
 
-    def loss(self, logits, labels):
+    def balanced_weights(self, labels) -> np.ndarray:
+        return _balanced(np.asarray(labels, dtype=np.int64), len(self.classes))
+
+    def loss(self, logits, labels, weights=None):
         import torch.nn.functional as F
 
-        return F.cross_entropy(logits.float(), labels.view(-1))
+        soft = labels.dim() == 2 and labels.is_floating_point()  # MixUp / CutMix: a class distribution per row
+        return F.cross_entropy(logits.float(), labels.float() if soft else labels.view(-1), weight=weights)
 
     def summary(self, labels, logits) -> dict[str, float]:
         from ..metrics import summary_metrics
@@ -104,6 +108,14 @@ class SingleLabel(LabelShape):
             calibrated = softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
             out["ece_calibrated"] = expected_calibration_error(calibrated, np.asarray(labels))["ece"]
         return out
+
+    def score(self, metric: str, labels, logits) -> float:
+        if metric in ("accuracy", "macro_f1", "weighted_f1"):  # vectorised: a paired bootstrap asks thousands of times
+            from ..metrics import metric_of
+
+            return metric_of(metric, np.asarray(labels).astype(np.int64), np.asarray(logits).argmax(-1),
+                             len(self.classes))
+        return super().score(metric, labels, logits)
 
     def standard_error(self, metric: str, labels, logits, resamples: int = 300, seed: int = 0) -> float:
         from ..metrics import bootstrap_standard_error
@@ -134,6 +146,23 @@ class SingleLabel(LabelShape):
                             "probabilities": {self.classes[i]: float(row[i]) for i in order}})
         return results
 
+    def decisions(self, logits):
+        return np.asarray(logits).argmax(-1)
+
+    def result_schema(self) -> dict:
+        return {"type": "object", "required": ["label", "score", "probabilities"], "properties": {
+            "label": {"type": "string", "enum": self.classes}, "score": {"type": "number"},
+            "probabilities": {"type": "object", "additionalProperties": {"type": "number"}}}}
+
+    def served_labels(self, result: dict) -> list[str]:
+        return [result["label"]]
+
+    def counted_names(self) -> list[str]:
+        return list(self.classes)
+
+    def confidence(self, result: dict) -> float | None:
+        return result["score"]
+
     def detail_table(self, split_metrics: dict) -> tuple[list[str], list[list]]:
         rows = [[name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
                 for name, m in split_metrics.get("per_class", {}).items()]
@@ -142,6 +171,9 @@ class SingleLabel(LabelShape):
     def headline(self, result: dict) -> tuple[str, str]:
         probs = ", ".join(f"{k} {v:.3f}" for k, v in result["probabilities"].items())
         return f"{result['label']} ({result['score']:.3f})", probs
+
+    def raw_cells(self, label) -> list[str]:
+        return [self.classes[int(label)]]
 
     def describe_row(self, label) -> str:
         return self.classes[int(label)]
@@ -173,3 +205,10 @@ class SingleLabel(LabelShape):
 
     def describe(self) -> str:
         return f"{self.title}: column '{self.columns[0]}', {len(self.classes)} classes"
+
+
+def _balanced(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """scikit-learn's ``class_weight='balanced'``: n_samples / (n_classes * count(class)); an absent class gets the
+    weight of a class seen once."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    return len(labels) / (num_classes * np.maximum(counts, 1))

@@ -10,6 +10,12 @@ from ..run import Run
 from .stats import labels_needed_interval, mean_interval, paired_bootstrap
 
 
+def scalar_metrics(split_metrics: dict) -> dict:
+    """A split's numbers (the shape's summary: accuracy / micro-F1 / RMSE ...), without tables and counts."""
+    return {k: v for k, v in split_metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "num_samples"}
+
+
 def scored_split(runs: list[dict]) -> str:
     return "test" if all("test" in r for r in runs) else "validation"
 
@@ -19,11 +25,12 @@ def _predictions(study, record: dict, split: str):
     if stored is None:
         return None
     logits, labels = stored
-    return labels, logits.argmax(1)
+    return labels, logits
 
 
-def analyse(study, runs: list[dict], classes: int) -> dict:
-    metric = study.config.metric
+def analyse(study, runs: list[dict], shape) -> dict:
+    """``shape``: the runs' label shape (its metric scores the paired test; its floor bounds the intervals)."""
+    metric = study.metric
     split = scored_split(runs)
     groups: dict[tuple[str, float], list[dict]] = defaultdict(list)
     for r in runs:
@@ -33,12 +40,13 @@ def analyse(study, runs: list[dict], classes: int) -> dict:
         scores = [m[split][metric] for m in members]
         cpu = [m["cpu_s"] for m in members if m.get("cpu_s") is not None]
         table.append({"arm": arm, "fraction": fraction, "labels": round(float(np.mean([m["rows"] for m in members]))),
-                      "seeds": sorted(m["seed"] for m in members), **mean_interval(scores),
+                      "seeds": sorted(m["seed"] for m in members),
+                      **mean_interval(scores, bounds=(shape.metric_floor, 1.0)),
                       "wall_s": round(float(np.mean([m["wall_s"] for m in members if m.get("wall_s") is not None]
                                                     or [0.0])), 1),
                       "cpu_minutes": round(float(np.mean(cpu)) / 60, 2) if cpu else None})
     fractions = sorted({row["fraction"] for row in table})
-    leaders = {f: _compare_leaders(study, [row for row in table if row["fraction"] == f], groups, split, metric, classes)
+    leaders = {f: _compare_leaders(study, [row for row in table if row["fraction"] == f], groups, split, metric, shape)
                for f in fractions}
     curves = {}
     for arm in study.config.arms:
@@ -53,10 +61,11 @@ def analyse(study, runs: list[dict], classes: int) -> dict:
             if fit is not None:
                 curves[arm] = {**fit, "full_data_score": float(np.mean(full)), "full_data_labels": max(points)}
     return {"split": split, "metric": metric, "table": table, "leaders": {f"{f:g}": v for f, v in leaders.items()},
-            "learning_curves": curves, "recommendation": recommend(study.config, table, leaders, curves, split)}
+            "learning_curves": curves,
+            "recommendation": recommend(study.config, table, leaders, curves, split, metric)}
 
 
-def _compare_leaders(study, rows: list[dict], groups, split: str, metric: str, classes: int) -> dict:
+def _compare_leaders(study, rows: list[dict], groups, split: str, metric: str, shape) -> dict:
     ranked = sorted(rows, key=lambda row: row["mean"], reverse=True)
     best = ranked[0]
     result = {"best": best["arm"], "mean": best["mean"], "low": best["low"], "high": best["high"]}
@@ -74,7 +83,7 @@ def _compare_leaders(study, rows: list[dict], groups, split: str, metric: str, c
         labels = pairs[0][0][0]
         result["paired_test"] = {"kind": f"paired bootstrap over {split} rows, {len(pairs)} seed(s)",
                                  **paired_bootstrap(labels, [pa[1] for pa, _ in pairs], [pb[1] for _, pb in pairs],
-                                                    metric, classes)}
+                                                    lambda y, out: shape.score(metric, y, out))}
     return result
 
 
@@ -86,10 +95,10 @@ def _interval(row) -> str:
     return f" (95 % CI {row['low']:.3f}-{row['high']:.3f})" if row.get("low") is not None else ""
 
 
-def recommend(config, table: list[dict], leaders: dict, curves: dict, split: str) -> list[str]:
+def recommend(config, table: list[dict], leaders: dict, curves: dict, split: str, metric: str) -> list[str]:
     """Sentences a user can act on, each carrying the number behind it."""
     lines = []
-    metric = config.metric.replace("_", "-")
+    metric = metric.replace("_", "-")
     for fraction, lead in leaders.items():
         row = next(r for r in table if r["fraction"] == fraction and r["arm"] == lead["best"])
         text = (f"With {_pct(fraction)} of the labels ({row['labels']:,}): {lead['best']} is best, {split} {metric} "

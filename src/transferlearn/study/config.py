@@ -50,6 +50,16 @@ class MultiRunConfig(BaseModel):
         return parse_duration(self.time_budget) if self.time_budget else None
 
 
+def resolve_metric(metric: str, shape) -> str:
+    """``auto`` -> the label shape's primary metric; a named metric must be one the shape scores (higher is better)."""
+    if metric == "auto":
+        return shape.primary_metric
+    if metric not in shape.metric_choices:
+        raise TransferLearnError(f"--metric {metric}: not a metric of {shape.title} (choose auto or one of "
+                                 f"{', '.join(shape.metric_choices)})")
+    return metric
+
+
 class StudyConfig(MultiRunConfig):
     arms: list[str] = Field(["scratch", "linear-probe", "probe-then-finetune", "full"],
                             description="Comma-separated: any strategy (tl strategies), 'scratch' (the same "
@@ -58,7 +68,9 @@ class StudyConfig(MultiRunConfig):
                                    "rows; subsets are stratified and nested (1 % lies inside 10 %).")
     seeds: int = Field(3, ge=1, le=100, description="Seeds per arm and fraction (seed s = --seed + s).")
     seed: int = Field(42, description="The first seed; the validation split is carved with it for every run.")
-    metric: Literal["macro_f1", "accuracy"] = Field("macro_f1", description="The test metric compared.")
+    metric: str = Field("auto", description="The test metric compared: auto (the label shape's primary metric: "
+                        "macro_f1 for one class a row, mean_average_precision for tag sets, flat_macro_f1 or "
+                        "mean_macro_f1 for several label columns, r2 for numbers) or one of the shape's metrics.")
     target: float = Field(0.95, gt=0, le=1, description="Labels needed to reach this share of the score with the "
                           "most labels tried.")
 

@@ -76,9 +76,10 @@ def render_study(study, record: dict) -> str:
                                               "95 % CI", "wall s", "CPU-min"], rows)))
     if record.get("skipped"):
         sections.append(("Not run", table_html(["run", "why"], [[k, v] for k, v in record["skipped"].items()])))
-    runs = [[r["name"], r["rows"], r.get("test", r.get("validation", {})).get(study.config.metric), r.get("wall_s"),
+    metric = analysis.get("metric", study.config.metric)
+    runs = [[r["name"], r["rows"], r.get("test", r.get("validation", {})).get(metric), r.get("wall_s"),
              r.get("trainable_parameters"), r["run"]] for r in record["runs"]]
-    sections.append(("Runs", table_html(["run", "rows", study.config.metric, "wall s", "trainable", "folder"], runs)))
+    sections.append(("Runs", table_html(["run", "rows", metric, "wall s", "trainable", "folder"], runs)))
     note = (f"data <b>{html.escape(study.config.data)}</b>, model <b>{html.escape(study.config.model)}</b>; "
             f"backbone passes over the training set for probe features: {record.get('backbone_passes_over_train')}")
     return page(f"transferlearn study — {study.folder.name}", note, sections)

@@ -32,9 +32,9 @@ from ..modalities import detect_modality
 from ..run import Run
 from ..strategies import parse_strategy
 from ..strategies.auto import epochs_for
-from .analysis import analyse
+from .analysis import analyse, scalar_metrics
 from .backends import executor_for
-from .config import SCRATCH, StudyConfig
+from .config import SCRATCH, StudyConfig, resolve_metric
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +118,15 @@ class Study:
     def spec(self) -> dict:
         return {**self.config.model_dump(), "settings": self.settings}
 
-    def train_rows(self) -> tuple[int, int]:
-        """(training rows once validation is held out, classes), from the data as the runs will load it."""
+    def train_rows(self):
+        """(training rows once validation is held out, the label shape), from the data as the runs will load it;
+        the study's metric is resolved against the shape (``auto``: its primary metric)."""
 
         base = load_config(data=self.config.data, model=self.config.model, seed=self.config.seed,
                            **{k: v for k, v in self.settings.items() if k not in ("max_train_samples",)})
         data = detect_modality(base).load_data(base)
-        return len(data.splits["train"]), data.num_labels
+        self.metric = resolve_metric(self.config.metric, data.shape)
+        return len(data.splits["train"]), data.shape
 
     def planned_steps(self, rows: int) -> int:
         """Optimizer steps a fine-tune on ``rows`` rows will take: the engine's own rule (epochs raised to reach
@@ -161,7 +163,7 @@ class Study:
         self.folder.mkdir(parents=True, exist_ok=True)
         started = time.time()
         budget = self.config.budget_s
-        pool, classes = self.train_rows()
+        pool, shape = self.train_rows()
         planned = self.planned()
         report(f"study: {len(self.config.arms)} arms x {len(self.config.fractions)} fractions x "
                f"{self.config.seeds} seeds = {len(planned)} runs on {pool:,} training rows -> {self.folder}")
@@ -181,7 +183,7 @@ class Study:
                     chosen = self._next_run(waiting, running, executor.slots)
                     if chosen is None:  # every slot is taken, or the next runs wait for their arm's first run
                         for name, timing in executor.finished(wait=True):
-                            self._finish(name, running.pop(name), timing, classes)
+                            self._finish(name, running.pop(name), timing, shape)
                         continue
                     waiting.remove(chosen)
                     number, arm, fraction, seed = chosen
@@ -199,10 +201,10 @@ class Study:
                     running[name] = (arm, fraction, seed)
                     executor.submit(name, self.train_config(arm, fraction, seed, pool, left), group.remote_env())
                     for done, timing in executor.finished():
-                        self._finish(done, running.pop(done), timing, classes)
+                        self._finish(done, running.pop(done), timing, shape)
             finally:
                 executor.close()
-        return self.save(classes, final=True)
+        return self.save(shape, final=True)
 
     def _next_run(self, waiting: list[tuple], running: dict[str, tuple], slots: int) -> tuple | None:
         """The first waiting run that may start now: a slot is free, and its arm's first run is finished or it is that
@@ -217,10 +219,10 @@ class Study:
                 return item
         return None
 
-    def _finish(self, name: str, run: tuple, timing: dict, classes: int) -> None:
+    def _finish(self, name: str, run: tuple, timing: dict, shape) -> None:
         arm, fraction, seed = run
         self.records[name] = self._record(name, arm, fraction, seed, self.runs_folder / name, timing)
-        self.save(classes)  # after every run: a killed study keeps what it measured
+        self.save(shape)  # after every run: a killed study keeps what it measured
 
     def _record(self, name, arm, fraction, seed, folder: Path, timing: dict | None) -> dict:
         run = Run.load(folder)
@@ -233,19 +235,19 @@ class Study:
                   "train_features_extracted": None if cache is None else not cache["hit"]}
         for split in ("validation", "test"):
             if split in metrics:
-                record[split] = {k: metrics[split][k] for k in ("accuracy", "macro_f1")}
+                record[split] = scalar_metrics(metrics[split])
         if timing is None:  # finished by an earlier, interrupted invocation: its own training time is what is known
             record.update({"wall_s": train.get("runtime_s"), "cpu_s": None, "timing": "metrics.json runtime_s"})
         else:
             record.update({"wall_s": round(timing["wall_s"], 1), "cpu_s": round(timing["cpu_s"], 1)})
         return record
 
-    def save(self, classes: int, final: bool = False) -> dict:
+    def save(self, shape, final: bool = False) -> dict:
 
         runs = sorted(self.records.values(), key=lambda r: (r["fraction"], r["seed"], arm_cost(r["arm"])))
         record = {"spec": self.spec(), "runs": runs, "skipped": self.skipped,
                   "backbone_passes_over_train": sum(1 for r in runs if r.get("train_features_extracted")),
-                  "analysis": analyse(self, runs, classes) if runs else {}}
+                  "analysis": analyse(self, runs, shape) if runs else {}}
         atomic_write_json(self.record_file, record)
         if final:
             from .report import write_study_report

@@ -15,8 +15,6 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from ..metrics import metric_of
-
 
 def mean_interval(values: list[float], confidence: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> dict:
     """Mean, standard deviation and a Student-t interval of the mean, clipped to the metric's range ``bounds``
@@ -31,19 +29,20 @@ def mean_interval(values: list[float], confidence: float = 0.95, bounds: tuple[f
     return {"mean": mean, "std": std, "low": max(bounds[0], mean - half), "high": min(bounds[1], mean + half), "n": len(x)}
 
 
-def paired_bootstrap(labels: np.ndarray, a: list[np.ndarray], b: list[np.ndarray], metric: str, num_classes: int,
+def paired_bootstrap(labels: np.ndarray, a: list[np.ndarray], b: list[np.ndarray], score,
                      resamples: int = 2000, seed: int = 0) -> dict:
-    """Arm A minus arm B on the same test rows, averaged over seeds (``a[i]`` and ``b[i]`` share seed i). Rows are
-    resampled with replacement; the two-sided p-value is how often the resampled difference crosses zero."""
+    """Arm A minus arm B on the same test rows, averaged over seeds (``a[i]`` and ``b[i]`` share seed i): ``score``
+    (labels, outputs) -> the metric, the label shape's. Rows are resampled with replacement; the two-sided p-value is
+    how often the resampled difference crosses zero."""
     rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
     n = len(labels)
-    observed = float(np.mean([metric_of(metric, labels, pa, num_classes) - metric_of(metric, labels, pb, num_classes)
-                              for pa, pb in zip(a, b, strict=True)]))
+    observed = float(np.mean([score(labels, pa) - score(labels, pb) for pa, pb in zip(a, b, strict=True)]))
     diffs = np.empty(resamples)
     for r in range(resamples):
         rows = rng.integers(0, n, n)
-        diffs[r] = np.mean([metric_of(metric, labels[rows], pa[rows], num_classes)
-                            - metric_of(metric, labels[rows], pb[rows], num_classes) for pa, pb in zip(a, b, strict=True)])
+        diffs[r] = np.mean([score(labels[rows], pa[rows]) - score(labels[rows], pb[rows])
+                            for pa, pb in zip(a, b, strict=True)])
     p = min(1.0, 2 * min(float((diffs <= 0).mean()), float((diffs >= 0).mean())))
     low, high = np.percentile(diffs, [2.5, 97.5])
     return {"difference": observed, "low": float(low), "high": float(high), "p_value": p,

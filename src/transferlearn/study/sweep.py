@@ -27,8 +27,10 @@ from transformers import TrainerCallback
 from ..config import TrainConfig, load_config
 from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text
+from ..modalities import detect_modality
 from ..report.html import write_report
 from ..train.engine import finetune
+from .analysis import scalar_metrics
 from .config import SweepConfig, parse_space
 from .runner import tracking_group
 from .sweep_report import write_sweep_report
@@ -72,7 +74,9 @@ class Sweep:
         name = f"{Path(config.model.split(':', 1)[-1]).name}-{Path(config.data.rstrip('/')).name}-" \
                f"{config.strategy.replace(':', '-')}"
         self.folder = Path(config.output) if config.output else Path("sweeps") / name
-        self.metric = load_config(data=config.data, model=config.model, **self.settings).metric
+        base = load_config(data=config.data, model=config.model, **self.settings)
+        # the validation metric trials are ranked by: auto is the label shape's primary metric
+        self.metric = base.metric if base.metric != "auto" else detect_modality(base).load_data(base).shape.primary_metric
 
     def trial_config(self, number: int, params: dict) -> TrainConfig:
         return load_config(**{"data": self.config.data, "model": self.config.model, "strategy": self.config.strategy,
@@ -124,7 +128,7 @@ class Sweep:
             trial.set_user_attr("wall_s", round(time.time() - began, 1))
             trial.set_user_attr("validation", run.metrics.get("validation", {}).get(self.metric)
                                 if self.metric != "loss" else None)
-            trial.set_user_attr("test", {k: run.metrics["test"][k] for k in ("accuracy", "macro_f1")}
+            trial.set_user_attr("test", scalar_metrics(run.metrics["test"])
                                 if "test" in run.metrics else None)
             if reporter.pruned:
                 raise optuna.TrialPruned(f"validation {self.metric} below the median of earlier trials")

@@ -1,5 +1,6 @@
-"""The built-in baseline of every run: the modality's classical features + logistic regression (scikit-learn) on
-the same split, trained in seconds, reported beside the transferred model. A run that loses to it says so."""
+"""The built-in baseline of every run: the modality's classical features + the label shape's linear model
+(scikit-learn: logistic regression, one per tag or per column, or ridge) on the same split, trained in seconds,
+reported beside the transferred model. A run that loses to it says so."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def fit_baseline(config: TrainConfig, setup: Setup) -> dict:
     per column, or ridge), its strength chosen on validation; scored with the same metrics as the run."""
     start = time.time()
     shape = setup.data.shape
-    name, featurizer = setup.modality.baseline()
+    features_name, featurizer = setup.modality.baseline()
+    name = f"{features_name} + {shape.baseline_name}"
     column = setup.modality.row_column
     raw = {split: ds.with_format(None) for split, ds in setup.data.splits.items()}
     features = make_pipeline(featurizer, MaxAbsScaler())  # MaxAbs keeps TF-IDF sparse

@@ -7,13 +7,6 @@ import torch
 import torch.nn.functional as F
 
 
-def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
-    """scikit-learn's ``class_weight='balanced'``: n_samples / (n_classes * count(class))."""
-    counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
-    weights = len(labels) / (num_classes * np.maximum(counts, 1))
-    return torch.tensor(weights, dtype=torch.float32)
-
-
 def weighted_cross_entropy(weights: torch.Tensor | None, label_smoothing: float = 0.0):
     """(Class-weighted) cross-entropy over integer labels, or soft labels from MixUp/CutMix ([batch, classes]).
     Summed and divided by the number of examples in the whole (gradient-accumulated) batch, as the
@@ -35,13 +28,14 @@ def weighted_cross_entropy(weights: torch.Tensor | None, label_smoothing: float 
     return loss_fn
 
 
-def shape_loss(shape):
+def shape_loss(shape, weights: torch.Tensor | None = None):
     """The label shape's loss as the Trainer's ``compute_loss_func``: the shape's mean over the micro-batch, scaled to
-    a share of the whole (gradient-accumulated) batch, which the Trainer counts in label entries."""
+    a share of the whole (gradient-accumulated) batch, which the Trainer counts in label entries. ``weights``: the
+    shape's balanced weights (--class-weights balanced)."""
 
     def loss_fn(outputs, labels, num_items_in_batch=None):
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        mean = shape.loss(logits, labels)
+        mean = shape.loss(logits, labels, None if weights is None else weights.to(logits.device))
         if num_items_in_batch is None:
             return mean
         entries_per_row = labels[0].numel() if labels.dim() > 1 else 1

@@ -28,7 +28,6 @@ from ..models.features import FeatureSplit, verified_split
 from ..strategies import decay_split
 from .callbacks import raise_if_interrupted
 from .feature_cache import FeaturesDataset, cached_features, default_cache_root, weights_fingerprint
-from .losses import balanced_class_weights
 from .setup import Setup
 from .trainer import make_trainer, training_arguments, use_cpu
 
@@ -125,10 +124,8 @@ def _score(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, metric
 
 
 def _data_loss(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, shape) -> torch.Tensor:
-    """The shape's loss (a class-weighted cross-entropy where --class-weights balanced applies)."""
-    if weight is not None:
-        return nn.functional.cross_entropy(head(x), y, weight=weight)
-    return shape.loss(head(x), y)
+    """The shape's loss (weighted where --class-weights balanced applies)."""
+    return shape.loss(head(x), y, weight)
 
 
 def _objective(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight, l2: float, shape) -> torch.Tensor:
@@ -246,7 +243,7 @@ def fit_probe(config: TrainConfig, bundle, probe: ProbeData, max_iter: int = 200
     val_x = _tensor(probe.datasets["validation"].features, device)
     val_y = _labels(probe.datasets["validation"].labels, device)
     balanced = config.class_weights == "balanced"
-    weight = balanced_class_weights(labels, shape.width).to(device) if balanced else None
+    weight = torch.tensor(shape.balanced_weights(labels), dtype=torch.float32, device=device) if balanced else None
     metric = shape.primary_metric if config.metric in ("loss", "auto") else config.metric
     start, initial = time.time(), copy.deepcopy(head.state_dict())
     was_training = head.training

@@ -28,7 +28,7 @@ def shape_settings(config: TrainConfig, shape) -> dict:
     if config.class_weights == "balanced" and not shape.class_weighted:
         raise ConfigError(f"--class-weights balanced weighs classes of one label column; {shape.name} data has no "
                           "such classes. Drop it.")
-    if config.label_smoothing and not shape.class_weighted:
+    if config.label_smoothing and not shape.one_class_a_row:
         raise ConfigError(f"--label-smoothing smooths one class a row; {shape.name} data has other labels. Drop it.")
     return settings
 

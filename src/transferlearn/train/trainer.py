@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import EarlyStoppingCallback, TrainingArguments
 from transformers.integrations import get_reporting_integration_callbacks
@@ -19,7 +20,7 @@ from ..models.batchnorm_fold import unfold_batchnorm
 from .callbacks import CheckpointFileMode, HistoryCallback, StopOnSignal, TrainingClock
 from .feature_cache import FeaturesDataset
 from .hf_trainer import LengthAwareTrainer
-from .losses import balanced_class_weights, shape_loss, shape_metrics, weighted_cross_entropy
+from .losses import shape_loss, shape_metrics, weighted_cross_entropy
 from .sampling import SamplerEpoch, token_length_sampler
 
 log = logging.getLogger(__name__)
@@ -179,12 +180,12 @@ def make_trainer(config: TrainConfig, model, args, train_dataset, eval_dataset=N
         # the raw label column: images and audio carry a decoding transform that must not run here
         cached = isinstance(train_dataset, FeaturesDataset)
         labels = train_dataset.labels if cached else train_dataset.with_format(None)["label"]
-        weights = balanced_class_weights(labels, shape.width)
+        weights = torch.tensor(shape.balanced_weights(np.asarray(labels)), dtype=torch.float32)
         log.info("class weights (balanced): %s", [round(w, 3) for w in weights.tolist()])
     # MixUp / CutMix mix the model's inputs, never cached features
     mixing = (config.mixup > 0 or config.cutmix > 0) and not isinstance(train_dataset, FeaturesDataset)
     if not shape.model_loss:
-        loss_fn = shape_loss(shape)
+        loss_fn = shape_loss(shape, weights)
     else:
         loss_fn = weighted_cross_entropy(weights, config.label_smoothing) if weights is not None or mixing else None
     if early_stopping and config.early_stopping_patience:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from transferlearn.audit import checks
+from transferlearn.audit.labels import out_of_fold_outputs
+from transferlearn.shapes import SingleLabel
+from transferlearn.shapes.base import softmax
 
 
 def _blobs(n_per_class=60, classes=3, dim=16, seed=0):
@@ -20,7 +23,8 @@ def test_flipped_labels_are_found_first():
     flipped = [3, 70, 150, 151, 20, 99]
     for row in flipped:
         noisy[row] = (labels[row] + 1) % 3
-    probabilities = checks.out_of_fold_probabilities(features, noisy)
+    shape = SingleLabel.with_classes(["label"], ["a", "b", "c"])
+    probabilities = softmax(out_of_fold_outputs(shape, features, noisy))
     issues = checks.label_issues(noisy, probabilities)
     assert len(set(flipped) & {i["row"] for i in issues}) >= 5 and len(issues) <= 2 * len(flipped)
     assert all(i["suggested"] == labels[i["row"]] for i in issues if i["row"] in flipped)

@@ -56,7 +56,7 @@ def test_jsonl_and_column_overrides(tmp_path):
     path = _write(tmp_path / "r.jsonl", "\n".join(lines))
     data = load_text_data(str(path))
     assert data.columns == {"text": "review", "label": "stars"}
-    with pytest.raises(DataError, match="column 'lang' has only one label"):
+    with pytest.raises(DataError, match=r"column 'lang': the training data has only one label \('en'\); need at least 2"):
         load_text_data(str(path), text_column="review", label_column="lang")
 
 
@@ -118,15 +118,15 @@ def test_empty_label_names_line(tmp_path):
 def test_unknown_label_in_validation(tmp_path):
     _write(tmp_path / "train.csv", _csv(make_sentences(10)))
     _write(tmp_path / "valid.csv", _csv(make_sentences(4) + [("so so", "neutral")]))
-    with pytest.raises(DataError, match=r"valid\.csv: label 'neutral' \(row 5\) is not among the training labels "
-                                        r"\(negative, positive\)"):
+    with pytest.raises(DataError, match=r"valid\.csv: column 'label': row 5: label 'neutral' is not among the "
+                                        r"training labels \(negative, positive\).*--on-bad-rows skip drops them"):
         load_text_data(str(tmp_path))
 
 
 def test_unknown_label_in_test(tmp_path):
     _write(tmp_path / "train.csv", _csv(make_sentences(10)))
     _write(tmp_path / "test.csv", _csv([("meh", "mixed")]))
-    with pytest.raises(DataError, match=r"test\.csv: label 'mixed'"):
+    with pytest.raises(DataError, match=r"test\.csv: column 'label': row 1: label 'mixed' is not among"):
         load_text_data(str(tmp_path))
 
 

@@ -40,7 +40,7 @@ def _image_run(image_runs, kind, tmp_path):
 
 def test_text_export_matches_pytorch_with_dynamic_axes(text_run):
     info = export_onnx(text_run)
-    assert info["validation"]["max_abs_diff"] < 1e-4 and info["validation"]["argmax_agreement"] == 1.0
+    assert info["validation"]["max_abs_diff"] < 1e-4 and info["validation"]["agreement"] == 1.0
     assert info["inputs"][:2] == ["input_ids", "attention_mask"]
     sess = session(text_run.path / "deploy" / "model.onnx")
     tokenizer = text_run.predictor().processor
@@ -82,7 +82,8 @@ def test_top_k_must_be_positive(text_run):
 def test_quantization_per_modality(text_run, image_runs, tmp_path):
     dynamic = quantize(text_run, "dynamic")
     assert (text_run.path / "deploy" / dynamic["file"]).exists()
-    assert dynamic["validation"]["argmax_agreement_with_fp32"] >= 0.9
+    assert dynamic["validation"]["agreement_with_fp32"] >= 0.9
+    assert dynamic["validation"]["metric"] == "macro_f1" and 0 <= dynamic["validation"]["score"] <= 1
     assert quantize(text_run, "static", calibration_samples=16)["calibration_samples"] == 16
     assert quantize(text_run, "torch-dynamic")["file"] is None
     image = _image_run(image_runs, "timm-efficientnet", tmp_path)
@@ -107,7 +108,9 @@ def test_bench_package_push_and_onnx_predict(text_run, tmp_path, monkeypatch):
     assert set(report["variants"]) == {"torch-fp32", "onnx-fp32", "onnx-int8-dynamic"}
     for row in report["variants"].values():
         assert row["latency_ms"]["1"]["p50"] > 0 and row["latency_ms"]["4"]["reps"] >= 1 and row["size_mb"] > 0
-    assert report["variants"]["torch-fp32"]["test_accuracy"] == pytest.approx(text_run.metrics["test"]["accuracy"])
+    fp32 = report["variants"]["torch-fp32"]
+    assert fp32["test_metrics"]["accuracy"] == pytest.approx(text_run.metrics["test"]["accuracy"])
+    assert report["metric"] == "macro_f1" and fp32["score"] == pytest.approx(text_run.metrics["test"]["macro_f1"])
     assert report["chosen"]["variant"] in report["variants"] and "isa_flags" in report["machine"]
     for name in ("bench.json", "bench.md", "bench.png"):
         assert (text_run.path / "deploy" / name).stat().st_size > 0

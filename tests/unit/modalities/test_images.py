@@ -115,7 +115,7 @@ def test_empty_train_class_and_unseen_class(tmp_path):
     root = write_image_folder(tmp_path / "b", {"train": 8, "val": 4})
     (root / "val" / "green").mkdir()
     make_image("red", 0).save(root / "val" / "green" / "x.png")
-    with pytest.raises(DataError, match="green appear in the validation split but not in train"):
+    with pytest.raises(DataError, match=r"\[validation\]: row \d+: label 'green' is not among the training labels \(blue, red\)"):
         load_image_data(str(root))
 
 

@@ -15,6 +15,7 @@ from transferlearn.models.batchnorm_fold import (
     fold_frozen_batchnorm,
     unfold_batchnorm,
 )
+from transferlearn.shapes import SingleLabel
 
 
 def _pair(name: str):
@@ -115,5 +116,6 @@ def test_a_compiled_run_trains_unfolded(tmp_path):
         config = load_config(data="d", model="m", compile=compile_, lr=1e-3)
         rows = [{"pixel_values": torch.zeros(3, 32, 32), "labels": 0}]
         make_trainer(config, folded, training_arguments(config, tmp_path), rows, rows, collator=None, processor=None,
-                     param_groups=[{"params": list(folded.parameters())}], num_labels=3)
+                     param_groups=[{"params": list(folded.parameters())}],
+                     shape=SingleLabel.with_classes(["label"], ["a", "b", "c"]))
         assert any(isinstance(m, FoldedConv2d) for m in folded.modules()) is expected

@@ -162,7 +162,7 @@ def test_the_probe_converges_whatever_the_epochs(epochs, sentiment_folder, tiny_
     x = torch.from_numpy(features.datasets["train"].features[:].copy())
     y = torch.tensor(features.datasets["train"].labels)
     before = float(torch.nn.functional.cross_entropy(head(x), y))
-    after, _ = _lbfgs(head, x, y, None, probe["l2"], 200, rounds=1)
+    after, _ = _lbfgs(head, x, y, None, probe["l2"], 200, features.shape, rounds=1)
     print("probe train loss", before, "after 200 more L-BFGS iterations", after)
     assert abs(before - probe["train_loss"]) < 1e-3
     # it learned: not the constant head a stalled solver leaves (loss ln 2 on two balanced classes)...

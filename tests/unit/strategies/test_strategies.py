@@ -250,7 +250,7 @@ def test_text_training_draws_length_bucketed_batches_in_random_order(tmp_path, s
     model = parse_strategy("full").prepare(bundle.model, bundle.groups)
     trainer = make_trainer(config, model, training_arguments(config, tmp_path / "run"), train, valid,
                            collator=modality.collator(bundle, config), processor=bundle.processor,
-                           param_groups=[{"params": list(model.parameters())}], num_labels=2,
+                           param_groups=[{"params": list(model.parameters())}], shape=data.shape,
                            history=tmp_path / "history.jsonl", lengths_of=modality.encoded_lengths)
     loader = trainer.get_train_dataloader()
     assert isinstance(trainer.length_sampler, LengthBucketedSampler)
