@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import os
 import platform
 import shlex
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,6 +40,14 @@ def write_result(name: str, payload: dict) -> Path:
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+def run_tl(command: list[str]) -> tuple[subprocess.CompletedProcess, float]:
+    """``tl ARGS`` (``command[0]`` is "tl") as the real CLI in a fresh process, offline: (the process, wall seconds)."""
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-m", "transferlearn.cli", *command[1:]], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return proc, time.time() - start
 
 
 def import_training_stack() -> None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, SHARED_DATA, write_result  # noqa: E402
+from _common import RESULTS, SHARED_DATA, run_tl, write_result  # noqa: E402
 
 
 def _recorded(name: str, path: list[str]) -> float | None:
@@ -57,9 +55,7 @@ def run_one(name: str, output: Path) -> dict:
     command = ["tl", "train", "--data", str(SHARED_DATA / folder), "--model", model, *flags, "--output", str(out),
                "--overwrite"]
     start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "transferlearn.cli", *command[1:]], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    wall = time.time() - start
+    proc, wall = run_tl(command)
     if proc.returncode != 0:
         return {"command": " ".join(command), "error": proc.stderr[-2000:], "wall_time_s": round(wall, 1)}
     metrics = json.loads((out / "metrics.json").read_text())

@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import gzip
 import io
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, SHARED_DATA, write_result  # noqa: E402
+from _common import RESULTS, SHARED_DATA, run_tl, write_result  # noqa: E402
 
 FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"]
 CASA_ASPECTS = ["fuel", "machine", "others", "part", "price", "service"]
@@ -98,16 +96,14 @@ def run_one(name: str, spec: dict, output: Path) -> dict:
     out = output / name
     command = ["tl", "train", "--data", str(spec["data"]()), "--model", spec["model"], *spec["flags"], "--output",
                str(out), "--overwrite"]
-    start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "transferlearn.cli", *command[1:]], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    wall = time.time() - start
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    proc, wall = run_tl(command)
     if proc.returncode != 0:
         return {"command": " ".join(command), "error": proc.stderr[-2000:], "wall_time_s": round(wall, 1)}
     metrics = json.loads((out / "metrics.json").read_text())
     split = "test" if "test" in metrics else "validation"
     scored, baseline = metrics[split], metrics.get("baseline", {}).get(split, {})
-    row = {"command": " ".join(command), "problem": metrics["problem"], "primary_metric": metrics["metric"],
+    row = {"command": " ".join(command), "date": started, "problem": metrics["problem"], "primary_metric": metrics["metric"],
            "split": split, "num_samples": scored["num_samples"], "wall_time_s": round(wall, 1),
            "budget_s": json.loads((out / "plan.json").read_text()).get("budget_s"),
            "winner": metrics["train"].get("auto", {}).get("winner"),

@@ -51,3 +51,24 @@ def test_fix_out_inside_the_data_is_refused(tmp_path, sentiment_folder, tiny_tex
                             capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2 and "the original is never written to" in result.stderr
     assert tree_digest(sentiment_folder) == before
+
+
+def test_audit_of_several_label_columns_writes_them_back(tmp_path, shape_folder, tiny_text_model):
+    from transferlearn import finetune, load_config
+
+    data, out, fixed = shape_folder("multi-output"), tmp_path / "audit", tmp_path / "fixed"
+    result = subprocess.run([sys.executable, "-m", "transferlearn.cli", "audit", "--data", str(data), "--model",
+                             str(tiny_text_model("bert")), "--label-column", "praise,tone", "--output", str(out),
+                             "--fix-out", str(fixed)], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "TL_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit["problem"] == "multi-output" and audit["balance_title"] == "Label counts per column"
+    assert set(audit["class_balance"]["counts"]["train"]) == {"praise=no", "praise=yes", "tone=harsh", "tone=mild"}
+    assert all(i["column"] in ("praise", "tone") and "=" in i["given"] for i in audit["label_issues"])
+    with (fixed / "train.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert set(rows[0]) == {"text", "praise", "tone", "audit_flag"} and len(rows) == 96
+    again = finetune(load_config(data=str(fixed), model=str(tiny_text_model("bert")), label_column="praise,tone",
+                                 strategy="linear-probe", baseline=False, progress=False, output=str(tmp_path / "r")))
+    assert again.shape.name == "multi-output"  # the cleaned copy reads back as the same shape

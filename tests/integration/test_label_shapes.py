@@ -34,10 +34,10 @@ def _tl(*args):
 @pytest.fixture(scope="module")
 def shape_runs(tmp_path_factory, shape_folder, tiny_text_model):
     """Per shape: a full fine-tune and a cached linear probe of the tiny BERT."""
-    runs = {}
+    runs, root = {}, tmp_path_factory.mktemp("shape-runs")
     for kind in KINDS:
         for strategy, lr in (("full", 3e-3), ("linear-probe", 1e-2)):
-            out = tmp_path_factory.mktemp("shape-runs") / f"{kind}-{strategy}"
+            out = root / f"{kind}-{strategy}"
             runs[kind, strategy] = finetune(load_config(
                 data=str(shape_folder(kind)), model=str(tiny_text_model("bert")), strategy=strategy, epochs=8,
                 lr=lr, head_lr_multiplier=1.0, warmup_ratio=0.0, batch_size=16, output=str(out), progress=False,
@@ -117,6 +117,12 @@ def test_onnx_export_and_int8_keep_the_shape_decisions(kind, shape_runs):
     assert np.allclose(torch_logits, onnx_logits, atol=1e-3) and run.shape.agreement(torch_logits, onnx_logits) == 1.0
     dynamic = quantize(run, "dynamic")["validation"]
     assert dynamic["metric"] == run.shape.primary_metric and 0.0 <= dynamic["agreement_with_fp32"] <= 1.0
+    from transferlearn.deploy.bench import bench
+
+    report = bench(Run.load(run.path), batch_sizes=(1,), threads=1, max_drop=100.0, budget_s=0.1, min_reps=3)
+    assert report["metric"] == run.shape.primary_metric and report["chosen"]["variant"] in report["variants"]
+    fp32 = report["variants"]["torch-fp32"]
+    assert fp32["score"] == pytest.approx(run.metrics["test"][report["metric"]], abs=1e-4) and fp32["drop_pt"] == 0
     assert np.isfinite(dynamic["score"]) and dynamic["score_fp32"] == pytest.approx(run.metrics["test"][dynamic["metric"]],
                                                                                   abs=1e-4)
 
@@ -206,3 +212,36 @@ def test_a_study_and_a_sweep_on_tag_sets_use_its_metric(tmp_path, shape_folder, 
     assert record["metric"] == "r2" and record["best"]["value"] == max(
         t["value"] for t in record["trials"] if t["state"] == "COMPLETE")
     assert all({"rmse", "r2"} <= set(t["test"]) for t in record["trials"] if t["state"] == "COMPLETE")
+
+
+def test_compare_and_runs_per_shape(shape_runs, tmp_path):
+    tags = [shape_runs["multi-label", s].path for s in ("full", "linear-probe")]
+    result = _tl("compare", *tags, "--output", tmp_path / "compare.html", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout)["runs"]
+    assert [r["metric"] for r in rows] == ["mean_average_precision"] * 2
+    assert rows[1]["score"] == pytest.approx(shape_runs["multi-label", "linear-probe"].metrics["test"][
+        "mean_average_precision"])
+    page = (tmp_path / "compare.html").read_text()
+    assert "Per-tag F1" in page and "test micro_f1" in page
+    mixed = _tl("compare", tags[0], shape_runs["regression", "full"].path, "--output", tmp_path / "mixed.html")
+    assert mixed.returncode == 2 and "different label shapes" in mixed.stderr and not (tmp_path / "mixed.html").exists()
+    listed = _tl("runs", tags[0].parent, "--json")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    problems = {r["problem"] for r in json.loads(listed.stdout)}
+    assert problems == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_errors_rank_rows_by_the_shape_loss(kind, shape_runs):
+    run = shape_runs[kind, "full"]
+    result = _tl("errors", run.path, "-n", "5", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout)
+    losses = [e["loss"] for e in found["examples"]]
+    assert found["problem"] == kind and len(losses) == 5 and losses == sorted(losses, reverse=True)
+    logits, labels = run.predictions("test")
+    assert losses[0] == pytest.approx(run.shape.row_losses(logits, labels).max(), rel=1e-5)
+    first = found["examples"][0]
+    assert first["input"] and first["true"] == run.shape.describe_row(labels[first["row"]])
+    assert found["most_confused"] == []  # confusions are for one class a row

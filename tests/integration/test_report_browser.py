@@ -56,3 +56,20 @@ def test_report_and_audit_pages_render(browser, kind, trained_tiny_run, trained_
     if kind == "image":
         assert images >= 1
     assert (tmp_path / f"report-{kind}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("kind", ["multi-label", "multi-output", "regression"])
+def test_the_report_of_each_label_shape_renders(browser, kind, shape_folder, tiny_text_model, tmp_path):
+    from transferlearn import finetune, load_config
+
+    run = finetune(load_config(data=str(shape_folder(kind)), model=str(tiny_text_model("bert")),
+                               strategy="linear-probe", output=str(tmp_path / "run"), progress=False,
+                               **({"label_column": "praise,tone"} if kind == "multi-output" else {})))
+    page, problems, _ = open_page(browser, (run.path / "report.html").as_uri())
+    images = assert_pictures_drawn(page, min_width=0, min_std=1)
+    headings = page.locator("h2").all_inner_texts()
+    page.screenshot(path=str(tmp_path / f"report-{kind}.png"), full_page=True)
+    assert problems == [] and images >= 4
+    assert run.shape.detail_title in " ".join(headings) or page.get_by_text(run.shape.detail_title).count() >= 1
+    if kind == "regression":
+        assert page.get_by_text("Predicted vs true").count() >= 1 and page.get_by_text("Residuals").count() >= 1

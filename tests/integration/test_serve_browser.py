@@ -18,7 +18,7 @@ def _open(browser, url):
 def test_text_typed_on_the_page_comes_back_labelled(browser, trained_tiny_run, serve_run, tmp_path):
     server = serve_run(trained_tiny_run.path, "--backend", "torch")
     page, problems = _open(browser, server.url + "/")
-    assert "A text classifier: negative, positive" in page.inner_text("#summary")
+    assert "A text model (single-label classification): negative, positive" in page.inner_text("#summary")
     page.fill("#texts", "good food and lovely staff\nawful terrible place")
     page.click("#go")
     page.wait_for_selector("#results .result >> nth=1", timeout=30000)
@@ -33,7 +33,7 @@ def test_text_typed_on_the_page_comes_back_labelled(browser, trained_tiny_run, s
 def test_an_uploaded_image_comes_back_labelled(browser, trained_image_run, image_folder, serve_run, tmp_path):
     server = serve_run(trained_image_run.path, "--backend", "torch")
     page, problems = _open(browser, server.url + "/")
-    assert "image classifier" in page.inner_text("#summary")
+    assert "image model (single-label classification)" in page.inner_text("#summary")
     picture = sorted((image_folder / "test").rglob("*.png"))[0]
     page.set_input_files("#files", str(picture))
     page.click("#go")
@@ -41,4 +41,22 @@ def test_an_uploaded_image_comes_back_labelled(browser, trained_image_run, image
     assert page.locator("#results .label").all_inner_texts()[0] in ("blue", "red")
     page.screenshot(path=str(tmp_path / "image.png"), full_page=True)
     assert (tmp_path / "image.png").stat().st_size > 1000
+    assert problems == []
+
+
+def test_a_tag_set_model_shows_its_tags_and_scores(browser, shape_folder, tiny_text_model, serve_run, tmp_path):
+    from transferlearn import finetune, load_config
+
+    run = finetune(load_config(data=str(shape_folder("multi-label")), model=str(tiny_text_model("bert")),
+                               strategy="linear-probe", output=str(tmp_path / "run"), progress=False, baseline=False))
+    server = serve_run(run.path, "--backend", "torch")
+    page, problems = _open(browser, server.url + "/")
+    assert "(multi-label classification (tag sets)): complaint, praise" in page.inner_text("#summary")
+    page.fill("#texts", "the food was great and lovely\nthe staff was awful and bad")
+    page.click("#go")
+    page.wait_for_selector("#results .result >> nth=1", timeout=30000)
+    expected = [run.shape.headline(r)[0] for r in run.predict(["the food was great and lovely",
+                                                               "the staff was awful and bad"])]
+    assert page.locator("#results .label").all_inner_texts() == expected
+    assert page.locator("#results .result >> nth=0").locator(".row").count() == 2  # a bar per tag
     assert problems == []

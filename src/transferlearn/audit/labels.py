@@ -15,6 +15,8 @@ frozen-backbone features, K-fold, each row scored by a model that never saw it),
 from __future__ import annotations
 
 import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 
 from ..shapes import LabelShape, MultiLabel, MultiOutput, Regression, SingleLabel
 from ..shapes.base import sigmoid, softmax
@@ -43,9 +45,6 @@ def out_of_fold_outputs(shape: LabelShape, features: np.ndarray, labels: np.ndar
                         seed: int = 0) -> np.ndarray:
     """Each row's outputs (in the head's layout) from the shape's classical model fitted without it; folds are
     stratified where the shape has strata. Standardised features; C = 1."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-    from sklearn.preprocessing import StandardScaler
-
     strata = shape.strata(labels)
     if strata is not None:
         smallest = int(np.bincount(np.asarray(strata, dtype=np.int64)).min())

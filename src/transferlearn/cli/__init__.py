@@ -492,11 +492,21 @@ def compare(
     """Runs side by side: the config keys that differ, scores, curves, per-class F1 (terminal + compare.html)."""
     _setup_logging(False)
     from ..errors import ConfigError
-    from ..report.compare import differing_keys, expand, per_class_f1, run_label, summary_rows, write_compare
+    from ..report.compare import (
+        differing_keys,
+        expand,
+        part_scores,
+        run_label,
+        same_shape,
+        scores_of,
+        summary_rows,
+        write_compare,
+    )
 
     runs = expand(paths)
     if len(runs) < 2:
         raise ConfigError(f"tl compare needs 2 or more finished runs; found {len(runs)} in {', '.join(map(str, paths))}")
+    same_shape(runs)
     differing, rows = differing_keys(runs), summary_rows(runs)
     if as_json:
         out.print_json(json.dumps({"differing": differing, "runs": rows}))
@@ -505,7 +515,7 @@ def compare(
         scores = Table(title=f"{len(runs)} runs, scored on {rows[0]['split']}")
         for col in ("", *labels):
             scores.add_column(col, justify="right")
-        for key in ("accuracy", "macro_f1", "weighted_f1"):
+        for key in scores_of(runs):
             scores.add_row(key, *[f"{r[key]:.4f}" if r[key] is not None else "-" for r in rows])
         scores.add_row("training s", *[str(r["train_s"]) for r in rows])
         out.print(scores)
@@ -515,9 +525,9 @@ def compare(
         for key, values in differing.items():
             keys.add_row(key, *[json.dumps(v) for v in values])
         out.print(keys)
-        names, classes = per_class_f1(runs)
-        per_class = Table(title="per-class F1")
-        for col in ("class", *labels):
+        what, classes = part_scores(runs)
+        per_class = Table(title=f"per {what}")
+        for col in (what.split()[0], *labels):
             per_class.add_column(col, justify="right")
         for row in classes:
             per_class.add_row(row[0], *[f"{v:.3f}" if v is not None else "-" for v in row[1:]])
@@ -595,8 +605,8 @@ def audit(
 @app.command()
 def runs(
     root: Path = typer.Argument(Path("runs"), help="Folder to search for run folders."),
-    sort: str = typer.Option("macro_f1", help="Column to sort by (highest first): macro_f1, accuracy, train_s, "
-                             "size_mb, ..."),
+    sort: str = typer.Option("score", help="Column to sort by (highest first): score (each run's own metric), "
+                             "macro_f1, accuracy, r2, train_s, size_mb, ..."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ):
     """Every finished run under a folder: model, strategy, data, scores, training time, size — a leaderboard."""
@@ -614,12 +624,11 @@ def runs(
         out.print_json(json.dumps(rows))
         return
     table = Table(title=f"{len(rows)} runs under {root} (by {sort})")
-    for col in ("run", "model", "strategy", "data", "split", "macro_f1", "accuracy", "train s", "MB"):
-        table.add_column(col, justify="right" if col in ("macro_f1", "accuracy", "train s", "MB") else "left")
+    for col in ("run", "model", "strategy", "data", "problem", "split", "metric", "score", "train s", "MB"):
+        table.add_column(col, justify="right" if col in ("score", "train s", "MB") else "left")
     for r in rows:
-        table.add_row(r["run"], str(r["model"]), str(r["strategy"]), r["data"], r["split"],
-                      f"{r['macro_f1']:.4f}" if r["macro_f1"] is not None else "-",
-                      f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-", str(r["train_s"]), str(r["size_mb"]))
+        table.add_row(r["run"], str(r["model"]), str(r["strategy"]), r["data"], r["problem"], r["split"], r["metric"],
+                      f"{r['score']:.4f}" if r["score"] is not None else "-", str(r["train_s"]), str(r["size_mb"]))
     out.print(table)
 
 

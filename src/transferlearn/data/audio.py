@@ -26,6 +26,7 @@ from .labels import resolve_labels
 from .screen import screen_files
 from .splits import LabelledData, finalise_splits, label_tensor, split_of_name, stratified_indices
 from .tables import TABLE_SUFFIXES
+from .text import has_split_tables
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,8 @@ def load_audio_data(source: str, *, audio_column: str | None = None, label_colum
         labels.append(label)
         groups.append(_from_name(group_re, file, "group") if group_re else None)
 
-    tables_only = path.is_dir() and not _files(path) and any(p.suffix.lower() in TABLE_SUFFIXES for p in path.iterdir())
+    tables_only = path.is_dir() and (has_split_tables(path) or (
+        not _files(path) and any(p.suffix.lower() in TABLE_SUFFIXES for p in path.iterdir())))
     if tables_only:  # a folder of train.csv / valid.csv / test.csv lists
         from .images import _table_split
         from .text import find_split_files

@@ -25,7 +25,7 @@ from .labels import label_columns, raw_label, resolve_labels
 from .screen import screen_files
 from .splits import LabelledData, finalise_splits, split_of_name
 from .tables import TABLE_SUFFIXES, read_table
-from .text import LABEL_COLUMN_NAMES, find_split_files
+from .text import LABEL_COLUMN_NAMES, find_split_files, has_split_tables
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def load_image_data(source: str, *, image_column: str | None = None, label_colum
         for split, (images, labels) in find_idx_files(path).items():
             splits[split] = _idx_split(images, labels)
         columns = {"image": "IDX images", "label": "IDX labels"}
-    elif path.is_dir() and is_class_folder_tree(path):
+    elif path.is_dir() and is_class_folder_tree(path) and not has_split_tables(path):
         subdirs = _visible_dirs(path)
         if all(split_of_name(d.name) for d in subdirs):
             for d in subdirs:

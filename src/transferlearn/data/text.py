@@ -15,7 +15,16 @@ log = logging.getLogger(__name__)
 
 TEXT_COLUMN_NAMES = ("text", "sentence", "review", "content", "document", "utterance", "tweet", "comment",
                      "body", "sentence1", "question", "input")
-LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "intent", "y", "tag")
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "intent", "y", "tag", "tags",
+                     "score")
+
+
+def has_split_tables(folder: Path, suffixes=tuple(TABLE_SUFFIXES)) -> bool:
+    """The folder holds a ``train.*`` (or ``valid.*`` / ``test.*``) table: lists of files and labels, which win over
+    sub-folders (a list's pictures or clips often sit in one)."""
+    from .splits import split_of_name
+
+    return any(p.is_file() and p.suffix.lower() in suffixes and split_of_name(p.stem) for p in folder.iterdir())
 
 
 def find_split_files(folder: Path, suffixes=tuple(TABLE_SUFFIXES)) -> dict[str, Path]:

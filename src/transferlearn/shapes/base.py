@@ -206,6 +206,10 @@ class LabelShape(ABC):
         """(headers, rows) of the report's per-class / per-tag / per-column / per-target table."""
 
     @abstractmethod
+    def part_scores(self, split_metrics: dict) -> tuple[str, dict[str, float]]:
+        """(what, {part: score}) of each class / tag / column / target, for side-by-side comparisons."""
+
+    @abstractmethod
     def headline(self, result: dict) -> tuple[str, str]:
         """(the answer, the detail) of one decoded prediction, for a line of ``tl predict``."""
 

@@ -222,6 +222,9 @@ class MultiLabel(LabelShape):
                  m["support"]] for tag, m in split_metrics.get("per_label", {}).items()]
         return ["tag", "precision", "recall", "F1", "average precision", "threshold", "support"], rows
 
+    def part_scores(self, split_metrics: dict) -> tuple[str, dict[str, float]]:
+        return "tag F1", {k: v["f1"] for k, v in split_metrics.get("per_label", {}).items()}
+
     def headline(self, result: dict) -> tuple[str, str]:
         return ", ".join(result["labels"]) or "(no tag)", ", ".join(f"{k} {v:.3f}" for k, v in result["scores"].items())
 

@@ -196,6 +196,9 @@ class MultiOutput(LabelShape):
                              c["support"], f"{m['macro_f1']:.3f}"])
         return ["column", "class", "precision", "recall", "F1", "support", "column macro-F1"], rows
 
+    def part_scores(self, split_metrics: dict) -> tuple[str, dict[str, float]]:
+        return "column macro-F1", {k: v["macro_f1"] for k, v in split_metrics.get("columns", {}).items()}
+
     def headline(self, result: dict) -> tuple[str, str]:
         return ", ".join(f"{c}={r['label']} ({r['score']:.2f})" for c, r in result["columns"].items()), ""
 

@@ -175,6 +175,9 @@ class Regression(LabelShape):
                 for target, m in split_metrics.get("targets", {}).items()]
         return ["target", "RMSE", "MAE", "R²", "Spearman"], rows
 
+    def part_scores(self, split_metrics: dict) -> tuple[str, dict[str, float]]:
+        return "target R²", {k: v["r2"] for k, v in split_metrics.get("targets", {}).items()}
+
     def headline(self, result: dict) -> tuple[str, str]:
         if "value" in result:
             interval = result.get("interval")

@@ -168,6 +168,9 @@ class SingleLabel(LabelShape):
                 for name, m in split_metrics.get("per_class", {}).items()]
         return ["class", "precision", "recall", "F1", "support"], rows
 
+    def part_scores(self, split_metrics: dict) -> tuple[str, dict[str, float]]:
+        return "class F1", {k: v["f1"] for k, v in split_metrics.get("per_class", {}).items()}
+
     def headline(self, result: dict) -> tuple[str, str]:
         probs = ", ".join(f"{k} {v:.3f}" for k, v in result["probabilities"].items())
         return f"{result['label']} ({result['score']:.3f})", probs

@@ -19,6 +19,7 @@ import json
 import logging
 import shutil
 import time
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -74,9 +75,13 @@ class Sweep:
         name = f"{Path(config.model.split(':', 1)[-1]).name}-{Path(config.data.rstrip('/')).name}-" \
                f"{config.strategy.replace(':', '-')}"
         self.folder = Path(config.output) if config.output else Path("sweeps") / name
-        base = load_config(data=config.data, model=config.model, **self.settings)
-        # the validation metric trials are ranked by: auto is the label shape's primary metric
-        self.metric = base.metric if base.metric != "auto" else detect_modality(base).load_data(base).shape.primary_metric
+
+    @cached_property
+    def metric(self) -> str:
+        """The validation metric trials are ranked by: ``auto`` is the label shape's primary metric (read from the
+        data when the sweep starts, not before its settings are checked)."""
+        base = load_config(data=self.config.data, model=self.config.model, **self.settings)
+        return base.metric if base.metric != "auto" else detect_modality(base).load_data(base).shape.primary_metric
 
     def trial_config(self, number: int, params: dict) -> TrainConfig:
         return load_config(**{"data": self.config.data, "model": self.config.model, "strategy": self.config.strategy,

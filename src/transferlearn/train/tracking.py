@@ -18,9 +18,6 @@ from ..plots import confusion_figure, png_bytes
 
 log = logging.getLogger(__name__)
 
-SCORES = ("accuracy", "macro_f1", "weighted_f1")
-
-
 @contextlib.contextmanager
 def tracking_env(config: TrainConfig, layout: RunLayout):
     """Defaults that keep every integration offline-safe and inside the run folder.
@@ -60,8 +57,10 @@ def tracking_env(config: TrainConfig, layout: RunLayout):
 
 
 def final_metrics(metrics: dict) -> dict[str, float]:
-    return {f"final/{split}_{key}": float(metrics[split][key]) for split in ("validation", "test") if split in metrics
-            for key in SCORES}
+    """Every scalar score of the scored splits (the label shape's: accuracy / micro-F1 / RMSE ...)."""
+    return {f"final/{split}_{key}": float(value) for split in ("validation", "test") if split in metrics
+            for key, value in metrics[split].items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "num_samples"}
 
 
 def log_final(config: TrainConfig, layout: RunLayout, metrics: dict, step: int) -> None:
@@ -78,7 +77,9 @@ def log_final(config: TrainConfig, layout: RunLayout, metrics: dict, step: int) 
 
 def _confusion_png(metrics: dict) -> bytes | None:
     split = "test" if "test" in metrics else "validation"
-    return png_bytes(confusion_figure(metrics[split], f"Confusion matrix ({split})")) if split in metrics else None
+    if "confusion_matrix" not in metrics.get(split, {}):  # one class a row only
+        return None
+    return png_bytes(confusion_figure(metrics[split], f"Confusion matrix ({split})"))
 
 
 def _tensorboard(layout: RunLayout, metrics: dict, values: dict, step: int) -> None:

@@ -47,6 +47,22 @@ def test_csv_list_with_relative_paths(tmp_path):
     data = load_image_data(str(tmp_path / "train.csv"))
     assert sum(len(s) for s in data.splits.values()) == 12
     assert data.columns == {"image": "file", "label": "label"}
+    # the folder itself: its train.csv list wins over the img/ sub-folder (not a class named "img")
+    data = load_image_data(str(tmp_path))
+    assert sum(len(s) for s in data.splits.values()) == 12 and data.label_names == ["blue", "red"]
+
+
+def test_a_csv_of_tag_sets_over_pictures(tmp_path):
+    (tmp_path / "img").mkdir()
+    lines = ["image,tags"]
+    for i in range(24):
+        tags = [("blue", "red")[i % 2]] + (["square"] if i % 3 == 0 else [])
+        make_image(tags[0], i).save(tmp_path / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png,{'|'.join(tags)}")
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    data = load_image_data(str(tmp_path))
+    assert data.shape.name == "multi-label" and data.label_names == ["blue", "red", "square"]
+    assert np.asarray(data.splits["train"].with_format(None)["label"]).shape[1] == 3
 
 
 def _write_idx(path, array: np.ndarray, truncate: int = 0):

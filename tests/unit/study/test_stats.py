@@ -7,12 +7,12 @@ import pytest
 from scipy import stats as scipy_stats
 
 from transferlearn.data.splits import nested_order
+from transferlearn.metrics import metric_of
 from transferlearn.study.stats import (
     fit_learning_curve,
     labels_needed,
     labels_needed_interval,
     mean_interval,
-    metric_of,
     paired_bootstrap,
     power_law,
 )
@@ -44,7 +44,8 @@ def test_two_identical_arms_are_not_significantly_different():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 3, 200)
     predicted = [np.where(rng.random(200) < 0.8, labels, rng.integers(0, 3, 200)) for _ in range(3)]
-    result = paired_bootstrap(labels, predicted, [p.copy() for p in predicted], "macro_f1", 3, resamples=500)
+    result = paired_bootstrap(labels, predicted, [p.copy() for p in predicted],
+                              lambda y, p: metric_of("macro_f1", y, p, 3), resamples=500)
     assert result["difference"] == 0 and result["p_value"] == 1.0 and not result["significant"]
 
 
@@ -53,8 +54,20 @@ def test_a_clearly_better_arm_is_significant():
     labels = rng.integers(0, 2, 400)
     good = [np.where(rng.random(400) < 0.95, labels, 1 - labels) for _ in range(3)]
     poor = [np.where(rng.random(400) < 0.6, labels, 1 - labels) for _ in range(3)]
-    result = paired_bootstrap(labels, good, poor, "accuracy", 2, resamples=500)
+    result = paired_bootstrap(labels, good, poor, lambda y, p: metric_of("accuracy", y, p, 2), resamples=500)
     assert result["significant"] and result["p_value"] < 0.01 and result["low"] > 0.2
+
+
+def test_the_paired_test_scores_a_label_shape_on_its_outputs():
+    from transferlearn.shapes import Regression
+
+    shape = Regression(["score"])
+    shape.fit(["1", "2", "3"], "t")
+    rng = np.random.default_rng(4)
+    labels = rng.normal(0, 1, (300, 1))
+    close, far = labels + rng.normal(0, 0.2, labels.shape), labels + rng.normal(0, 1.0, labels.shape)
+    result = paired_bootstrap(labels, [close], [far], lambda y, out: shape.score("r2", y, out), resamples=300)
+    assert result["significant"] and result["difference"] > 0.5
 
 
 def test_macro_f1_matches_scikit_learn():
