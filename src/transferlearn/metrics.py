@@ -19,6 +19,12 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from .io import atomic_write_json
 
 
+def scalar_metrics(split_metrics: dict) -> dict:
+    """A split's numbers (the shape's summary: accuracy / micro-F1 / RMSE ...), without tables and counts."""
+    return {k: v for k, v in split_metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "num_samples"}
+
+
 def summary_metrics(labels, predictions) -> dict[str, float]:
     """The scalar metrics logged during training."""
     return {

@@ -15,14 +15,19 @@ def _open(browser, url):
     return page, problems
 
 
+def _type_and_predict(page, texts: list[str]) -> list[str]:
+    """Type ``texts`` into the page, press the button, and return the answers it shows (one per text)."""
+    page.fill("#texts", "\n".join(texts))
+    page.click("#go")
+    page.wait_for_selector(f"#results .result >> nth={len(texts) - 1}", timeout=30000)
+    return page.locator("#results .label").all_inner_texts()
+
+
 def test_text_typed_on_the_page_comes_back_labelled(browser, trained_tiny_run, serve_run, tmp_path):
     server = serve_run(trained_tiny_run.path, "--backend", "torch")
     page, problems = _open(browser, server.url + "/")
     assert "A text model (single-label classification): negative, positive" in page.inner_text("#summary")
-    page.fill("#texts", "good food and lovely staff\nawful terrible place")
-    page.click("#go")
-    page.wait_for_selector("#results .result >> nth=1", timeout=30000)
-    labels = page.locator("#results .label").all_inner_texts()
+    labels = _type_and_predict(page, ["good food and lovely staff", "awful terrible place"])
     assert len(labels) == 2 and set(labels) <= {"negative", "positive"}
     assert page.inner_text("#error") == ""
     page.screenshot(path=str(tmp_path / "text.png"), full_page=True)
@@ -52,11 +57,8 @@ def test_a_tag_set_model_shows_its_tags_and_scores(browser, shape_folder, tiny_t
     server = serve_run(run.path, "--backend", "torch")
     page, problems = _open(browser, server.url + "/")
     assert "(multi-label classification (tag sets)): complaint, praise" in page.inner_text("#summary")
-    page.fill("#texts", "the food was great and lovely\nthe staff was awful and bad")
-    page.click("#go")
-    page.wait_for_selector("#results .result >> nth=1", timeout=30000)
-    expected = [run.shape.headline(r)[0] for r in run.predict(["the food was great and lovely",
-                                                               "the staff was awful and bad"])]
-    assert page.locator("#results .label").all_inner_texts() == expected
+    texts = ["the food was great and lovely", "the staff was awful and bad"]
+    shown = _type_and_predict(page, texts)
+    assert shown == [run.shape.headline(r)[0] for r in run.predict(texts)]
     assert page.locator("#results .result >> nth=0").locator(".row").count() == 2  # a bar per tag
     assert problems == []

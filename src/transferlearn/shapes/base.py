@@ -171,9 +171,10 @@ class LabelShape(ABC):
         same = self.decisions(np.asarray(expected)) == self.decisions(np.asarray(got))
         return float(same.reshape(len(same), -1).all(1).mean()) if len(same) else 1.0
 
-    @abstractmethod
     def decisions(self, logits: np.ndarray) -> np.ndarray:
-        """What a row's logits decide, comparable with ``==`` (classes, tag flags, or binned numbers)."""
+        """What a row's logits decide, comparable with ``==`` (classes, tag flags, a label per column); a shape
+        whose outputs are compared with a tolerance (numbers) overrides ``agreement`` instead."""
+        raise NotImplementedError(f"{type(self).__name__} compares outputs in agreement()")
 
     @abstractmethod
     def result_schema(self) -> dict:
@@ -255,6 +256,13 @@ def label_order(labels: list[str]) -> list[str]:
     if all(re.fullmatch(r"-?\d+", u) for u in unique):
         return sorted(unique, key=int)
     return sorted(unique)
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """scikit-learn's ``class_weight='balanced'``: n_samples / (n_classes * count(class)); an absent class gets the
+    weight of a class seen once."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    return len(labels) / (num_classes * np.maximum(counts, 1))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

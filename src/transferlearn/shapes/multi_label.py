@@ -157,7 +157,7 @@ class MultiLabel(LabelShape):
 
         probs = sigmoid(np.asarray(logits, dtype=np.float64))
         truth = np.asarray(labels).reshape(-1, len(self.tags)) > 0.5
-        predicted = probs >= self._thresholds()
+        predicted = self.decisions(logits)
         precisions, _ = self._per_label(labels, probs)
         scored = precisions[~np.isnan(precisions)]
         return {"micro_f1": float(f1_score(truth, predicted, average="micro", zero_division=0)),

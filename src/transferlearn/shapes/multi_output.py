@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from .base import BadLabel, LabelShape, label_order, register, softmax
-from .single import _balanced
+from .base import BadLabel, LabelShape, balanced_class_weights, label_order, register, softmax
 
 
 @register
@@ -90,7 +89,7 @@ class MultiOutput(LabelShape):
 
     def balanced_weights(self, labels) -> np.ndarray:
         labels = np.asarray(labels, dtype=np.int64).reshape(-1, len(self.columns))
-        return np.concatenate([_balanced(labels[:, j], len(self.classes[c])) for j, c in enumerate(self.columns)])
+        return np.concatenate([balanced_class_weights(labels[:, j], len(self.classes[c])) for j, c in enumerate(self.columns)])
 
     def loss(self, logits, labels, weights=None):
         import torch.nn.functional as F
@@ -100,15 +99,11 @@ class MultiOutput(LabelShape):
                                    weight=None if weights is None else weights[block])
                    for j, block in enumerate(self.blocks))
 
-    def _predicted(self, logits) -> np.ndarray:
-        logits = np.asarray(logits)
-        return np.stack([logits[:, block].argmax(-1) for block in self.blocks], axis=1)
-
     def summary(self, labels, logits) -> dict[str, float]:
         from sklearn.metrics import f1_score
 
         truth = np.asarray(labels, dtype=np.int64).reshape(-1, len(self.columns))
-        predicted = self._predicted(logits)
+        predicted = self.decisions(logits)
         f1s = [f1_score(truth[:, j], predicted[:, j], average="macro", zero_division=0)
                for j in range(len(self.columns))]
         flat_true = [self.classes[c][i] for j, c in enumerate(self.columns) for i in truth[:, j]]

@@ -157,9 +157,6 @@ class Regression(LabelShape):
         close = np.abs(np.asarray(got, dtype=np.float64) - np.asarray(expected, dtype=np.float64)) <= 0.05
         return float(close.reshape(len(close), -1).all(1).mean()) if len(close) else 1.0  # standardised units
 
-    def decisions(self, logits):
-        return self.unscale(np.asarray(logits, dtype=np.float64).reshape(-1, len(self.columns)))
-
     def result_schema(self) -> dict:
         interval = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
                     "description": f"a {COVERAGE:.0%} prediction interval (split conformal on validation)"}

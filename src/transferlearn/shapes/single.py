@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from ..errors import DataError
-from .base import BadLabel, LabelShape, label_order, register, softmax
+from .base import BadLabel, LabelShape, balanced_class_weights, label_order, register, softmax
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class SingleLabel(LabelShape):
                         ", ".join(missing), "them" if len(missing) > 1 else "it")
 
     def balanced_weights(self, labels) -> np.ndarray:
-        return _balanced(np.asarray(labels, dtype=np.int64), len(self.classes))
+        return balanced_class_weights(np.asarray(labels, dtype=np.int64), len(self.classes))
 
     def loss(self, logits, labels, weights=None):
         import torch.nn.functional as F
@@ -209,9 +209,3 @@ class SingleLabel(LabelShape):
     def describe(self) -> str:
         return f"{self.title}: column '{self.columns[0]}', {len(self.classes)} classes"
 
-
-def _balanced(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """scikit-learn's ``class_weight='balanced'``: n_samples / (n_classes * count(class)); an absent class gets the
-    weight of a class seen once."""
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    return len(labels) / (num_classes * np.maximum(counts, 1))

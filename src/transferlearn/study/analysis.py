@@ -10,12 +10,6 @@ from ..run import Run
 from .stats import labels_needed_interval, mean_interval, paired_bootstrap
 
 
-def scalar_metrics(split_metrics: dict) -> dict:
-    """A split's numbers (the shape's summary: accuracy / micro-F1 / RMSE ...), without tables and counts."""
-    return {k: v for k, v in split_metrics.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "num_samples"}
-
-
 def scored_split(runs: list[dict]) -> str:
     return "test" if all("test" in r for r in runs) else "validation"
 

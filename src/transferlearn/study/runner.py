@@ -28,11 +28,12 @@ import numpy as np
 from ..config import load_config
 from ..errors import ConfigError
 from ..io import atomic_write_json
+from ..metrics import scalar_metrics
 from ..modalities import detect_modality
 from ..run import Run
 from ..strategies import parse_strategy
 from ..strategies.auto import epochs_for
-from .analysis import analyse, scalar_metrics
+from .analysis import analyse
 from .backends import executor_for
 from .config import SCRATCH, StudyConfig, resolve_metric
 

@@ -28,10 +28,10 @@ from transformers import TrainerCallback
 from ..config import TrainConfig, load_config
 from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text
+from ..metrics import scalar_metrics
 from ..modalities import detect_modality
 from ..report.html import write_report
 from ..train.engine import finetune
-from .analysis import scalar_metrics
 from .config import SweepConfig, parse_space
 from .runner import tracking_group
 from .sweep_report import write_sweep_report

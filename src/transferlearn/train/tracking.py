@@ -14,6 +14,7 @@ from PIL import Image
 
 from ..config import TrainConfig
 from ..layout import RunLayout
+from ..metrics import scalar_metrics
 from ..plots import confusion_figure, png_bytes
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,7 @@ def tracking_env(config: TrainConfig, layout: RunLayout):
 def final_metrics(metrics: dict) -> dict[str, float]:
     """Every scalar score of the scored splits (the label shape's: accuracy / micro-F1 / RMSE ...)."""
     return {f"final/{split}_{key}": float(value) for split in ("validation", "test") if split in metrics
-            for key, value in metrics[split].items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "num_samples"}
+            for key, value in scalar_metrics(metrics[split]).items()}
 
 
 def log_final(config: TrainConfig, layout: RunLayout, metrics: dict, step: int) -> None:
