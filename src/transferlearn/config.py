@@ -132,6 +132,10 @@ class TrainConfig(BaseModel):
         "auto", description="The label shape (auto: detected from the labels and said in one line): one class a row, "
         "tag sets, several label columns, or numbers.", json_schema_extra=facts("data", replans=True))
     data_config: str | None = Field(None, description="Hugging Face dataset config name.", json_schema_extra=facts("data"))
+    bio: Literal["repair", "error"] = Field(
+        "repair", description="Token tags: an I-X that continues no X entity (after O or another type) starts one, "
+        "as conlleval reads it, and is counted in the data notes (repair); or stops the run naming the file and line "
+        "(error).", json_schema_extra=facts("data"))
     val_split: float = Field(0.1, gt=0.0, lt=0.9, description="Held out when the data has no validation split.",
         json_schema_extra=facts("data"))
     max_train_samples: int | None = Field(None, gt=0, description="Stratified subsample of the training split.",
@@ -171,7 +175,11 @@ class TrainConfig(BaseModel):
     pooling: Literal["default", "cls", "mean"] = Field(
         "default", description="Text: the model's own head (default), or a CLS / mean-pooled head.",
         json_schema_extra=facts("model"))
-    max_length: int = Field(128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra=facts("model"))
+    max_length: int = Field(128, gt=0, description="Truncate texts to this many tokens (token tagging and sentence "
+                            "pairs: see stride).", json_schema_extra=facts("model"))
+    stride: int = Field(32, ge=0, description="Token tagging: a sentence longer than max_length is cut into windows "
+                        "that overlap by this many tokens (never truncated); each word is predicted by the window "
+                        "where it sits most central.", json_schema_extra=facts("model"))
     image_size: int | None = Field(None, gt=0, description="Input size in pixels (default: the backbone's own).",
         json_schema_extra=facts("model"))
     augment: Literal["auto", "none", "light", "strong"] = Field(

@@ -35,6 +35,9 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
     config = config.model_copy(update={"strategy": "linear-probe", "augment": "none", "progress": False})
     setup = Setup.build(config)
     modality, shape = setup.modality, setup.data.shape
+    if not shape.caches_features:
+        raise ConfigError(f"tl audit reads one feature vector a row from the backbone; {shape.name} data (a tag per "
+                          "word) has none yet. Audit the sentences' tags with the run's errors instead: tl errors RUN")
     audit = label_audit(shape)
     sizes = modality.input_sizes(config, setup.data, setup.bundle)
     if len(sizes) > 1:  # pictures far smaller than the backbone's input: the smaller size auto would also try
@@ -44,7 +47,7 @@ def run_audit(config: TrainConfig, output: Path, near_threshold: float = 0.98, f
     split_names, rows_in_split, items, blocks, labels = [], [], [], [], []
     for split, dataset in setup.data.splits.items():
         raw = dataset.with_format(None)
-        items += list(raw[modality.row_column])
+        items += modality.row_inputs(dataset)
         labels.append(np.asarray(raw["label"]))
         blocks.append(np.asarray(features.datasets[split].features, dtype=np.float32))
         split_names += [split] * len(dataset)

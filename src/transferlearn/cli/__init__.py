@@ -163,10 +163,10 @@ def evaluate(
     if chosen is None:
         raise TransferLearnError(f"{data or run.config.data}: no '{split}' split (have: {', '.join(loaded.splits)})")
     dataset = loaded.splits[chosen]
-    logits = run.predict_logits(list(dataset.with_format(None)[modality.row_column]))
+    logits = run.predict_logits(modality.row_inputs(dataset))
     import numpy as np
 
-    labels = np.asarray(dataset.with_format(None)["label"])
+    labels = shape.label_array(dataset.with_format(None)["label"])
     metrics = shape.metrics(labels, logits)
     metrics["data"], metrics["split"] = data or run.config.data, chosen
     if as_json:

@@ -55,3 +55,29 @@ class MfccStatistics(_Stateless):
 def tfidf():
 
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000)
+
+
+class PairOrText(BaseEstimator, TransformerMixin):
+    """TF-IDF of texts; for sentence pairs (``(a, b)`` rows) the features of both sides: each side's TF-IDF, their
+    element-wise product (the words they share) and absolute difference (the words only one has), and the word
+    overlap (Jaccard) and length ratio — what a classical model can read of how two sentences relate."""
+
+    def fit(self, rows, y=None):
+        rows = list(rows)
+        self.pairs_ = bool(rows) and isinstance(rows[0], (tuple, list))
+        self.vectorizer_ = tfidf().fit([s for r in rows for s in r] if self.pairs_ else rows)
+        return self
+
+    def transform(self, rows):
+        import scipy.sparse as sp
+
+        rows = list(rows)
+        if not self.pairs_:
+            return self.vectorizer_.transform(rows)
+        a = self.vectorizer_.transform([r[0] for r in rows])
+        b = self.vectorizer_.transform([r[1] for r in rows])
+        overlap = []
+        for first, second in rows:
+            x, y = set(str(first).lower().split()), set(str(second).lower().split())
+            overlap.append([len(x & y) / max(len(x | y), 1), min(len(x), len(y)) / max(len(x), len(y), 1)])
+        return sp.hstack([a, b, a.multiply(b), abs(a - b), sp.csr_matrix(np.asarray(overlap))]).tocsr()

@@ -75,7 +75,7 @@ class LabelledData:
 
     def labels(self, split: str) -> np.ndarray:
         """A split's label column as an array (rows x outputs for the shapes with several values a row)."""
-        return np.asarray(self.splits[split].with_format(None)["label"])
+        return self.shape.label_array(self.splits[split].with_format(None)["label"])
 
     def class_counts(self, split: str) -> np.ndarray:
         if self.is_streamed(split):
@@ -162,7 +162,7 @@ def finalise_splits(
     splits = {name: ds.cast(features) for name, ds in splits.items()}
 
     def strata(dataset) -> np.ndarray:
-        labels = np.asarray(dataset.with_format(None)["label"])
+        labels = shape.label_array(dataset.with_format(None)["label"])
         grouped = shape.strata(labels)
         return np.zeros(len(labels), dtype=np.int64) if grouped is None else grouped
 
@@ -173,7 +173,7 @@ def finalise_splits(
         how = "stratified" if stratified else "not stratified: too few rows per class"
         notes.append(f"no validation split: held out {len(val_idx)} training rows ({how}, seed {seed})")
     if carve_validation and "train" in splits:  # training data (evaluation data may hold any classes)
-        labels = np.asarray(splits["train"].with_format(None)["label"])
+        labels = shape.label_array(splits["train"].with_format(None)["label"])
         held = " after holding out a validation split" if "validation" not in columns_by_split else ""
         shape.check_train(labels, source, held)
     pool, taken = None, None

@@ -93,21 +93,48 @@ def detect_column(columns: list[str], sample: list[dict], where: str, wanted: st
 COLUMN_SAMPLE_ROWS = 2000
 
 
-def _extract(table: Table, text_col: str, label_cols: list[str], on_bad_rows: str) -> tuple[list[str], list, list[str]]:
-    texts, labels, problems = [], [], []
+PAIR_COLUMN_NAMES = (("sentence1", "sentence2"), ("sent_a", "sent_b"), ("sentence_a", "sentence_b"),
+                     ("text_a", "text_b"), ("premise", "hypothesis"), ("question1", "question2"),
+                     ("text", "text_pair"), ("query", "passage"))
+
+
+def text_columns(columns: list[str], sample: list[dict], where: str, wanted: str | None) -> list[str]:
+    """The text column, or the two columns of a sentence pair: ``--text-column a,b``, else a conventional pair of
+    names (sentence1/sentence2, sent_A/sent_B, premise/hypothesis ...), else one detected column."""
+    if wanted is not None and "," in wanted:
+        names = [c.strip() for c in wanted.split(",")]
+        if len(names) != 2 or not all(names) or names[0] == names[1]:
+            raise DataError(f"--text-column {wanted!r}: one column, or two different ones for sentence pairs (a,b)")
+        return [detect_column(columns, sample, where, c, TEXT_COLUMN_NAMES, "text", set()) for c in names]
+    if wanted is None:
+        lowered = {c.lower(): c for c in columns}
+        pair = next((p for p in PAIR_COLUMN_NAMES if all(n in lowered for n in p)), None)
+        if pair is not None:
+            return [lowered[n] for n in pair]
+    return [detect_column(columns, sample, where, wanted, TEXT_COLUMN_NAMES, "text", set())]
+
+
+def _extract(table: Table, text_cols: list[str], label_cols: list[str], on_bad_rows: str
+             ) -> tuple[list[list[str]], list, list[str]]:
+    """(the texts of each text column, the raw labels, the problems of the rows left out)."""
+    texts: list[list[str]] = [[] for _ in text_cols]
+    labels, problems = [], []
     for i, row in enumerate(table.rows):
-        missing = next((c for c in (text_col, *label_cols) if c not in row), None)
+        missing = next((c for c in (*text_cols, *label_cols) if c not in row), None)
         if missing is not None:
             problem = f"{table.where(i)}: missing field '{missing}'"
         else:
-            text = "" if row[text_col] is None else str(row[text_col])
+            cells = ["" if row[c] is None else str(row[c]) for c in text_cols]
             label = raw_label(row, label_cols)
-            if not text.strip():
-                problem = f"{table.where(i)}: empty text in column '{text_col}'"
+            empty = next((c for c, cell in zip(text_cols, cells, strict=True) if not cell.strip()), None)
+            if empty is not None:
+                side = " (one side of a sentence pair)" if len(text_cols) > 1 else ""
+                problem = f"{table.where(i)}: empty text in column '{empty}'{side}"
             elif label == "":
                 problem = f"{table.where(i)}: empty label in column '{label_cols[0]}'"
             else:
-                texts.append(text)
+                for column, cell in zip(texts, cells, strict=True):
+                    column.append(cell)
                 labels.append(label)
                 continue
         if on_bad_rows == "error":
@@ -116,18 +143,22 @@ def _extract(table: Table, text_col: str, label_cols: list[str], on_bad_rows: st
     return texts, labels, problems
 
 
-def _tables_from_hub(name: str, config_name: str | None) -> dict[str, Table]:
-    """Load a Hugging Face dataset (needs the network unless it is cached) as Tables."""
+def load_hub_dataset(name: str, config_name: str | None):
+    """A Hugging Face dataset (needs the network unless it is cached)."""
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a core dependency
         raise DataError("the 'datasets' package is needed for Hub datasets") from exc
     try:
-        loaded = datasets.load_dataset(name, config_name)
+        return datasets.load_dataset(name, config_name)
     except Exception as exc:
         raise DataError(
             f"'{name}' is neither an existing file/folder nor a loadable Hugging Face dataset: {exc}"
         ) from None
+
+
+def _tables_from_hub(name: str, loaded) -> dict[str, Table]:
+    """A loaded Hugging Face dataset's train / validation / test splits as Tables."""
     tables = {}
     from .splits import split_of_name
 
@@ -164,35 +195,48 @@ def load_text_data(
     problem: str = "auto",
     regression_loss: str = "mse",
     carve_validation: bool = True,
+    bio: str = "repair",
 ) -> LabelledData:
     """Load labelled text. ``label_column`` may name several columns (``a,b,c``); ``shape`` fixes the label shape
     (evaluating a trained run on new data)."""
+    from .tagging import hub_token_splits, load_token_data, token_split_files
+
+    request = dict(val_split=val_split, seed=seed, max_train_samples=max_train_samples, sample_seed=sample_seed,
+                   max_eval_samples=max_eval_samples, on_bad_rows=on_bad_rows, shape=shape, problem=problem,
+                   carve_validation=carve_validation, bio=bio)
+    token_files = token_split_files(data)
+    if token_files is not None:
+        return load_token_data(token_files, data, **request)
     files = local_split_files(data)
+    hub = load_hub_dataset(data, data_config) if files is None else None
+    if hub is not None and (tagged := hub_token_splits(hub, data, bio)) is not None:
+        return load_token_data(tagged, data, **request)
     tables = ({split: read_table(p) for split, p in files.items()} if files is not None
-              else _tables_from_hub(data, data_config))
+              else _tables_from_hub(data, hub))
 
     if "train" not in tables and shape is None:
         raise DataError(f"{data}: no training split (files: {', '.join(str(t.path) for t in tables.values())})")
     train = tables.get("train") or next(iter(tables.values()))  # scoring a trained run: any split names the columns
     sample, where = train.rows[:COLUMN_SAMPLE_ROWS], str(train.path)
-    text_col = detect_column(train.columns, sample, where, text_column, TEXT_COLUMN_NAMES, "text", set())
+    text_cols = text_columns(train.columns, sample, where, text_column)
     wanted = label_columns(label_column) or (shape.columns if shape is not None and len(shape.columns) > 1 else None)
     if wanted is not None and len(wanted) > 1:
-        label_cols = [detect_column(train.columns, sample, where, c, LABEL_COLUMN_NAMES, "label", {text_col})
+        label_cols = [detect_column(train.columns, sample, where, c, LABEL_COLUMN_NAMES, "label", set(text_cols))
                       for c in wanted]
     else:
         label_cols = [detect_column(train.columns, sample, where, wanted[0] if wanted else None, LABEL_COLUMN_NAMES,
-                                    "label", {text_col})]
-    if text_col in label_cols:
-        raise DataError(f"{train.path}: text and label column are the same ('{text_col}')")
+                                    "label", set(text_cols))]
+    same = next((c for c in text_cols if c in label_cols), None)
+    if same is not None:
+        raise DataError(f"{train.path}: text and label column are the same ('{same}')")
     notes = [n for t in tables.values() for n in t.notes]
 
-    raw: dict[str, tuple[list[str], list]] = {}
+    raw: dict[str, tuple[list[list[str]], list]] = {}
     for split, table in tables.items():
-        for col in (text_col, *label_cols):
+        for col in (*text_cols, *label_cols):
             if col not in table.columns:
                 raise DataError(f"{table.path}: no column '{col}' (columns: {', '.join(table.columns)})")
-        texts, labels, problems = _extract(table, text_col, label_cols, on_bad_rows)
+        texts, labels, problems = _extract(table, text_cols, label_cols, on_bad_rows)
         if problems:
             notes.append(f"{table.path}: skipped {len(problems)} bad rows, first: {problems[0]}")
         raw[split] = (texts, labels)
@@ -204,9 +248,10 @@ def load_text_data(
                                            f"{', '.join(repr(c) for c in label_cols)}" for split, t in tables.items()},
                                     on_bad_rows=on_bad_rows, notes=notes, columns=label_cols, problem=problem,
                                     regression_loss=regression_loss)
-    columns = {"text": text_col, "label": ",".join(label_cols)}
+    inputs = ("text", "text_pair")[:len(text_cols)]  # a sentence pair's second side is its own column
+    columns = {**dict(zip(inputs, text_cols, strict=True)), "label": ",".join(label_cols)}
     return finalise_splits(
-        {split: {"text": [raw[split][0][i] for i in kept], "label": values}
+        {split: {**{name: [raw[split][0][j][i] for i in kept] for j, name in enumerate(inputs)}, "label": values}
          for split, (kept, values) in encoded.items()},
         shape,
         source=str(data),

@@ -75,7 +75,6 @@ def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_re
     test = splits[test_split]
     if max_test:
         test = test.select(range(min(max_test, len(test))))
-    labels = np.asarray(test["label"])
     names = deployment.input_names(deployment.encode_rows(test.select(range(min(2, len(test))))))
     present = ["torch-fp32"] + present_variants(run)
     metric = deployment.shape.primary_metric  # what a variant may lose at most --max-drop points of
@@ -83,15 +82,16 @@ def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_re
     rng = np.random.default_rng(0)
     latency_rows = {b: test.select(rng.choice(len(test), size=min(b, len(test)), replace=False).tolist())
                     for b in batch_sizes}
-    lengths = run.modality.lengths(test[run.modality.row_column])
+    lengths = run.modality.lengths(run.modality.row_inputs(test))
     if lengths is not None and 1 in latency_rows:
         latency_rows[1] = test.select([int(np.argsort(lengths)[len(lengths) // 2])])
     latency_batches = {b: deployment.encode_rows(rows) for b, rows in latency_rows.items()}
     results = {}
     for name in present:
         variant = _Variant(name, deployment, names, threads)
-        logits = np.concatenate([variant(deployment.encode_rows(test.select(range(i, min(i + 32, len(test))))))
-                                 for i in range(0, len(test), 32)])
+        parts = [deployment.labelled_batch(test.select(range(i, min(i + 32, len(test)))))
+                 for i in range(0, len(test), 32)]
+        logits, labels = deployment.shape.join([(variant(batch), batch_labels) for batch, batch_labels in parts])
         quality = deployment.shape.summary(labels, logits)  # the label shape's own metrics
         row = {"size_mb": round(variant.size / 2**20, 2), "load_s": round(variant.load_s, 3), "test_metrics": quality,
                "score": quality[metric], "latency_ms": {}}

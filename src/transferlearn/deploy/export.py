@@ -56,7 +56,7 @@ class Deployment:
         return rows.select(range(min(n, len(rows))))
 
     def encode_rows(self, rows) -> dict:
-        return self.torch.encode(rows[self.modality.row_column])
+        return self.torch.encode(self.modality.row_inputs(rows))
 
     @property
     def scored_split(self) -> str:
@@ -64,8 +64,12 @@ class Deployment:
 
     def sample(self, n: int) -> tuple[dict, np.ndarray]:
         """``n`` real rows of the scored split through the run's preprocessing: (batch of tensors, labels)."""
-        rows = self.rows(n)
-        return self.encode_rows(rows), np.asarray(rows["label"])
+        return self.labelled_batch(self.rows(n))
+
+    def labelled_batch(self, rows) -> tuple[dict, np.ndarray]:
+        """Rows as (model batch, labels in the layout of its outputs: a tag per sub-token for a token tagger)."""
+        return self.modality.read_labelled(self.torch.processor, self.modality.row_inputs(rows),
+                                           self.shape.label_array(rows["label"]), self.run.config.max_length)
 
     def input_names(self, batch: dict) -> list[str]:
         accepted = set(inspect.signature(self.torch.model.forward).parameters)
@@ -83,6 +87,8 @@ def export_onnx(run: Run, *, opset: int = 17, dynamic_axes: bool = True, samples
     names = deployment.input_names(batch)
     wrapper = _Logits(deployment.torch.model, names).eval()  # eval: the exporter keeps the wrapper's training flag
     axes = deployment.modality.dynamic_axes(names) if dynamic_axes else None
+    if axes is not None and deployment.shape.per_token:  # a tag per sub-token: the output is as long as the input
+        axes["logits"] = {0: "batch", 1: "sequence"}
     path = run.layout.onnx_file(FP32)
     path.parent.mkdir(parents=True, exist_ok=True)
     discard_variant(run, FP32)  # the old file must not outlive a failed export

@@ -90,12 +90,33 @@ class Predictor:
         with self._decoding():
             return self.modality.read_inputs(self.processor, list(items), self.source.max_length)
 
+    def inputs(self, items: list) -> list:
+        """Inputs as the model reads them: a sentence-pair model takes pairs (``{"text": a, "text_pair": b}``,
+        ``(a, b)``, or one line holding both sides separated by a tab); any other model refuses a pair."""
+        items = list(items)
+        if not self.source.pair:
+            bad = next((n for n, item in enumerate(items, start=1) if isinstance(item, (dict, tuple))), None)
+            if bad is not None:
+                raise DataError(f"input {bad}: a pair of texts, but this model reads one text per input")
+            return items
+        out = []
+        for n, item in enumerate(items, start=1):
+            if isinstance(item, str):
+                if "\t" not in item:
+                    raise DataError(f"input {n}: this model reads sentence pairs; give both sentences separated by a "
+                                    "tab (or {\"text\": ..., \"text_pair\": ...} to the server)")
+                item = tuple(item.split("\t", 1))
+            out.append(item)
+        return out
+
     def logits(self, items: list, batch_size: int = 32, max_tokens: int | None = None) -> np.ndarray:
         """Logits in the order of ``items``. The modality forms the batches: text groups similar lengths (padding a
         short sentence to a long one's length is wasted compute), up to ``max_tokens`` padded tokens a batch."""
-        items = list(items)
+        items = self.inputs(items)
         for warning in self.modality.check_inputs(items):
             log.warning(warning)
+        if self.shape.per_token:
+            return self.word_logits(self.words(items), batch_size)
         out = np.zeros((len(items), len(self.label_names)), dtype=np.float32)
         batches = self.modality.batches(self.processor, items, self.source.max_length, batch_size, max_tokens)
         while True:
@@ -112,7 +133,56 @@ class Predictor:
         tags over their thresholds with scores, a label per column, or numbers (docs/label-shapes.md)."""
         if top_k is not None and top_k < 1:
             raise ConfigError(f"--top-k must be at least 1 (got {top_k})")
+        if self.shape.per_token:  # entities with the character offsets of the words they span
+            items = list(items)
+            words = self.words(items)
+            texts = [self.modality.row_value(item) for item in items]
+            return self.shape.decode(self.word_logits(words, batch_size), top_k, words=words, texts=texts)
         return self.label(self.logits(items, batch_size, max_tokens), top_k)
+
+    def words(self, items: list) -> list[list[tuple[str, int, int]]]:
+        """(word, start, end) of each word of each input: a raw text split as CoNLL corpora split it (words and
+        punctuation marks, data/alignment.py), or a list of words (offsets in the words joined by spaces)."""
+        from ..data.alignment import word_spans
+
+        out = []
+        for n, item in enumerate(items, start=1):
+            if isinstance(item, list):
+                spans, at = [], 0
+                for word in map(str, item):
+                    spans.append((word, at, at + len(word)))
+                    at += len(word) + 1
+            else:
+                spans = word_spans(str(item))
+            if not spans:
+                raise DataError(f"input {n}: no words to tag")
+            out.append(spans)
+        return out
+
+    def word_logits(self, words: list[list[tuple[str, int, int]]], batch_size: int = 32) -> np.ndarray:
+        """A token tagger's word-level logits ``[inputs, words, tags]`` (zeros past an input's last word): every
+        sentence's windows through the backend, each word read once from its most central window."""
+        from ..shapes.token_tags import IGNORE
+
+        rows, labels, groups = [], [], []
+        batches = self.modality.word_batches(self.processor, [[w for w, _, _ in ws] for ws in words],
+                                             self.source.max_length, self.source.stride, batch_size)
+        for sentences, positions, batch in batches:
+            out = self.backend(batch)
+            rows.extend(out if self.temperature is None else out / self.temperature)
+            labels.extend(positions)
+            groups.extend(sentences)
+        width = max(len(r) for r in rows)
+        logits = np.zeros((len(rows), width, len(self.label_names)), dtype=np.float32)
+        marks = np.full((len(rows), width), IGNORE, dtype=np.int64)
+        for i, (row, mark) in enumerate(zip(rows, labels, strict=True)):
+            logits[i, :len(row)], marks[i, :len(mark)] = row, mark
+        gathered, scored = self.shape.gather(logits, marks, groups)
+        short = next((i for i, ws in enumerate(words) if int((scored[i] != IGNORE).sum()) != len(ws)), None)
+        if short is not None:
+            raise DataError(f"input {short + 1}: the tokenizer gives some of its words no token (characters it does "
+                            "not know); remove them")
+        return gathered
 
     def label(self, logits: np.ndarray, top_k: int | None = None) -> list[dict]:
         return self.shape.decode(np.asarray(logits, dtype=np.float32), top_k)

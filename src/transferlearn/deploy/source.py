@@ -17,6 +17,7 @@ from ..shapes import LabelShape, load_shape
 from .variants import FP32, chosen_variant
 
 PACKAGE_INFO = "transferlearn.json"  # written by `tl package` beside the weights
+INPUTS_FILE = "inputs.json"  # in model/: the data columns the model reads (a second text column: sentence pairs)
 
 
 @dataclass
@@ -26,7 +27,8 @@ class ModelSource:
     label_names: list[str]
     model_dir: Path
     max_length: int
-    model: str  # the base model it was trained from
+    model: str
+    stride: int = 32  # token tagging: the overlap of a long sentence's windows  # the base model it was trained from
     onnx: dict[str, Path] = field(default_factory=dict)  # variant -> file
     onnx_inputs: list[str] | None = None
     chosen: str | None = None  # the variant `tl bench` chose (else fp32 ONNX), None without ONNX
@@ -48,7 +50,7 @@ class ModelSource:
         metrics = {split: {k: run.metrics[split][k] for k in run.shape.shown_metrics if k in run.metrics[split]}
                    for split in ("validation", "test") if split in run.metrics}
         return cls(path=run.path, modality=run.modality, label_names=run.label_names, model_dir=run.model_dir,
-                   max_length=run.config.max_length, onnx=onnx,
+                   max_length=run.config.max_length, stride=run.config.stride, onnx=onnx,
                    model=Path(run.config.model).name if Path(run.config.model).exists() else run.config.model,
                    onnx_inputs=run.variants.get(FP32, {}).get("inputs"), chosen=chosen_variant(run), metrics=metrics,
                    run=run)
@@ -63,7 +65,8 @@ class ModelSource:
                                      "`tl package`") from None
         onnx_file, variant = folder / "onnx" / "model.onnx", info.get("onnx_variant")
         return cls(path=folder, modality=modality, label_names=list(info["label_names"]), model_dir=folder,
-                   max_length=int(info.get("max_length") or 512), model=info.get("model", ""),
+                   max_length=int(info.get("max_length") or 512), stride=int(info.get("stride", 32)),
+                   model=info.get("model", ""),
                    onnx={variant: onnx_file} if variant and onnx_file.exists() else {},
                    onnx_inputs=info.get("onnx_inputs"), chosen=variant if onnx_file.exists() else None,
                    metrics=info.get("metrics", {}))
@@ -73,8 +76,18 @@ class ModelSource:
         """What the model's outputs mean (model/label_shape.json; older folders: one class a row)."""
         return load_shape(self.model_dir, self.label_names)
 
+    @cached_property
+    def pair(self) -> bool:
+        """The model reads sentence pairs (model/inputs.json names a second text column)."""
+        path = self.model_dir / INPUTS_FILE
+        try:
+            return bool(json.loads(path.read_text(encoding="utf-8")).get("text_pair")) if path.is_file() else False
+        except (OSError, ValueError, AttributeError) as exc:
+            raise TransferLearnError(f"{path}: unreadable ({exc}); re-train the run or restore the file") from None
+
     def package_info(self) -> dict:
         """What ``tl package`` writes as transferlearn.json for this source."""
         return {"modality": self.modality.name, "label_names": self.label_names, "max_length": self.max_length,
+                "stride": self.stride,
                 "model": self.model, "onnx_variant": self.chosen, "onnx_inputs": self.onnx_inputs,
                 "metrics": self.metrics}

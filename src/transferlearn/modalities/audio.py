@@ -34,13 +34,13 @@ class Audio(Modality):
             data_config=config.data_config, carve_validation=data is None, **label_request(config, shape),
         )
 
-    def load_model(self, config: TrainConfig, label_names):
+    def load_model(self, config: TrainConfig, shape):
         from ..models.audio import load_audio_classifier
 
         if config.head != "linear":
             raise ConfigError(f"head '{config.head}' is not available for audio models (they keep their own head)")
         return load_audio_classifier(
-            config.model, label_names, from_scratch=config.from_scratch, head_dropout=config.head_dropout,
+            config.model, shape.output_names, from_scratch=config.from_scratch, head_dropout=config.head_dropout,
             backbone_dropout=config.backbone_dropout, max_seconds=config.max_duration,
             freeze_feature_encoder=config.freeze_feature_encoder, trust_remote_code=config.trust_remote_code,
         )

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..config import TrainConfig
 from ..data.splits import LabelledData
 
@@ -57,8 +59,8 @@ class Modality(ABC):
         carve-out)."""
 
     @abstractmethod
-    def load_model(self, config: TrainConfig, label_names: list[str]):
-        """A :class:`~transferlearn.models.bundle.ModelBundle` for training."""
+    def load_model(self, config: TrainConfig, shape):
+        """A :class:`~transferlearn.models.bundle.ModelBundle` for training, its head sized for the label ``shape``."""
 
     @abstractmethod
     def load_model_folder(self, folder: Path):
@@ -80,6 +82,10 @@ class Modality(ABC):
     @abstractmethod
     def read_inputs(self, processor, items: list, max_length: int) -> dict:
         """Raw inputs (texts, image files, clips) -> a batch of tensors."""
+
+    def read_labelled(self, processor, items: list, labels: np.ndarray, max_length: int) -> tuple[dict, np.ndarray]:
+        """(a batch of tensors, the labels in the layout of the model's outputs): rows score as they are."""
+        return self.read_inputs(processor, list(items), max_length), labels
 
     def batches(self, processor, items: list, max_length: int, batch_size: int, max_tokens: int | None = None):
         """``(indices, model batch)`` pairs that cover ``items`` once, for prediction; by default consecutive
@@ -176,6 +182,10 @@ class Modality(ABC):
         """Model-card lines showing how the packaged folder loads."""
         return ["```python", "from transformers import pipeline",
                 f'classify = pipeline("{self.pipeline_tag}", model=".")', "```"]
+
+    def row_inputs(self, dataset) -> list:
+        """A split's rows as the model's raw inputs (what ``read_inputs`` and the predictor take)."""
+        return list(dataset.with_format(None)[self.row_column])
 
     def row_value(self, item: Any) -> str | None:
         """A data row's input (``row_column``) as it is written to a file: the text, or the picture's / clip's path

@@ -29,11 +29,11 @@ class Image(Modality):
             data_config=config.data_config, carve_validation=data is None, **label_request(config, shape),
         )
 
-    def load_model(self, config: TrainConfig, label_names):
+    def load_model(self, config: TrainConfig, shape):
         from ..models.image import load_image_classifier
 
         return load_image_classifier(
-            config.model, label_names, from_scratch=config.from_scratch, head=config.head,
+            config.model, shape.output_names, from_scratch=config.from_scratch, head=config.head,
             head_dropout=config.head_dropout, backbone_dropout=config.backbone_dropout, image_size=config.image_size,
             trust_remote_code=config.trust_remote_code,
         )

@@ -41,6 +41,52 @@ def length_partition(lengths: list[int], batch_size: int, max_tokens: int | None
     return spans[::-1]
 
 
+def holds_words(dataset) -> bool:
+    """Rows whose ``text`` is a list of words (token tagging) rather than a string."""
+    feature = (getattr(dataset, "features", None) or {}).get("text")
+    return feature is not None and type(feature).__name__ in ("Sequence", "List", "LargeList")
+
+
+PAIR_KEYS = ("text", "text_pair")
+
+
+def split_pairs(items: list) -> tuple[list[str], list[str] | None]:
+    """(first texts, second texts or None): inputs are plain texts, or every one a pair — a ``{"text": a,
+    "text_pair": b}`` object or an ``(a, b)`` tuple. A pair with an empty side is refused, named."""
+    from ..errors import DataError
+
+    if not any(isinstance(i, (dict, tuple)) for i in items):
+        return [str(i) for i in items], None
+    first, second = [], []
+    for n, item in enumerate(items, start=1):
+        if isinstance(item, dict) and set(item) >= set(PAIR_KEYS):
+            a, b = item["text"], item["text_pair"]
+        elif isinstance(item, tuple) and len(item) == 2:
+            a, b = item
+        else:
+            raise DataError(f"input {n}: a sentence-pair model takes pairs ({{\"text\": ..., \"text_pair\": ...}}); "
+                            f"got {str(item)[:60]!r}")
+        empty = next((name for name, v in zip(PAIR_KEYS, (a, b), strict=True) if not str(v or "").strip()), None)
+        if empty is not None:
+            raise DataError(f"input {n}: the pair's {empty} is empty; both sentences of a pair need words")
+        first.append(str(a))
+        second.append(str(b))
+    return first, second
+
+
+class TagCollator:
+    """Pads windows and their tags (transformers' DataCollatorForTokenClassification); the window's sentence index
+    stays out of the model's inputs."""
+
+    def __init__(self, tokenizer):
+        from transformers import DataCollatorForTokenClassification
+
+        self.inner = DataCollatorForTokenClassification(tokenizer)
+
+    def __call__(self, features):
+        return self.inner([{k: v for k, v in f.items() if k != "sentence"} for f in features])
+
+
 @register
 class Text(Modality):
     name = "text"
@@ -69,16 +115,17 @@ class Text(Modality):
             seed=config.carve_seed, sample_seed=config.seed,
             max_train_samples=config.max_train_samples if data is None else None,
             max_eval_samples=config.max_eval_samples, on_bad_rows=config.on_bad_rows,
-            data_config=config.data_config, carve_validation=data is None, **label_request(config, shape),
+            data_config=config.data_config, carve_validation=data is None, bio=config.bio,
+            **label_request(config, shape),
         )
 
-    def load_model(self, config: TrainConfig, label_names):
+    def load_model(self, config: TrainConfig, shape):
         from ..models.text import load_text_classifier
 
         return load_text_classifier(
-            config.model, label_names, from_scratch=config.from_scratch, head_dropout=config.head_dropout,
+            config.model, shape.output_names, from_scratch=config.from_scratch, head_dropout=config.head_dropout,
             backbone_dropout=config.backbone_dropout, trust_remote_code=config.trust_remote_code,
-            pooling=config.pooling, head=config.head, head_hidden=config.head_hidden,
+            pooling=config.pooling, head=config.head, head_hidden=config.head_hidden, per_token=shape.per_token,
         )
 
     def settings_from_model(self, config: TrainConfig, bundle) -> dict:
@@ -107,45 +154,106 @@ class Text(Modality):
         return AutoTokenizer.from_pretrained(folder)
 
     def encode(self, bundle, dataset, config: TrainConfig, train: bool = False):
-        tokenizer = bundle.processor
-
-        def tokenize(batch):
-            return tokenizer(batch["text"], truncation=True, max_length=config.max_length)
-
+        """Token ids (and the label). Sentence pairs are encoded as pairs (``[CLS] a [SEP] b``, the longer side cut
+        first); tagged words as windows with each word's tag on its first sub-token (data/alignment.py)."""
         import datasets
 
-        if isinstance(dataset, datasets.IterableDataset):  # streamed: tokenized batch by batch as rows arrive
-            return dataset.map(tokenize, batched=True, remove_columns=["text"])
-        return dataset.map(tokenize, batched=True, remove_columns=["text"], desc="tokenizing")
+        tokenizer = bundle.processor
+        columns = dataset.column_names or []
+        streamed = isinstance(dataset, datasets.IterableDataset)
+        if holds_words(dataset):
+            from ..data.alignment import align_windows
+
+            def tokenize(batch):
+                return align_windows(tokenizer, batch["text"], batch["label"], max_length=config.max_length,
+                                     stride=config.stride, every_window=train)
+
+            return dataset.map(tokenize, batched=True, remove_columns=columns, desc="tokenizing and aligning tags")
+        pair = "text_pair" in columns
+
+        def tokenize(batch):
+            if pair:
+                return tokenizer(batch["text"], batch["text_pair"], truncation="longest_first",
+                                 max_length=config.max_length)
+            return tokenizer(batch["text"], truncation=True, max_length=config.max_length)
+
+        raw = ["text", "text_pair"] if pair else ["text"]
+        if streamed:  # tokenized batch by batch as rows arrive
+            return dataset.map(tokenize, batched=True, remove_columns=raw)
+        return dataset.map(tokenize, batched=True, remove_columns=raw, desc="tokenizing")
 
     def collator(self, bundle, config: TrainConfig):
+        if bundle.info.get("per_token"):
+            return TagCollator(bundle.processor)
         from transformers import DataCollatorWithPadding
 
         return DataCollatorWithPadding(bundle.processor)
 
     def read_inputs(self, processor, items: list, max_length: int = 512) -> dict:
-        return processor(list(items), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        """Texts, sentence pairs (``{"text": a, "text_pair": b}`` or ``(a, b)``), or lists of words (a token
+        tagger's windows come from :meth:`word_batches`; here a list is cut at ``max_length``)."""
+        items = list(items)
+        if items and all(isinstance(i, list) for i in items):
+            return processor(items, is_split_into_words=True, truncation=True, max_length=max_length, padding=True,
+                             return_tensors="pt")
+        first, second = split_pairs(items)
+        return processor(first, second, truncation="longest_first" if second else True, max_length=max_length,
+                         padding=True, return_tensors="pt")
+
+    def read_labelled(self, processor, items: list, labels, max_length: int):
+        """Lists of words: each word's tag moves to its first sub-token (the rest -100), cut at ``max_length`` as
+        :meth:`read_inputs` cuts; other rows as they are."""
+        items = list(items)
+        batch = self.read_inputs(processor, items, max_length)
+        if not (items and isinstance(items[0], list)):
+            return batch, labels
+        import numpy as np
+
+        out = np.full(tuple(batch["input_ids"].shape), -100, dtype=np.int64)
+        for row in range(len(items)):
+            seen = set()
+            for position, word in enumerate(batch.word_ids(row)):
+                if word is not None and word not in seen:
+                    seen.add(word)
+                    out[row, position] = labels[row][word]
+        return batch, out
 
     def batches(self, processor, items: list, max_length: int, batch_size: int, max_tokens: int | None = None):
         # tokenized once, sorted by length, then cut where padding would cost more than another call
-        encoded = processor([str(t) for t in items], truncation=True, max_length=max_length)
+        first, second = split_pairs(list(items))
+        encoded = processor(first, second, truncation="longest_first" if second else True, max_length=max_length)
         lengths = [len(ids) for ids in encoded["input_ids"]]
         order = sorted(range(len(items)), key=lengths.__getitem__)
         for start, stop in length_partition([lengths[i] for i in order], batch_size, max_tokens):
             chunk = order[start:stop]
             yield chunk, processor.pad({k: [encoded[k][j] for j in chunk] for k in encoded}, return_tensors="pt")
 
+    def word_batches(self, processor, words: list[list[str]], max_length: int, stride: int, batch_size: int):
+        """A token tagger's input: ``(window rows, model batch)`` over every sentence's windows (each word scored
+        once, in its most central window), and each window's sentence and scored positions."""
+        from ..data.alignment import align_windows
+
+        aligned = align_windows(processor, words, None, max_length=max_length, stride=stride, every_window=False)
+        labels, sentence = aligned.pop("labels"), aligned.pop("sentence")
+        for start in range(0, len(sentence), batch_size):
+            rows = range(start, min(start + batch_size, len(sentence)))
+            batch = processor.pad({k: [v[r] for r in rows] for k, v in aligned.items()}, return_tensors="pt")
+            width = batch["input_ids"].shape[1]
+            yield ([sentence[r] for r in rows], [labels[r] + [-100] * (width - len(labels[r])) for r in rows],
+                   batch)
+
     def example_input(self):
         return "A short sentence to warm up on."
 
     def check_inputs(self, items: list) -> list[str]:
-        """An empty text is refused, named (a model asked about no words still answers a label); a path to a file is
-        warned about (its own text would be classified)."""
+        """An empty text (or either side of a pair) is refused, named (a model asked about no words still answers a
+        label); a path to a file is warned about (its own text would be classified)."""
         from pathlib import Path
 
         from ..errors import DataError
 
-        blank = [i for i, item in enumerate(items) if not str(item).strip()]
+        split_pairs(items)  # a malformed or half-empty pair is one error line
+        blank = [i for i, item in enumerate(items) if not self.row_value(item).strip()]
         if blank:
             rest = f" (and {len(blank) - 1} more)" if len(blank) > 1 else ""
             raise DataError(f"input {blank[0] + 1}{rest} is empty or only spaces: there are no words to classify. "
@@ -169,7 +277,21 @@ class Text(Modality):
         return {"modality": "text", "tokenizer": type(bundle.processor).__name__, "max_length": config.max_length}
 
     def lengths(self, items: list) -> list[int]:
-        return [len(str(t)) for t in items]
+        return [len(self.row_value(t)) for t in items]
+
+    def row_inputs(self, dataset) -> list:
+        """Texts, word lists, or a sentence pair's two sides as ``(a, b)``."""
+        rows = dataset.with_format(None)
+        if "text_pair" in rows.column_names:
+            return list(zip(rows["text"], rows["text_pair"], strict=True))
+        return list(rows["text"])
+
+    def row_value(self, item) -> str:
+        """A row as one line of text: a sentence, a pair joined by a tab, words joined by spaces."""
+        if isinstance(item, list):
+            return " ".join(map(str, item))
+        first, second = split_pairs([item])
+        return first[0] if second is None else f"{first[0]}\t{second[0]}"
 
     def encoded_lengths(self, dataset) -> list[int] | None:
         if "input_ids" not in getattr(dataset, "column_names", ()):  # cached features, or a stream
@@ -184,15 +306,15 @@ class Text(Modality):
         return ["MatMul", "Gemm", "Attention"]
 
     def describe_input(self, item) -> str:
-        return repr(str(item)[:80])
+        return repr(self.row_value(item)[:80])
 
     def inline_html(self, item) -> str:
         import html
 
-        text = str(item)
+        text = self.row_value(item)
         return html.escape(text[:300] + ("…" if len(text) > 300 else ""))
 
     def baseline(self):
-        from ..data.baseline_features import tfidf
+        from ..data.baseline_features import PairOrText
 
-        return "TF-IDF (words, 1-2 grams)", tfidf()
+        return "TF-IDF (words, 1-2 grams)", PairOrText()  # a pair: both sides, shared and differing words

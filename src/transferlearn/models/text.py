@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification,
+                          AutoTokenizer)
 
 from .bundle import ModelBundle, hf_config_and_processor, hf_weights, resolve_model
 from .contract import param_groups
@@ -32,9 +33,11 @@ def load_text_classifier(
     pooling: str = "default",
     head: str = "linear",
     head_hidden: list[int] | None = None,
+    per_token: bool = False,
 ) -> ModelBundle:
     """The architecture's own classification head by default (loads anywhere); ``pooling`` cls/mean or
-    ``head='mlp'`` build a :class:`~transferlearn.models.heads.PooledClassifier` instead."""
+    ``head='mlp'`` build a :class:`~transferlearn.models.heads.PooledClassifier` instead. ``per_token``: a token
+    classifier (a tag per sub-token), the architecture's own."""
 
     source = resolve_model(name)
     config, tokenizer = hf_config_and_processor(source, name, label_names, AutoTokenizer,
@@ -46,8 +49,14 @@ def load_text_classifier(
         config.pad_token_id = tokenizer.pad_token_id
 
     custom_head = pooling != "default" or head == "mlp"
-    model, new = hf_weights(AutoModel if custom_head else AutoModelForSequenceClassification, source, name, config,
-                            from_scratch=from_scratch, trust_remote_code=trust_remote_code)
+    if per_token and custom_head:
+        from ..errors import ConfigError
+
+        raise ConfigError("--pooling / --head mlp build a head over one pooled vector; token tagging tags every word "
+                          "with the architecture's own token head. Drop them.")
+    kind = AutoModel if custom_head else AutoModelForTokenClassification if per_token else \
+        AutoModelForSequenceClassification
+    model, new = hf_weights(kind, source, name, config, from_scratch=from_scratch, trust_remote_code=trust_remote_code)
     if custom_head:
         from .heads import PooledClassifier
 
@@ -59,7 +68,7 @@ def load_text_classifier(
     if new:
         log.info("%s: %d parameter tensors are new (the classification head): %s", name, len(new),
                  ", ".join(sorted(new)[:4]) + (" ..." if len(new) > 4 else ""))
-    info = {"from_scratch": from_scratch, "newly_initialised": sorted(new),
+    info = {"from_scratch": from_scratch, "newly_initialised": sorted(new), "per_token": per_token,
             "parameters": sum(p.numel() for p in model.parameters())}
     return ModelBundle(model, tokenizer, groups, source, name, "text", info)
 
@@ -69,4 +78,7 @@ def load_text_model_folder(folder: str | Path):
 
     if is_pooled_folder(folder):
         return load_pooled_classifier(folder)
+    architectures = AutoConfig.from_pretrained(folder).architectures or []
+    if any(a.endswith("ForTokenClassification") for a in architectures):
+        return AutoModelForTokenClassification.from_pretrained(folder).eval()
     return AutoModelForSequenceClassification.from_pretrained(folder).eval()

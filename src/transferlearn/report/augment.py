@@ -14,7 +14,7 @@ def preview_augmentations(config: TrainConfig, output: str | Path, n: int = 16) 
     """``n`` augmented training inputs of ``config``'s data as one PNG, drawn by the data's modality."""
     modality = detect_modality(config)
     data = modality.load_data(config)
-    bundle = modality.load_model(config, data.label_names)
+    bundle = modality.load_model(config, data.shape)
     train = modality.encode(bundle, data.splits["train"], config, train=True)
     png = modality.augmentation_preview(train, bundle, config, n=n)
     if png is None:

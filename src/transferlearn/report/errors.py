@@ -25,7 +25,7 @@ def split_inputs(run: Run, split: str, rows: int) -> list:
     data = run.modality.load_data(run.config)
     if split not in data.splits or len(data.splits[split]) != rows:
         return [None] * rows  # the data changed since training: the examples cannot be shown, the numbers stand
-    column = data.splits[split].with_format(None)[run.modality.row_column]
+    column = run.modality.row_inputs(data.splits[split])
     return [run.modality.row_value(item) for item in column]
 
 
@@ -41,11 +41,10 @@ def top_losses(run: Run, split: str | None = None, n: int = 20, load_missing: bo
     if load_missing and any(not inputs[i] for i in order):
         inputs = split_inputs(run, split, len(labels))
     inputs = [item if item not in ("", None) else None for item in inputs]
-    decoded = shape.decode(logits[order]) if len(order) else []
     examples = []
-    for i, result in zip(order, decoded, strict=True):
-        example = {"row": int(i), "input": inputs[i], "true": shape.describe_row(labels[i]),
-                   "predicted": shape.headline(result)[0], "loss": float(losses[i])}
+    for i in order:
+        true, predicted = shape.compare_row(labels[i], logits[i], inputs[i])
+        example = {"row": int(i), "input": inputs[i], "true": true, "predicted": predicted, "loss": float(losses[i])}
         if shape.one_class_a_row:
             probs = softmax(logits[i : i + 1])[0]
             example.update(p_true=float(probs[labels[i]]), p_predicted=float(probs.max()))

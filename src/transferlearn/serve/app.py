@@ -32,22 +32,30 @@ from .config import ServeConfig
 
 log = logging.getLogger(__name__)
 
-PREDICT_BODY = {  # the request body in the OpenAPI schema (read by hand: one endpoint takes JSON and uploads)
-    "required": True,
-    "content": {
-        "application/json": {"schema": {"oneOf": [
-            {"type": "array", "items": {"type": "string"}, "minItems": 1,
-             "description": "Texts; for image and audio models, base64-encoded files"},
-            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {
-                "inputs": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                "top_k": {"type": "integer", "minimum": 1}}},
-        ]}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-            "inputs": {"type": "array", "items": {"type": "string"}},
-            "top_k": {"type": "integer", "minimum": 1}}}},
-    },
-}
+PAIR_ITEM = {"type": "object", "required": ["text", "text_pair"], "additionalProperties": False,
+             "properties": {"text": {"type": "string", "minLength": 1}, "text_pair": {"type": "string", "minLength": 1}}}
+
+
+def predict_body(pair: bool) -> dict:
+    """The request body in the OpenAPI schema (read by hand: one endpoint takes JSON and uploads); a sentence-pair
+    model takes ``{"text": a, "text_pair": b}`` objects."""
+    item = PAIR_ITEM if pair else {"type": "string"}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [
+                {"type": "array", "items": item, "minItems": 1,
+                 "description": "Sentence pairs" if pair else "Texts; for image and audio models, base64-encoded files"},
+                {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {
+                    "inputs": {"type": "array", "items": item, "minItems": 1},
+                    "top_k": {"type": "integer", "minimum": 1}}},
+            ]}},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                "inputs": {"type": "array", "items": {"type": "string"}},
+                "top_k": {"type": "integer", "minimum": 1}}}},
+        },
+    }
 
 
 def predict_response(shape) -> dict:
@@ -122,6 +130,8 @@ class Service:
             set_threads(threads)  # for the server's lifetime
             self.predictor = Predictor(self.source, backend, variant=variant, threads=threads)
             example = self.source.modality.example_input()
+            if self.source.pair:  # a sentence-pair model warms up on a pair
+                example = {"text": example, "text_pair": example}
             for _ in range(3):  # first calls allocate and pick kernels; a client should not pay for that
                 self.predictor.predict([example] * min(4, self.config.max_batch))
             log.info("ready: %s (%s, %d threads)", self.source.path, self.predictor.variant, threads)
@@ -202,6 +212,14 @@ class Service:
             top_k, payload = payload.get("top_k"), payload["inputs"]
         if not isinstance(payload, list):
             raise HTTPException(422, f"inputs must be a list, got {type(payload).__name__}")
+        if self.source.pair:
+            bad = next((i for i, item in enumerate(payload) if not (
+                isinstance(item, dict) and set(item) == {"text", "text_pair"}
+                and all(isinstance(v, str) for v in item.values()))), None)
+            if bad is not None:
+                raise HTTPException(422, f"input {bad}: this model reads sentence pairs: give "
+                                         "{\"text\": ..., \"text_pair\": ...} objects")
+            return payload, top_k
         if any(not isinstance(item, str) for item in payload):
             raise HTTPException(422, "every input must be a string (text, or a base64-encoded file)")
         if not self.source.modality.file_inputs:
@@ -227,6 +245,8 @@ class Service:
         return items, top_k
 
     def _check_item(self, index: int, item):
+        if isinstance(item, dict):  # a sentence pair: each side is a text
+            return {key: self._check_item(index, value) for key, value in item.items()}
         if isinstance(item, str):
             if len(item) > self.config.max_chars:
                 raise HTTPException(413, f"input {index}: {len(item):,} characters; the limit is "
@@ -306,7 +326,7 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
              dependencies=[Depends(authorized)])
     async def metadata():
         return {"modality": source.modality.name, "problem": source.shape.name, "title": source.shape.title,
-                "labels": source.label_names, "model": source.model,
+                "labels": source.label_names, "model": source.model, "pair": source.pair,
                 "source": source.path.name, "variant": service.predictor.variant if service.predictor else None,
                 "metrics": source.metrics, "auth": api_key is not None,
                 "limits": config.model_dump(include={"max_items", "max_chars", "max_pixels", "max_audio_seconds",
@@ -317,7 +337,7 @@ def create_app(path: str | Path, config: ServeConfig | None = None) -> FastAPI:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/predict", summary=f"Predictions ({source.shape.title}), scores most likely first",
-              dependencies=[Depends(authorized)], openapi_extra={"requestBody": PREDICT_BODY},
+              dependencies=[Depends(authorized)], openapi_extra={"requestBody": predict_body(source.pair)},
               responses={200: {"description": f"One prediction per input ({source.shape.title})", "content": {
                              "application/json": {"schema": predict_response(source.shape)}}},
                          400: {"description": "An input cannot be read"}, 413: {"description": "Over a limit"},

@@ -48,6 +48,8 @@ class LabelShape(ABC):
     baseline_name: ClassVar[str] = "logistic regression"  # the baseline's model on the modality's features
     metric_floor: ClassVar[float] = 0.0  # the lowest value its metrics take (a confidence interval is clipped to it)
     model_loss: ClassVar[bool] = False  # the classifier's own loss is this shape's (else the Trainer gets ``loss``)
+    per_token: ClassVar[bool] = False  # a label per word (a token classifier) instead of one per input
+    caches_features: ClassVar[bool] = True  # a probe can train on one cached feature vector per row
 
     def __init__(self, columns: list[str]):
         self.columns = list(columns)
@@ -100,6 +102,19 @@ class LabelShape(ABC):
         return datasets.Sequence(datasets.Value(self.value_dtype), length=self.width)
 
     value_dtype: ClassVar[str] = "float32"
+
+    def label_array(self, values) -> np.ndarray:
+        """A split's label column (a list of label values) as one array, rows first."""
+        return np.asarray(values)
+
+    def gather(self, logits: np.ndarray, labels: np.ndarray, groups=None) -> tuple[np.ndarray, np.ndarray]:
+        """The model's raw outputs as the arrays every metric reads (one row per input); ``groups``: the input each
+        model row belongs to, where an input is cut into several (windows of a long sentence)."""
+        return logits, labels
+
+    def join(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Batches of (logits, labels) as one (logits, labels), rows in order."""
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def strata(self, labels: np.ndarray) -> np.ndarray | None:
         """An integer per row to stratify splits by; None for a plain seeded split."""
@@ -217,6 +232,10 @@ class LabelShape(ABC):
     def describe_row(self, label) -> str:
         """A row's true label as text (error report)."""
         return str(label)
+
+    def compare_row(self, label, logits: np.ndarray, item: str | None = None) -> tuple[str, str]:
+        """(the truth, what the model said) of one row for the error report; ``item``: the row's input as text."""
+        return self.describe_row(label), self.headline(self.decode(np.asarray(logits)[None])[0])[0]
 
     @abstractmethod
     def raw_cells(self, label) -> list[str]:

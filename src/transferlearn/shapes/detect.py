@@ -12,8 +12,9 @@ from .multi_label import MultiLabel, is_flag
 from .multi_output import MultiOutput
 from .regression import Regression
 from .single import SingleLabel
+from .token_tags import TokenTags
 
-PROBLEMS = ("auto", "single-label", "multi-label", "multi-output", "regression")
+PROBLEMS = ("auto", "single-label", "multi-label", "multi-output", "regression", "token-tags")
 # more distinct whole numbers than this, and more than half the rows distinct: a numeric target, not classes
 MANY_NUMBERS = 30
 TAG_SEPARATOR = re.compile(r"\S\s*[|;]\s*\S")  # price|service, a; b
@@ -60,6 +61,8 @@ def _column(raw: list, j: int) -> list[str]:
 
 def detect_shape(raw: list, columns: list[str], where: str) -> tuple[type[LabelShape], str]:
     """(shape class, why) for the training labels of ``columns``."""
+    if raw and isinstance(raw[0], list):  # a tag per word: read from CoNLL / JSONL token files
+        return TokenTags, f"a tag per word ({sum(len(r) for r in raw)} words in {len(raw)} sentences)"
     if len(columns) > 1:
         cells = [_column(raw, j) for j in range(len(columns))]
         if all(is_flag(v) for column in cells for v in column):
@@ -97,6 +100,10 @@ def choose_shape(problem: str, raw: list, columns: list[str], where: str, *, reg
 def _check_asked(chosen: type[LabelShape], detected: type[LabelShape], why: str, raw: list, columns: list[str],
                  where: str) -> None:
     place = f"{where}: column{'s' if len(columns) > 1 else ''} {', '.join(repr(c) for c in columns)}"
+    if (chosen is TokenTags) != (detected is TokenTags):
+        raise DataError(f"{where}: --problem {chosen.name} needs " + (
+            "a tag per word: CoNLL files (token<TAB>tag lines) or JSONL with tokens and tags" if chosen is TokenTags
+            else "a label per row; this data holds a tag per word (use --problem token-tags or auto)"))
     if chosen is SingleLabel:
         if len(columns) > 1:
             raise DataError(f"{place}: --problem single-label takes one label column; for several use --problem "

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import MaxAbsScaler
+from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
 from ..config import TrainConfig
 from .setup import Setup
@@ -25,15 +25,18 @@ def fit_baseline(config: TrainConfig, setup: Setup) -> dict:
     per column, or ridge), its strength chosen on validation; scored with the same metrics as the run."""
     start = time.time()
     shape = setup.data.shape
-    features_name, featurizer = setup.modality.baseline()
-    name = f"{features_name} + {shape.baseline_name}"
-    column = setup.modality.row_column
     raw = {split: ds.with_format(None) for split, ds in setup.data.splits.items()}
-    features = make_pipeline(featurizer, MaxAbsScaler())  # MaxAbs keeps TF-IDF sparse
-    x_train = features.fit_transform(raw["train"][column])
-    y_train = np.asarray(raw["train"]["label"])
-    encoded = {split: features.transform(ds[column]) for split, ds in raw.items() if split != "train"}
-    labels = {split: np.asarray(ds["label"]) for split, ds in raw.items()}
+    if shape.per_token:  # a tag per word: the tagger computes each word's features itself (data/word_features.py)
+        name = f"word, affix and neighbour features + {shape.baseline_name}"
+        features = FunctionTransformer(lambda rows: [list(r) for r in rows])
+    else:
+        features_name, featurizer = setup.modality.baseline()
+        name = f"{features_name} + {shape.baseline_name}"
+        features = make_pipeline(featurizer, MaxAbsScaler())  # MaxAbs keeps TF-IDF sparse
+    x_train = features.fit_transform(setup.modality.row_inputs(raw["train"]))
+    y_train = shape.label_array(raw["train"]["label"])
+    encoded = {split: features.transform(setup.modality.row_inputs(ds)) for split, ds in raw.items() if split != "train"}
+    labels = {split: shape.label_array(ds["label"]) for split, ds in raw.items()}
     metric = shape.primary_metric if config.metric in ("loss", "auto") else config.metric
     weights = "balanced" if config.class_weights == "balanced" else None
     best = None

@@ -51,6 +51,7 @@ def shape_metrics(shape):
         logits = eval_prediction.predictions
         if isinstance(logits, tuple):
             logits = logits[0]
-        return shape.summary(np.asarray(eval_prediction.label_ids), np.asarray(logits))
+        logits, labels = shape.gather(np.asarray(logits), np.asarray(eval_prediction.label_ids))
+        return shape.summary(labels, logits)
 
     return compute

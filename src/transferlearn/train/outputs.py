@@ -60,7 +60,9 @@ def write_metrics(config: TrainConfig, setup: Setup, layout: RunLayout, fitted: 
                 predictions = trainer.predict(fitted.eval_sets[split])
             logits = predictions.predictions
             logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
-            scored[split] = (logits, np.asarray(predictions.label_ids))
+            dataset = fitted.eval_sets[split]
+            groups = dataset["sentence"] if "sentence" in (getattr(dataset, "column_names", None) or ()) else None
+            scored[split] = shape.gather(logits, np.asarray(predictions.label_ids), groups)  # a row per input
     # what the shape tunes on validation (a temperature, thresholds, intervals) before every split is scored with it
     if "validation" in scored:
         calibration = shape.calibrate(*scored["validation"], temperature=config.calibrate)
@@ -90,6 +92,7 @@ def _write_scores(config: TrainConfig, setup: Setup, layout: RunLayout, metrics:
     for split, (logits, labels) in scored.items():
         save_predictions(layout.predictions_file(split), logits, labels, _row_inputs(setup, split, len(labels)))
     setup.data.shape.save(layout.model)  # the fitted shape (classes, thresholds, scaler) beside the weights
+    atomic_write_json(layout.model / "inputs.json", setup.data.columns)  # a sentence pair's two text columns
     warning = compare_with_baseline(metrics)
     if warning:
         metrics["baseline"]["warning"] = warning
@@ -102,8 +105,7 @@ def _row_inputs(setup: Setup, split: str, rows: int) -> list[str]:
     dataset = setup.data.splits.get(split)
     if dataset is None or len(dataset) != rows:
         return [""] * rows
-    column = dataset.with_format(None)[setup.modality.row_column]
-    return [setup.modality.row_value(item) or "" for item in column]
+    return [setup.modality.row_value(item) or "" for item in setup.modality.row_inputs(dataset)]
 
 
 def save_predictions(path: Path, logits: np.ndarray, labels: np.ndarray, inputs: list[str]) -> None:

@@ -139,6 +139,8 @@ class Planner:
         for key, (value, why) in (self.setup.settings or {}).items():
             self.decide(key, value, why, quiet=True)
         strategy = self._fallback(parse_strategy(self.config.strategy))
+        if not self.setup.data.shape.caches_features:
+            strategy = self._uncached_choices(strategy)
         if self.config.streaming:
             strategy = self._streaming_choices(strategy)
         if self.config.precision == "auto":  # before the LR finder and a search's step timings: both run in it
@@ -166,6 +168,26 @@ class Planner:
                   "epoch)")
         self.config = self.config.model_copy(update={"strategy": strategy.fallback})
         return parse_strategy(strategy.fallback)
+
+    def _uncached_choices(self, strategy: Strategy) -> Strategy:
+        """A label shape with no one feature vector a row (a tag per word) has no cached probe: a search becomes
+        ``full`` within the budget, a probe runs the frozen backbone every step, LP-FT is refused."""
+        shape = self.setup.data.shape
+        if strategy.searches:
+            self.note(f"strategy: full instead of {strategy.name} ({shape.name}: its candidates start from a probe on "
+                      "one cached feature vector a row; a tag per word has none)", quiet=False)
+            self.config = self.config.model_copy(update={"strategy": "full"})
+            return parse_strategy("full")
+        if strategy.fallback:
+            self.note(f"strategy: {strategy.fallback} instead of {strategy.name} ({shape.name}: the head trains on the "
+                      "frozen backbone run every step, not on cached features)", quiet=False)
+            self.config = self.config.model_copy(update={"strategy": strategy.fallback})
+            return parse_strategy(strategy.fallback)
+        if strategy.needs_feature_cache:
+            raise ConfigError(f"strategy {self.config.strategy}: it starts from a probe on cached features, which "
+                              f"{shape.name} data has none of. Use full, freeze:N, freeze-backbone, gradual, "
+                              "discriminative or lora.")
+        return strategy
 
     def _choose_lr(self, strategy: Strategy) -> float:
         """The asked rate; ``auto``: the LR finder's valley; none asked: the strategy's default (a search's

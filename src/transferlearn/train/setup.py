@@ -56,7 +56,7 @@ class Setup:
         settings = {**shape_settings(config, data.shape), **modality.settings_from_data(config, data)}
         if settings:
             config = config.model_copy(update={k: v for k, (v, _) in settings.items()})
-        bundle = modality.load_model(config, data.label_names)
+        bundle = modality.load_model(config, data.shape)
         if hasattr(bundle.model.config, "problem_type"):  # a saved model/ loads in plain transformers as this shape
             bundle.model.config.problem_type = data.shape.problem_type
         parse_strategy(config.strategy).check(bundle.groups)
