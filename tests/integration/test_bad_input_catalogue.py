@@ -423,6 +423,45 @@ def full_disk(ctx):
 
 error("a disk too full for the run", "output", full_disk, r"disk has 0 MiB free.*needs about", check=nothing_written)
 
+# --- tagged words and sentence pairs ----------------------------------------------------------------------------
+def conll(path: Path, n: int = 30, bad: str = "") -> Path:
+    """A CoNLL file of ``n`` sentences, the first word of each a person; ``bad`` lines go into the second sentence."""
+    blocks = []
+    for i, (text, _) in enumerate(sentences(n)):
+        words = text.split()
+        lines = [f"{w}\t{'B-PER' if j == 0 else 'O'}" for j, w in enumerate(words)]
+        if i == 1 and bad:
+            lines.append(bad)
+        blocks.append("\n".join(lines))
+    return write(path, "\n\n".join(blocks) + "\n")
+
+
+error("a CoNLL line with no tag", "text", lambda c: train_args(c, conll(c.tmp / "ner" / "train.conll", bad="alone")),
+      r"train\.conll, line \d+: 'alone' has no tag; each line is token<TAB>tag", check=nothing_written)
+error("I-X after O in a CoNLL file, --bio error", "text",
+      lambda c: train_args(c, conll(c.tmp / "ner" / "train.conll", bad="lonely\tI-PER"), "--bio", "error"),
+      r"train\.conll, line \d+: tag 'I-PER' continues no entity of its type \(after 'O'\).*--bio repair",
+      check=nothing_written)
+handled("I-X after O in a CoNLL file (--bio repair, the default): read as B-X, counted", "text",
+        lambda c: train_args(c, conll(c.tmp / "ner" / "train.conll", bad="lonely\tI-PER")),
+        r"1 tag\(s\) I-X after O or another type read as B-X",
+        check=lambda c, r: json.loads((c.tmp / "run" / "metrics.json").read_text())["problem"] == "token-tags")
+error("JSONL tokens and tags of unequal length", "text",
+      lambda c: train_args(c, write(c.tmp / "t.jsonl", "".join(
+          json.dumps({"tokens": t.split(), "tags": ["O"] * (len(t.split()) - (i == 3))}) + "\n"
+          for i, (t, _) in enumerate(sentences(20))))),
+      r"t\.jsonl, line 4: \d+ tokens but \d+ tags in 'tags'; each token needs exactly one tag", check=nothing_written)
+error("--problem token-tags on a table of texts", "text",
+      lambda c: train_args(c, csv_file(c.tmp / "d.csv"), "--problem", "token-tags"),
+      r"--problem token-tags needs a tag per word: CoNLL files", check=nothing_written)
+error("a sentence pair with one side empty", "text",
+      lambda c: train_args(c, write(c.tmp / "pairs.csv", "sentence1,sentence2,label\n" + "".join(
+          f"{t},{'' if i == 5 else t},{label}\n" for i, (t, label) in enumerate(sentences(30))))),
+      r"pairs\.csv, line 7: empty text in column 'sentence2' \(one side of a sentence pair\)", check=nothing_written)
+error("--text-column with three columns", "text",
+      lambda c: train_args(c, csv_file(c.tmp / "d.csv"), "--text-column", "a,b,c"),
+      r"--text-column 'a,b,c': one column, or two different ones for sentence pairs")
+
 # --- images --------------------------------------------------------------------------------------------------
 
 

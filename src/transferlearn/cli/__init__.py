@@ -164,8 +164,6 @@ def evaluate(
         raise TransferLearnError(f"{data or run.config.data}: no '{split}' split (have: {', '.join(loaded.splits)})")
     dataset = loaded.splits[chosen]
     logits = run.predict_logits(modality.row_inputs(dataset))
-    import numpy as np
-
     labels = shape.label_array(dataset.with_format(None)["label"])
     metrics = shape.metrics(labels, logits)
     metrics["data"], metrics["split"] = data or run.config.data, chosen

@@ -32,6 +32,33 @@ def _first_positions(word_ids: list[int | None]) -> dict[int, int]:
     return first
 
 
+def words_tokenizer(tokenizer):
+    """(a tokenizer for lists of words, the words to put first). A normalizer that prepends text (e5's "query: ")
+    would prepend it to every word of a pre-split sentence; the copy returned drops it, and the text comes back once
+    as leading words whose sub-tokens belong to no word."""
+    cached = getattr(tokenizer, "_transferlearn_words", None)
+    if cached is not None:
+        return cached
+    import copy
+    import json
+
+    from tokenizers import Tokenizer
+
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    normalizer = state.get("normalizer") or {}
+    parts = normalizer.get("normalizers", []) if normalizer.get("type") == "Sequence" else [normalizer]
+    prefix = "".join(p.get("prepend", "") for p in parts if p.get("type") == "Prepend")
+    result = (tokenizer, [])
+    if prefix:
+        kept = [p for p in parts if p.get("type") != "Prepend"]
+        state["normalizer"] = {"type": "Sequence", "normalizers": kept} if kept else None
+        words = copy.copy(tokenizer)
+        words._tokenizer = Tokenizer.from_str(json.dumps(state))
+        result = (words, prefix.split())
+    tokenizer._transferlearn_words = result
+    return result
+
+
 def align_windows(tokenizer, words: list[list[str]], tags: list[list[int]] | None, *, max_length: int,
                   stride: int, every_window: bool, pairs=None) -> dict[str, list]:
     """Token windows of each sentence with their labels (``tags`` None: labels mark the positions scored, tag 0) and
@@ -43,10 +70,12 @@ def align_windows(tokenizer, words: list[list[str]], tags: list[list[int]] | Non
     if max_length - specials <= stride:
         raise ConfigError(f"--stride {stride} must be shorter than a window (--max-length {max_length} less "
                           f"{specials} special tokens)")
-    encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length, stride=stride,
-                        return_overflowing_tokens=True)
+    splitter, lead = words_tokenizer(tokenizer)
+    encoded = splitter([lead + list(w) for w in words], is_split_into_words=True, truncation=True,
+                       max_length=max_length, stride=stride, return_overflowing_tokens=True)
     sample_of = encoded.pop("overflow_to_sample_mapping")
-    windows = [encoded.word_ids(i) for i in range(len(sample_of))]
+    windows = [[None if w is None or w < len(lead) else w - len(lead) for w in encoded.word_ids(i)]
+               for i in range(len(sample_of))]
     owner: dict[tuple[int, int], tuple[int, int]] = {}  # (sentence, word) -> (centrality, window)
     if not every_window:
         for window, (sentence, ids) in enumerate(zip(sample_of, windows, strict=True)):

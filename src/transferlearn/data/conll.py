@@ -103,7 +103,7 @@ def _check_bio(tags: list[str], where: str, lines: list[int], bio: str) -> tuple
     if changed and bio == "error":
         i = changed[0]
         before = tags[i - 1] if i else "the sentence start"
-        raise DataError(f"{where}:{lines[i]}: tag {tags[i]!r} continues no entity of its type (after {before!r}); "
+        raise DataError(f"{where}, line {lines[i]}: tag {tags[i]!r} continues no entity of its type (after {before!r}); "
                         "fix the tag, or pass --bio repair to read it as the start of one (as conlleval does)")
     return repaired, len(changed)
 
@@ -137,10 +137,10 @@ def read_conll(path: Path, bio: str = "repair") -> TaggedSentences:
         parts = [p.strip() for p in line.split("\t")] if "\t" in line else stripped.split()
         parts = [p for p in parts if p != ""] if "\t" not in line else parts
         if len(parts) < 2 or not parts[-1]:
-            raise DataError(f"{path}:{number}: {parts[0][:40]!r} has no tag; each line is token<TAB>tag (a blank line "
+            raise DataError(f"{path}, line {number}: {parts[0][:40]!r} has no tag; each line is token<TAB>tag (a blank line "
                             "ends a sentence)")
         if not parts[0]:
-            raise DataError(f"{path}:{number}: an empty token before the tag {parts[-1]!r}")
+            raise DataError(f"{path}, line {number}: an empty token before the tag {parts[-1]!r}")
         words.append(parts[0])
         tags.append(parts[-1])
         numbers.append(number)
@@ -168,23 +168,23 @@ def read_token_jsonl(path: Path, bio: str = "repair") -> TaggedSentences:
                 try:
                     rows.append((number, json.loads(line)))
                 except ValueError as exc:
-                    raise DataError(f"{path}:{number}: not valid JSON ({exc})") from None
+                    raise DataError(f"{path}, line {number}: not valid JSON ({exc})") from None
     for number, row in rows:
         if not isinstance(row, dict):
-            raise DataError(f"{path}:{number}: expected an object with tokens and tags")
+            raise DataError(f"{path}, line {number}: expected an object with tokens and tags")
         token_key, tokens = _sequence(row, TOKEN_KEYS)
         tag_key, tags = _sequence(row, TAG_KEYS)
         if tokens is None or tag_key is None:
-            raise DataError(f"{path}:{number}: no token list ({' / '.join(TOKEN_KEYS)}) or tag list "
+            raise DataError(f"{path}, line {number}: no token list ({' / '.join(TOKEN_KEYS)}) or tag list "
                             f"({' / '.join(TAG_KEYS)})")
         if len(tokens) != len(tags):
-            raise DataError(f"{path}:{number}: {len(tokens)} tokens but {len(tags)} tags in '{tag_key}'; each token "
+            raise DataError(f"{path}, line {number}: {len(tokens)} tokens but {len(tags)} tags in '{tag_key}'; each token "
                             "needs exactly one tag")
         if not tokens:
             continue
         blank = next((i for i, t in enumerate(tokens) if not str(t).strip()), None)
         if blank is not None:
-            raise DataError(f"{path}:{number}: token {blank + 1} is empty")
+            raise DataError(f"{path}, line {number}: token {blank + 1} is empty")
         fixed, count = _check_bio([str(t) for t in tags], str(path), [number] * len(tags), bio)
         out.tokens.append([str(t) for t in tokens])
         out.tags.append(fixed)

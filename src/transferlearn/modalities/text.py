@@ -194,28 +194,34 @@ class Text(Modality):
         tagger's windows come from :meth:`word_batches`; here a list is cut at ``max_length``)."""
         items = list(items)
         if items and all(isinstance(i, list) for i in items):
-            return processor(items, is_split_into_words=True, truncation=True, max_length=max_length, padding=True,
-                             return_tensors="pt")
+            from ..data.alignment import words_tokenizer
+
+            splitter, lead = words_tokenizer(processor)
+            return splitter([lead + i for i in items], is_split_into_words=True, truncation=True,
+                            max_length=max_length, padding=True, return_tensors="pt")
         first, second = split_pairs(items)
         return processor(first, second, truncation="longest_first" if second else True, max_length=max_length,
                          padding=True, return_tensors="pt")
 
     def read_labelled(self, processor, items: list, labels, max_length: int):
-        """Lists of words: each word's tag moves to its first sub-token (the rest -100), cut at ``max_length`` as
-        :meth:`read_inputs` cuts; other rows as they are."""
+        """Lists of words: every window of each sentence, each word's tag on its first sub-token in the window that
+        scores it (the rest -100); a long sentence's windows score as sentences of their own here. Other rows as
+        they are."""
         items = list(items)
-        batch = self.read_inputs(processor, items, max_length)
         if not (items and isinstance(items[0], list)):
-            return batch, labels
+            return self.read_inputs(processor, items, max_length), labels
         import numpy as np
 
+        from ..data.alignment import align_windows
+
+        tags = [[int(t) for t in row if t != -100] for row in labels]
+        aligned = align_windows(processor, items, tags, max_length=max_length, stride=min(32, max_length // 4),
+                                every_window=False)
+        windows, _ = aligned.pop("labels"), aligned.pop("sentence")
+        batch = processor.pad(aligned, return_tensors="pt")
         out = np.full(tuple(batch["input_ids"].shape), -100, dtype=np.int64)
-        for row in range(len(items)):
-            seen = set()
-            for position, word in enumerate(batch.word_ids(row)):
-                if word is not None and word not in seen:
-                    seen.add(word)
-                    out[row, position] = labels[row][word]
+        for row, window in enumerate(windows):
+            out[row, :len(window)] = window
         return batch, out
 
     def batches(self, processor, items: list, max_length: int, batch_size: int, max_tokens: int | None = None):

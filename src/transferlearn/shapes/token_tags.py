@@ -308,7 +308,7 @@ class TokenTags(LabelShape):
 
     # --- baseline -----------------------------------------------------------------------------
     def baseline_model(self, c: float, class_weight: str | None):
-        from ..data.word_features import WordTagger
+        from .word_tagger import WordTagger
 
         return WordTagger(c=c, tags=len(self.tags))
 

@@ -8,7 +8,6 @@ import logging
 import time
 import warnings
 
-import numpy as np
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
