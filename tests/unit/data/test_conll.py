@@ -7,8 +7,7 @@ import json
 import pytest
 
 from conftest import shared_data
-from transferlearn.data.conll import (hub_token_sentences, looks_like_conll, read_conll, read_token_jsonl,
-                                      token_split_files)
+from transferlearn.data.conll import hub_token_sentences, looks_like_conll, read_conll, read_token_jsonl, token_split_files
 from transferlearn.data.text import load_text_data
 from transferlearn.errors import DataError
 
