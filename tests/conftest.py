@@ -107,6 +107,28 @@ def shape_folder(tmp_path_factory):
     return get
 
 
+def write_conll_folder(folder: Path, sizes=(("train", 200), ("valid", 40), ("test", 40)), seed: int = 0) -> Path:
+    """CoNLL train / valid / test files: filler words with one or two-word names, PER from the positive words and
+    LOC from the negative ones (in the tiny models' vocabulary)."""
+    rng = random.Random(seed)
+
+    def sentence():
+        words = rng.sample(FILLER, 6)
+        tags = ["O"] * len(words)
+        kind, pool = rng.choice([("PER", POSITIVE), ("LOC", NEGATIVE)])
+        entity = rng.sample(pool, rng.choice([1, 2]))
+        at = rng.randrange(0, 6)
+        words[at:at] = entity
+        tags[at:at] = [f"B-{kind}"] + [f"I-{kind}"] * (len(entity) - 1)
+        return words, tags
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in sizes:
+        blocks = ["\n".join(f"{w}\t{t}" for w, t in zip(*sentence(), strict=True)) for _ in range(n)]
+        (folder / f"{split}.conll").write_text("\n\n".join(blocks) + "\n")
+    return folder
+
+
 def _word_tokenizer(special: dict[str, str], template: tuple[str, str]):
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast

@@ -62,3 +62,32 @@ def test_a_tag_set_model_shows_its_tags_and_scores(browser, shape_folder, tiny_t
     assert shown == [run.shape.headline(r)[0] for r in run.predict(texts)]
     assert page.locator("#results .result >> nth=0").locator(".row").count() == 2  # a bar per tag
     assert problems == []
+
+
+def test_a_tagger_marks_the_entities_in_the_text(browser, tmp_path, tiny_text_model, serve_run):
+    from conftest import write_conll_folder
+    from transferlearn import finetune, load_config
+
+    run = finetune(load_config(data=str(write_conll_folder(tmp_path / "ner")), model=str(tiny_text_model("bert")),
+                               strategy="full", epochs=12, lr=5e-3, warmup_ratio=0.0, batch_size=16,
+                               early_stopping_patience=0, output=str(tmp_path / "run"), progress=False,
+                               baseline=False))
+    server = serve_run(run.path, "--backend", "torch")
+    page, problems = _open(browser, server.url + "/")
+    assert "token tagging" in page.inner_text("#summary")
+    text = "the food good great was very awful and the staff"
+    page.fill("#texts", text)
+    page.click("#go")
+    page.wait_for_selector("#results .result", timeout=30000)
+    expected = run.predict([text])[0]["entities"]
+    assert expected, "the tiny tagger should find a name here"
+    marks = page.locator("#results mark")
+    assert marks.count() == len(expected)
+    assert [marks.nth(i).get_attribute("data-type") for i in range(marks.count())] == [e["type"] for e in expected]
+    for i, entity in enumerate(expected):
+        assert marks.nth(i).inner_text().startswith(entity["text"])  # the marked words, then their type
+    shown = page.eval_on_selector("#results .tagged", "el => { const c = el.cloneNode(true); "
+                                  "c.querySelectorAll('sub').forEach((s) => s.remove()); return c.textContent; }")
+    assert shown == text  # the whole input, the entities marked in place
+    page.screenshot(path=str(tmp_path / "tagger.png"), full_page=True)
+    assert (tmp_path / "tagger.png").stat().st_size > 1000 and problems == []

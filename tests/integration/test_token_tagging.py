@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import FILLER, NEGATIVE, POSITIVE
+from conftest import FILLER, write_conll_folder
 from transferlearn import finetune, load_config
 from transferlearn.run import Run
 
@@ -28,25 +28,9 @@ def _tl(*args):
                           text=True, timeout=600)
 
 
-def _sentence(rng: random.Random) -> tuple[list[str], list[str]]:
-    words = rng.sample(FILLER, 6)
-    tags = ["O"] * len(words)
-    kind, pool = rng.choice([("PER", POSITIVE), ("LOC", NEGATIVE)])
-    entity = rng.sample(pool, rng.choice([1, 2]))
-    at = rng.randrange(0, 6)
-    words[at:at] = entity
-    tags[at:at] = [f"B-{kind}"] + [f"I-{kind}"] * (len(entity) - 1)
-    return words, tags
-
-
 @pytest.fixture(scope="module")
 def tagged_folder(tmp_path_factory):
-    rng = random.Random(0)
-    folder = tmp_path_factory.mktemp("ner")
-    for split, n in (("train", 200), ("valid", 40), ("test", 40)):
-        blocks = ["\n".join(f"{w}\t{t}" for w, t in zip(*_sentence(rng), strict=True)) for _ in range(n)]
-        (folder / f"{split}.conll").write_text("\n\n".join(blocks) + "\n")
-    return folder
+    return write_conll_folder(tmp_path_factory.mktemp("ner"))
 
 
 @pytest.fixture(scope="module")
