@@ -27,7 +27,7 @@ STARTUP = {
     "transferlearn.serve", "transferlearn.serve.app", "transferlearn.serve.batcher", "transferlearn.serve.config",
     "transferlearn.shapes", "transferlearn.shapes.base", "transferlearn.shapes.detect", "transferlearn.shapes.multi_label",
     "transferlearn.shapes.multi_output", "transferlearn.shapes.regression", "transferlearn.shapes.saved",
-    "transferlearn.shapes.single", "transferlearn.study",
+    "transferlearn.shapes.single", "transferlearn.shapes.token_tags", "transferlearn.study",
     "transferlearn.study.config",
 }
 OPTIONAL = ("mlflow", "wandb", "tensorboard", "optuna", "ray", "cleanlab", "onnx", "onnxruntime", "onnxscript",

@@ -8,7 +8,11 @@ sits most central (the farthest from a window edge), so joining a sentence's win
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+
+from tokenizers import Tokenizer
 
 from ..errors import ConfigError
 
@@ -39,11 +43,6 @@ def words_tokenizer(tokenizer):
     cached = getattr(tokenizer, "_transferlearn_words", None)
     if cached is not None:
         return cached
-    import copy
-    import json
-
-    from tokenizers import Tokenizer
-
     state = json.loads(tokenizer.backend_tokenizer.to_str())
     normalizer = state.get("normalizer") or {}
     parts = normalizer.get("normalizers", []) if normalizer.get("type") == "Sequence" else [normalizer]

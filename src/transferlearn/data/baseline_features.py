@@ -4,6 +4,7 @@ downsampled pixels for images, MFCC statistics for audio."""
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -69,8 +70,6 @@ class PairOrText(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, rows):
-        import scipy.sparse as sp
-
         rows = list(rows)
         if not self.pairs_:
             return self.vectorizer_.transform(rows)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
+from ..shapes.token_tags import repair_bio
+from .splits import split_of_name
 from .tables import read_text_strict
 
 CONLL_SUFFIXES = (".conll", ".conllu", ".txt", ".iob", ".bio", ".tsv", ".tab")
@@ -75,8 +77,6 @@ def is_token_file(path: Path) -> bool:
 
 def token_split_files(data: str) -> dict[str, Path] | None:
     """The split files of tagged words at ``data`` (a file: the training split), or None when it holds none."""
-    from .splits import split_of_name
-
     path = Path(data).expanduser()
     if path.is_file():
         return {"train": path} if is_token_file(path) else None
@@ -97,8 +97,6 @@ def token_split_files(data: str) -> dict[str, Path] | None:
 
 
 def _check_bio(tags: list[str], where: str, lines: list[int], bio: str) -> tuple[list[str], int]:
-    from ..shapes.token_tags import repair_bio
-
     repaired, changed = repair_bio(tags)
     if changed and bio == "error":
         i = changed[0]

@@ -11,8 +11,10 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..data.alignment import word_spans
 from ..errors import ConfigError, DataError, TransferLearnError
 from ..metrics import load_temperature
+from ..shapes.token_tags import IGNORE
 from .source import ModelSource
 from .variants import TORCH_DYNAMIC, onnx_session
 
@@ -95,7 +97,8 @@ class Predictor:
         ``(a, b)``, or one line holding both sides separated by a tab); any other model refuses a pair."""
         items = list(items)
         if not self.source.pair:
-            bad = next((n for n, item in enumerate(items, start=1) if isinstance(item, (dict, tuple))), None)
+            bad = next((n for n, item in enumerate(items, start=1)
+                        if isinstance(item, tuple) or (isinstance(item, dict) and "text_pair" in item)), None)
             if bad is not None:
                 raise DataError(f"input {bad}: a pair of texts, but this model reads one text per input")
             return items
@@ -143,8 +146,6 @@ class Predictor:
     def words(self, items: list) -> list[list[tuple[str, int, int]]]:
         """(word, start, end) of each word of each input: a raw text split as CoNLL corpora split it (words and
         punctuation marks, data/alignment.py), or a list of words (offsets in the words joined by spaces)."""
-        from ..data.alignment import word_spans
-
         out = []
         for n, item in enumerate(items, start=1):
             if isinstance(item, list):
@@ -162,8 +163,6 @@ class Predictor:
     def word_logits(self, words: list[list[tuple[str, int, int]]], batch_size: int = 32) -> np.ndarray:
         """A token tagger's word-level logits ``[inputs, words, tags]`` (zeros past an input's last word): every
         sentence's windows through the backend, each word read once from its most central window."""
-        from ..shapes.token_tags import IGNORE
-
         rows, labels, groups = [], [], []
         batches = self.modality.word_batches(self.processor, [[w for w, _, _ in ws] for ws in words],
                                              self.source.max_length, self.source.stride, batch_size)

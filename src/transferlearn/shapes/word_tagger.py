@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LogisticRegression
 
 IGNORE = -100
 
@@ -52,9 +54,6 @@ class WordTagger:
         return [word_features(list(words), i) for words in sentences for i in range(len(words))]
 
     def fit(self, sentences, labels):
-        from sklearn.feature_extraction import DictVectorizer
-        from sklearn.linear_model import LogisticRegression
-
         labels = np.asarray(labels)
         y = np.concatenate([row[row != IGNORE] for row in labels]) if len(labels) else np.zeros(0, dtype=np.int64)
         self.vectorizer = DictVectorizer()

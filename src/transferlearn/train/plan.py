@@ -26,6 +26,8 @@ from .lr_find import lr_find_on
 from .probe import fit_probe, probe_data
 from .setup import Setup
 
+BUDGET_EPOCHS_MAX = 10.0  # auto as one fine-tune (token tags): NER recipes train 3-10 epochs; early stopping picks
+
 log = logging.getLogger(__name__)
 
 
@@ -41,6 +43,7 @@ class Planner:
         self.estimate_s: float | None = None
         self.reserve_s = 0.0
         self.budget_s = budget_seconds(self.config)
+        self.fills_budget = False  # auto became one fine-tune: its epochs fill the budget
         self.lr: float | None = None
 
     # --- what a plan reads ----------------------------------------------------------------------------------------
@@ -92,6 +95,9 @@ class Planner:
             return
         steps, config = self.steps_per_epoch, self.config
         epochs = epochs_for(steps, config.min_steps, None, config.epochs)
+        if self.fills_budget and self.budget_s:
+            self._budget_epochs(epochs)
+            return
         if epochs == config.epochs:
             return
         self.decide("epochs", epochs, f"{steps} steps an epoch; at least {config.min_steps} steps, early stopping "
@@ -120,6 +126,23 @@ class Planner:
         self.decide("image_size", chosen, f"the pictures are small: converged probe on validation at {shown}",
                     quiet=False)
         self.setup = self.setup.at_input_size(chosen)
+
+    def _budget_epochs(self, least: float) -> None:
+        """``auto`` that became one fine-tune (no cached probe for the label shape): as many epochs as the budget
+        holds at the measured step and evaluation pace, between the usual epochs and BUDGET_EPOCHS_MAX; early
+        stopping keeps the best epoch, the deadline stops an overrun."""
+        steps = self.steps_per_epoch
+        forward = self.forward_seconds()
+        epoch_s = (steps * self.time_step(self.config.strategy) + forward * math.ceil(
+            self.rows("validation") / self.eval_batch_size)) * 1.2  # auto's estimate margin
+        room = self.budget_s - self.finishing_seconds(forward)
+        epochs = float(min(BUDGET_EPOCHS_MAX, max(least, math.floor(room / max(epoch_s, 1e-6)))))
+        self.decide("epochs", epochs, f"auto's budget as one fine-tune: an epoch takes ~{epoch_s:.0f} s here "
+                    f"({steps} steps), {room:.0f} s of the {self.budget_s:.0f} s budget are left for training; at most "
+                    f"{BUDGET_EPOCHS_MAX}, early stopping keeps the best epoch", quiet=False)
+        every = evaluation_steps(steps, epochs) if self.config.eval_steps is None else None
+        if every:
+            self.decide("eval_steps", every, f"an epoch is {steps} steps")
 
     def finishing_seconds(self, forward_s: float) -> float:
         """What follows training, kept out of its budget: scoring validation and test with the result (one forward
@@ -174,6 +197,7 @@ class Planner:
         ``full`` within the budget, a probe runs the frozen backbone every step, LP-FT is refused."""
         shape = self.setup.data.shape
         if strategy.searches:
+            self.fills_budget = True
             self.note(f"strategy: full instead of {strategy.name} ({shape.name}: its candidates start from a probe on "
                       "one cached feature vector a row; a tag per word has none)", quiet=False)
             self.config = self.config.model_copy(update={"strategy": "full"})

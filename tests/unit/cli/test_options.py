@@ -38,9 +38,10 @@ def test_option_types_follow_the_config():
 
     assert [m.value for m in annotation("--metric")] == [
         "auto", "macro_f1", "accuracy", "weighted_f1", "mean_average_precision", "micro_f1", "subset_accuracy",
-        "mean_macro_f1", "flat_macro_f1", "mean_accuracy", "r2", "spearman", "loss"]
+        "mean_macro_f1", "flat_macro_f1", "mean_accuracy", "r2", "spearman", "entity_f1",
+        "entity_macro_f1", "token_accuracy", "loss"]
     assert [m.value for m in annotation("--problem")] == [
-        "auto", "single-label", "multi-label", "multi-output", "regression"]
+        "auto", "single-label", "multi-label", "multi-output", "regression", "token-tags"]
     assert [m.value for m in annotation("--head")] == ["linear", "mlp", "keras"]  # the help no longer drifts
     assert options["--from-scratch"].secondary_opts == ["--no-from-scratch"] and annotation("--from-scratch") is bool
     assert annotation("--epochs") is float and annotation("--batch-size") is int and annotation("--lr") is str

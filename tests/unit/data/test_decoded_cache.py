@@ -108,7 +108,7 @@ def test_the_image_modality_reads_from_the_cache_on_the_second_epoch(tmp_path, m
     config = load_config(data=str(image_folder), model=str(tiny_image_model()), task="image")
     image = modality_of("image")
     data = image.load_data(config)
-    bundle = image.load_model(config, data.label_names)
+    bundle = image.load_model(config, data.shape)
     train = image.encode(bundle, data.splits["train"], config, train=True)
     cache = train.decoded_cache
     assert cache is not None and str(cache.folder).startswith(str(tmp_path / "cache" / "decoded"))
@@ -153,7 +153,7 @@ def test_the_audio_modality_reads_from_the_cache_on_the_second_epoch(tmp_path, m
     config = load_config(data=str(audio_folder), model=str(tiny_audio_model()), task="audio", max_duration=1.0)
     audio = modality_of("audio")
     data = audio.load_data(config)
-    bundle = audio.load_model(config, data.label_names)
+    bundle = audio.load_model(config, data.shape)
     train = audio.encode(bundle, data.splits["train"], config, train=False)
     uncached = audio.encode(bundle, data.splits["train"], config.model_copy(update={"decoded_cache": False}))
     cache = train.decoded_cache

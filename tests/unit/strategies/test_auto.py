@@ -232,8 +232,10 @@ def test_small_pictures_are_probed_at_a_smaller_size_too(tmp_path, tiny_image_mo
     note = next(d for d in plan["decisions"] if d.startswith("image_size:"))
     from transferlearn.modalities import IMAGE
 
+    from transferlearn.shapes import SingleLabel
+
     default = IMAGE.load_model(load_config(data="x", model=str(tiny_image_model("timm-efficientnet"))),
-                               ["blue", "red"]).processor.spec.size
+                               SingleLabel.with_classes(["label"], ["blue", "red"])).processor.spec.size
     assert "64 px" in note and f"{default} px" in note  # both sizes were probed
     assert plan["updates"]["image_size"] in (64, default)
     size = json.loads((run.path / "model" / "preprocessing.json").read_text())["size"]

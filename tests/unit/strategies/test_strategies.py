@@ -244,7 +244,7 @@ def test_text_training_draws_length_bucketed_batches_in_random_order(tmp_path, s
                          output=str(tmp_path / "run"), progress=False)
     modality = detect_modality(config)
     data = modality.load_data(config)
-    bundle = modality.load_model(config, data.label_names)
+    bundle = modality.load_model(config, data.shape)
     train = modality.encode(bundle, data.splits["train"], config, train=True)
     valid = modality.encode(bundle, data.splits["validation"], config)
     model = parse_strategy("full").prepare(bundle.model, bundle.groups)
