@@ -139,7 +139,7 @@ class Planner:
         epochs = float(min(BUDGET_EPOCHS_MAX, max(least, math.floor(room / max(epoch_s, 1e-6)))))
         self.decide("epochs", epochs, f"auto's budget as one fine-tune: an epoch takes ~{epoch_s:.0f} s here "
                     f"({steps} steps), {room:.0f} s of the {self.budget_s:.0f} s budget are left for training; at most "
-                    f"{BUDGET_EPOCHS_MAX}, early stopping keeps the best epoch", quiet=False)
+                    f"{BUDGET_EPOCHS_MAX:g}, early stopping keeps the best epoch", quiet=False)
         every = evaluation_steps(steps, epochs) if self.config.eval_steps is None else None
         if every:
             self.decide("eval_steps", every, f"an epoch is {steps} steps")

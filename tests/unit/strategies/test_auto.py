@@ -231,7 +231,6 @@ def test_small_pictures_are_probed_at_a_smaller_size_too(tmp_path, tiny_image_mo
     plan = json.loads((run.path / "plan.json").read_text())
     note = next(d for d in plan["decisions"] if d.startswith("image_size:"))
     from transferlearn.modalities import IMAGE
-
     from transferlearn.shapes import SingleLabel
 
     default = IMAGE.load_model(load_config(data="x", model=str(tiny_image_model("timm-efficientnet"))),
