@@ -69,7 +69,8 @@ class Deployment:
     def labelled_batch(self, rows) -> tuple[dict, np.ndarray]:
         """Rows as (model batch, labels in the layout of its outputs: a tag per sub-token for a token tagger)."""
         return self.modality.read_labelled(self.torch.processor, self.modality.row_inputs(rows),
-                                           self.shape.label_array(rows["label"]), self.run.config.max_length)
+                                           self.shape.label_array(rows["label"]), self.run.config.max_length,
+                                           self.run.config.stride)
 
     def input_names(self, batch: dict) -> list[str]:
         accepted = set(inspect.signature(self.torch.model.forward).parameters)

@@ -83,7 +83,8 @@ class Modality(ABC):
     def read_inputs(self, processor, items: list, max_length: int) -> dict:
         """Raw inputs (texts, image files, clips) -> a batch of tensors."""
 
-    def read_labelled(self, processor, items: list, labels: np.ndarray, max_length: int) -> tuple[dict, np.ndarray]:
+    def read_labelled(self, processor, items: list, labels: np.ndarray, max_length: int,
+                      stride: int = 32) -> tuple[dict, np.ndarray]:
         """(a batch of tensors, the labels in the layout of the model's outputs): rows score as they are."""
         return self.read_inputs(processor, list(items), max_length), labels
 

@@ -203,7 +203,7 @@ class Text(Modality):
         return processor(first, second, truncation="longest_first" if second else True, max_length=max_length,
                          padding=True, return_tensors="pt")
 
-    def read_labelled(self, processor, items: list, labels, max_length: int):
+    def read_labelled(self, processor, items: list, labels, max_length: int, stride: int = 32):
         """Lists of words: every window of each sentence, each word's tag on its first sub-token in the window that
         scores it (the rest -100); a long sentence's windows score as sentences of their own here. Other rows as
         they are."""
@@ -215,8 +215,7 @@ class Text(Modality):
         from ..data.alignment import align_windows
 
         tags = [[int(t) for t in row if t != -100] for row in labels]
-        aligned = align_windows(processor, items, tags, max_length=max_length, stride=min(32, max_length // 4),
-                                every_window=False)
+        aligned = align_windows(processor, items, tags, max_length=max_length, stride=stride, every_window=False)
         windows, _ = aligned.pop("labels"), aligned.pop("sentence")
         batch = processor.pad(aligned, return_tensors="pt")
         out = np.full(tuple(batch["input_ids"].shape), -100, dtype=np.int64)
