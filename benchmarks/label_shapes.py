@@ -144,7 +144,7 @@ def run_one(name: str, spec: dict, output: Path) -> dict:
            "run_folder": str(out)}
     if "per_type" in scored:
         row["per_type"] = scored["per_type"]
-        row["baseline"]["per_type_f1"] = {k: v["f1"] for k, v in baseline.get("per_type", {}).items()} or None
+        row["baseline"]["per_type_f1"] = baseline.get("parts", {}).get("scores")
     if "columns" in scored:
         row["columns"] = {c: {"macro_f1": v["macro_f1"], "accuracy": v["accuracy"]}
                           for c, v in scored["columns"].items()}

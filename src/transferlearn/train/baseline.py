@@ -49,7 +49,10 @@ def fit_baseline(config: TrainConfig, setup: Setup) -> dict:
         _, c, model = best
         out = {"name": name, "C": c, "metric": metric, "seconds": None}
         for split, x in encoded.items():
-            out[split] = shape.summary(labels[split], shape.baseline_logits(model, x))
+            scored = shape.metrics(labels[split], shape.baseline_logits(model, x))
+            part, scores = shape.part_scores(scored)  # per class / tag / column / entity type, beside the run's
+            out[split] = {**shape.summary(labels[split], shape.baseline_logits(model, x)),
+                          "parts": {"what": part, "scores": scores}}
     out["seconds"] = round(time.time() - start, 2)
     return out
 
