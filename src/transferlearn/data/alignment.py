@@ -58,6 +58,14 @@ def words_tokenizer(tokenizer):
     return result
 
 
+def tokenize_pairs(tokenizer, first: list[str], second: list[str], **kwargs):
+    """Sentence pairs through the tokenizer (``[CLS] a [SEP] b [SEP]``, cut ``longest_first``). A normalizer's
+    prefix (e5's "query: ") marks an input once, before its first side, as it does a single text — not each side."""
+    splitter, lead = words_tokenizer(tokenizer)
+    prefix = " ".join(lead) + " " if lead else ""
+    return splitter([prefix + a for a in first], list(second), truncation="longest_first", **kwargs)
+
+
 def align_windows(tokenizer, words: list[list[str]], tags: list[list[int]] | None, *, max_length: int,
                   stride: int, every_window: bool, pairs=None) -> dict[str, list]:
     """Token windows of each sentence with their labels (``tags`` None: labels mark the positions scored, tag 0) and

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TrainConfig
+from ..data.alignment import tokenize_pairs
 from ..data.splits import LabelledData
 from .base import Modality, label_request, register
 
@@ -173,8 +174,7 @@ class Text(Modality):
 
         def tokenize(batch):
             if pair:
-                return tokenizer(batch["text"], batch["text_pair"], truncation="longest_first",
-                                 max_length=config.max_length)
+                return tokenize_pairs(tokenizer, batch["text"], batch["text_pair"], max_length=config.max_length)
             return tokenizer(batch["text"], truncation=True, max_length=config.max_length)
 
         raw = ["text", "text_pair"] if pair else ["text"]
@@ -200,8 +200,9 @@ class Text(Modality):
             return splitter([lead + i for i in items], is_split_into_words=True, truncation=True,
                             max_length=max_length, padding=True, return_tensors="pt")
         first, second = split_pairs(items)
-        return processor(first, second, truncation="longest_first" if second else True, max_length=max_length,
-                         padding=True, return_tensors="pt")
+        if second is not None:
+            return tokenize_pairs(processor, first, second, max_length=max_length, padding=True, return_tensors="pt")
+        return processor(first, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
 
     def read_labelled(self, processor, items: list, labels, max_length: int, stride: int = 32):
         """Lists of words: every window of each sentence, each word's tag on its first sub-token in the window that
@@ -226,7 +227,8 @@ class Text(Modality):
     def batches(self, processor, items: list, max_length: int, batch_size: int, max_tokens: int | None = None):
         # tokenized once, sorted by length, then cut where padding would cost more than another call
         first, second = split_pairs(list(items))
-        encoded = processor(first, second, truncation="longest_first" if second else True, max_length=max_length)
+        encoded = (processor(first, truncation=True, max_length=max_length) if second is None
+                   else tokenize_pairs(processor, first, second, max_length=max_length))
         lengths = [len(ids) for ids in encoded["input_ids"]]
         order = sorted(range(len(items)), key=lengths.__getitem__)
         for start, stop in length_partition([lengths[i] for i in order], batch_size, max_tokens):

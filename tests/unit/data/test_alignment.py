@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from transferlearn.data.alignment import IGNORE, align_windows, word_spans, words_tokenizer
+from transferlearn.data.alignment import IGNORE, align_windows, tokenize_pairs, word_spans, words_tokenizer
 from transferlearn.errors import ConfigError
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "joko", "wi", "##do", "di", "ja", "##kar", "##ta", "tinggal",
@@ -86,6 +86,15 @@ def test_a_prefixing_normalizer_is_applied_once():
     assert tokens(tok, out["input_ids"][0]) == ["[CLS]", "query", ":", "joko", "di", "ja", "##kar", "##ta", "[SEP]"]
     assert out["labels"][0] == [IGNORE, IGNORE, IGNORE, 1, 0, 3, IGNORE, IGNORE, IGNORE]
     assert tokens(tok, tok("Joko di Jakarta")["input_ids"]) == tokens(tok, out["input_ids"][0])  # as raw text reads
+
+
+def test_a_pair_gets_the_prefix_once_before_its_first_side():
+    tok = wordpiece(prefix="query: ")
+    encoded = tokenize_pairs(tok, ["Joko di Jakarta"], ["Joko pergi"], max_length=32)
+    assert tokens(tok, encoded["input_ids"][0]) == ["[CLS]", "query", ":", "joko", "di", "ja", "##kar", "##ta", "[SEP]",
+                                                    "joko", "pergi", "[SEP]"]
+    cut = tokenize_pairs(tok, ["Joko di Jakarta pergi ke Jakarta"], ["di"], max_length=10)
+    assert tokens(tok, cut["input_ids"][0])[-3:] == ["[SEP]", "di", "[SEP]"]  # longest_first cuts the long side
 
 
 def test_a_stride_as_long_as_the_window_is_refused():
