@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TrainConfig
-from ..data.alignment import tokenize_pairs
 from ..data.splits import LabelledData
 from .base import Modality, label_request, register
 
@@ -174,6 +173,8 @@ class Text(Modality):
 
         def tokenize(batch):
             if pair:
+                from ..data.alignment import tokenize_pairs
+
                 return tokenize_pairs(tokenizer, batch["text"], batch["text_pair"], max_length=config.max_length)
             return tokenizer(batch["text"], truncation=True, max_length=config.max_length)
 
@@ -201,6 +202,8 @@ class Text(Modality):
                             max_length=max_length, padding=True, return_tensors="pt")
         first, second = split_pairs(items)
         if second is not None:
+            from ..data.alignment import tokenize_pairs
+
             return tokenize_pairs(processor, first, second, max_length=max_length, padding=True, return_tensors="pt")
         return processor(first, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
 
@@ -226,6 +229,8 @@ class Text(Modality):
 
     def batches(self, processor, items: list, max_length: int, batch_size: int, max_tokens: int | None = None):
         # tokenized once, sorted by length, then cut where padding would cost more than another call
+        from ..data.alignment import tokenize_pairs
+
         first, second = split_pairs(list(items))
         encoded = (processor(first, truncation=True, max_length=max_length) if second is None
                    else tokenize_pairs(processor, first, second, max_length=max_length))
