@@ -110,7 +110,7 @@ def _bench(run: Run, *, batch_sizes, threads, max_drop, warmup, budget_s, min_re
     typical = next((v for k, v in latency_batches.get(1, {}).items() if k in run.modality.sequence_inputs), None)
     report = {"run": str(run.path), "modality": run.modality.name, "threads": threads, "batch_sizes": list(batch_sizes),
               "batch1_tokens": int(typical.shape[1]) if typical is not None else None,
-              "scored_split": test_split, "test_rows": int(len(labels)), "metric": metric, "machine": cpu_info(),
+              "scored_split": test_split, "test_rows": int(len(test)), "metric": metric, "machine": cpu_info(),
               "torch": torch.__version__, "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "variants": results}
     if max_drop is not None:
         allowed = [n for n, r in results.items() if r["drop_pt"] <= max_drop]

@@ -49,10 +49,9 @@ def fit_baseline(config: TrainConfig, setup: Setup) -> dict:
         _, c, model = best
         out = {"name": name, "C": c, "metric": metric, "seconds": None}
         for split, x in encoded.items():
-            scored = shape.metrics(labels[split], shape.baseline_logits(model, x))
-            part, scores = shape.part_scores(scored)  # per class / tag / column / entity type, beside the run's
-            out[split] = {**shape.summary(labels[split], shape.baseline_logits(model, x)),
-                          "parts": {"what": part, "scores": scores}}
+            logits = shape.baseline_logits(model, x)
+            part, scores = shape.part_scores(shape.metrics(labels[split], logits))  # per class / tag / column / type
+            out[split] = {**shape.summary(labels[split], logits), "parts": {"what": part, "scores": scores}}
     out["seconds"] = round(time.time() - start, 2)
     return out
 
